@@ -1,0 +1,62 @@
+"""refq.intmath — the integer ALU: formats, named rounding, gemmlowp/TFLite fixed point,
+dyadic requantization, exact GEMM, integer square root and logarithms.
+
+Everything here operates on int64 NumPy arrays holding values of a declared
+:class:`IntFormat`, never on floats (the exact-GEMM fast path and the real→integer
+parameter conversions in ``from_real`` are the documented exceptions). Imports nothing of
+refq but :mod:`refq.errors`.
+"""
+
+from refq.intmath.arrays import IntArray, as_int64
+from refq.intmath.dyadic import dyadic_requantize
+from refq.intmath.fixedpoint import (
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+)
+from refq.intmath.formats import (
+    INT4,
+    INT8,
+    INT16,
+    INT32,
+    INT64,
+    UINT4,
+    UINT8,
+    IntFormat,
+    check_range,
+    saturate,
+    wrap,
+)
+from refq.intmath.from_real import dyadic_from_real, quantize_multiplier
+from refq.intmath.gemm import exact_matmul
+from refq.intmath.isqrt import ilog2, isqrt
+from refq.intmath.rounding import ROUNDINGS, Rounding, round_div, round_shift
+
+__all__ = [
+    "INT4",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "ROUNDINGS",
+    "UINT4",
+    "UINT8",
+    "IntArray",
+    "IntFormat",
+    "Rounding",
+    "as_int64",
+    "check_range",
+    "dyadic_from_real",
+    "dyadic_requantize",
+    "exact_matmul",
+    "ilog2",
+    "isqrt",
+    "multiply_by_quantized_multiplier",
+    "quantize_multiplier",
+    "round_div",
+    "round_shift",
+    "rounding_divide_by_pot",
+    "saturate",
+    "saturating_rounding_doubling_high_mul",
+    "wrap",
+]

@@ -1,0 +1,122 @@
+"""gemmlowp / TFLite fixed-point primitives, bit-exact to the C++ reference semantics.
+
+Sources: gemmlowp ``fixedpoint/fixedpoint.h`` (SaturatingRoundingDoublingHighMul,
+RoundingDivideByPOT) and TFLite ``kernels/internal/common.h``
+(MultiplyByQuantizedMultiplier, both the default double-rounding build and the
+``TFLITE_SINGLE_ROUNDING`` build). All operands are int32 values carried in int64; every
+function checks its inputs against the C++ types and raises RangeError where the C++ code
+would overflow (undefined behaviour) instead of wrapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from refq.errors import RangeError, SpecError
+from refq.intmath.arrays import IntArray, as_int64
+from refq.intmath.formats import INT32, check_range
+
+_I32_MIN = -(2**31)
+_I32_MAX = 2**31 - 1
+
+
+def saturating_rounding_doubling_high_mul(a: Any, b: Any) -> IntArray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 ``a``, ``b`` → int32.
+
+    Computes round(a·b / 2^31) with ties away from zero: the 62-bit product ``ab`` (int64)
+    plus a nudge of 2^30 (ab >= 0) or 1 - 2^30 (ab < 0), then a division by 2^31 that
+    truncates toward zero. The single overflow case a = b = -2^31 returns 2^31 - 1.
+    Intermediates: ab + nudge within ±(2^62 + 2^30), int64.
+    """
+    aa = check_range(a, INT32, "a", "saturating_rounding_doubling_high_mul")
+    ba = check_range(b, INT32, "b", "saturating_rounding_doubling_high_mul")
+    aa, ba = np.broadcast_arrays(aa, ba)
+    overflow = (aa == _I32_MIN) & (ba == _I32_MIN)
+    ab = aa * ba
+    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    s = ab + nudge
+    # C++ integer division by 2^31 truncates toward zero.
+    q = s >> 31
+    q = q + ((s < 0) & ((s & np.int64((1 << 31) - 1)) != 0))
+    return np.asarray(np.where(overflow, np.int64(_I32_MAX), q), dtype=np.int64)
+
+
+def rounding_divide_by_pot(x: Any, exponent: Any) -> IntArray:
+    """gemmlowp RoundingDivideByPOT: int32 ``x`` / 2^exponent, ties away from zero.
+
+    ``exponent`` in 0..31. mask = 2^e - 1, remainder = x & mask, threshold = (mask >> 1) +
+    (x < 0); result = (x >> e) + (remainder > threshold). Intermediates fit int32.
+    """
+    xa = check_range(x, INT32, "x", "rounding_divide_by_pot")
+    ea = as_int64(exponent, "exponent")
+    if ea.size and (int(ea.min()) < 0 or int(ea.max()) > 31):
+        raise SpecError(
+            f"rounding_divide_by_pot: exponent must lie in 0..31, got "
+            f"{int(ea.min()) if int(ea.min()) < 0 else int(ea.max())}"
+        )
+    xa, ea = np.broadcast_arrays(xa, ea)
+    mask = (np.int64(1) << ea) - np.int64(1)
+    remainder = xa & mask
+    threshold = (mask >> 1) + (xa < 0)
+    return np.asarray((xa >> ea) + (remainder > threshold), dtype=np.int64)
+
+
+def check_multiplier(multiplier: Any, name: str = "multiplier") -> IntArray:
+    """Require a TFLite quantized multiplier: 0 or within [2^30, 2^31)."""
+    m = as_int64(multiplier, name)
+    bad = (m != 0) & ((m < (1 << 30)) | (m > _I32_MAX))
+    if bool(bad.any()):
+        v = int(m[np.nonzero(bad)][0]) if m.ndim else int(m)
+        raise SpecError(f"{name}: {v} is neither 0 nor within [2^30, 2^31)")
+    return m
+
+
+def multiply_by_quantized_multiplier(
+    x: Any,
+    multiplier: Any,
+    shift: Any,
+    rounding: Literal["double", "single"] = "double",
+) -> IntArray:
+    """TFLite MultiplyByQuantizedMultiplier: x · multiplier · 2^(shift - 31), int32 → int32.
+
+    ``multiplier`` is 0 or in [2^30, 2^31) (Q0.31 mantissa of the real multiplier) and
+    ``shift`` its power-of-two exponent, both as returned by :func:`quantize_multiplier`.
+
+    ``rounding="double"`` (the default TFLite build): ``shift`` in [-31, 30];
+    RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^max(shift, 0), M),
+    max(-shift, 0)) — two roundings, each ties away from zero. ``x · 2^max(shift, 0)`` must fit
+    int32 (it is an int32 multiply in C++), else RangeError.
+
+    ``rounding="single"`` (``TFLITE_SINGLE_ROUNDING``): ``shift`` in [-31, 30];
+    (x · M + 2^(30 - shift)) >> (31 - shift) in int64 — one rounding, ties toward +∞. The
+    result must fit int32 (a DCHECK in C++), else RangeError.
+    """
+    op = "multiply_by_quantized_multiplier"
+    xa = check_range(x, INT32, "x", op)
+    m = check_multiplier(multiplier)
+    s = as_int64(shift, "shift")
+    if s.size and (int(s.min()) < -31 or int(s.max()) > 30):
+        bad = int(s.min()) if int(s.min()) < -31 else int(s.max())
+        raise SpecError(f"{op}: shift {bad} outside the TFLite range [-31, 30]")
+    xa, m, s = np.broadcast_arrays(xa, m, s)
+    if rounding == "double":
+        left = np.maximum(s, 0)
+        right = np.maximum(-s, 0)
+        scaled = check_range(xa << left, INT32, "x * 2^left_shift", op)
+        return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, m), right)
+    if rounding == "single":
+        total = np.int64(31) - s
+        nudge = np.int64(1) << (total - 1)
+        out = (xa * m + nudge) >> total
+        return check_range(out, INT32, "result", op)
+    raise SpecError(f"{op}: rounding must be 'double' or 'single', got {rounding!r}")
+
+
+__all__ = [
+    "check_multiplier",
+    "multiply_by_quantized_multiplier",
+    "rounding_divide_by_pot",
+    "saturating_rounding_doubling_high_mul",
+]

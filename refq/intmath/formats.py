@@ -1,0 +1,159 @@
+"""Integer formats and the three ways to enforce one: check, saturate, wrap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refq.errors import RangeError, SpecError
+from refq.intmath.arrays import IntArray, as_int64, first_index
+
+
+@dataclass(frozen=True)
+class IntFormat:
+    """A two's-complement (``signed=True``) or unsigned integer format of ``bits`` bits.
+
+    ``bits`` is 1..64 for unsigned and 2..64 for signed formats. ``min``/``max`` are the
+    full range; ``narrow_min`` is the symmetric lower bound (-2^(bits-1) + 1) used by
+    narrow-range quantizers. Formats are values: hashable, comparable, JSON-able through
+    :meth:`to_dict` / :meth:`from_dict`, and written ``int8`` / ``uint4`` by :meth:`name`.
+    """
+
+    bits: int
+    signed: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)):
+            raise SpecError(f"IntFormat.bits: expected an int, got {self.bits!r}")
+        if not isinstance(self.signed, (bool, np.bool_)):
+            raise SpecError(f"IntFormat.signed: expected a bool, got {self.signed!r}")
+        lo = 2 if self.signed else 1
+        if not lo <= int(self.bits) <= 64:
+            raise SpecError(
+                f"IntFormat.bits: {self.bits} outside {lo}..64 for a "
+                f"{'signed' if self.signed else 'unsigned'} format"
+            )
+        object.__setattr__(self, "bits", int(self.bits))
+        object.__setattr__(self, "signed", bool(self.signed))
+
+    @property
+    def min(self) -> int:
+        """Smallest representable value."""
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        """Largest representable value."""
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def narrow_min(self) -> int:
+        """Lower bound of the narrow (symmetric) range: ``-max`` for signed, 0 unsigned."""
+        return -self.max if self.signed else 0
+
+    @property
+    def name(self) -> str:
+        """``int8``, ``uint4``, ..."""
+        return f"{'' if self.signed else 'u'}int{self.bits}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def contains(self, x: Any, narrow: bool = False) -> bool:
+        """True when every element of ``x`` lies in the format (narrow range if asked)."""
+        arr = as_int64(x, "x") if self.bits < 64 or self.signed else np.asarray(x)
+        if arr.size == 0:
+            return True
+        lo = self.narrow_min if narrow else self.min
+        return bool(int(arr.min()) >= lo and int(arr.max()) <= self.max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bits": self.bits, "signed": self.signed}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> IntFormat:
+        if not isinstance(d, dict) or set(d) != {"bits", "signed"}:
+            raise SpecError(f"IntFormat.from_dict: expected {{'bits', 'signed'}}, got {d!r}")
+        return cls(d["bits"], d["signed"])
+
+    @classmethod
+    def parse(cls, name: str) -> IntFormat:
+        """Inverse of :attr:`name`: ``"int8"`` → IntFormat(8, True)."""
+        signed = not name.startswith("u")
+        digits = name[4:] if signed else name[5:]
+        if not name.removeprefix("u").startswith("int") or not digits.isdigit():
+            raise SpecError(f"IntFormat.parse: {name!r} is not of the form int<N> or uint<N>")
+        return cls(int(digits), signed)
+
+
+INT4 = IntFormat(4, True)
+UINT4 = IntFormat(4, False)
+INT8 = IntFormat(8, True)
+UINT8 = IntFormat(8, False)
+INT16 = IntFormat(16, True)
+INT32 = IntFormat(32, True)
+INT64 = IntFormat(64, True)
+
+
+def check_range(
+    x: Any, fmt: IntFormat, name: str = "x", op: str | None = None, narrow: bool = False
+) -> IntArray:
+    """Return ``x`` as int64 if every element lies in ``fmt``; else raise RangeError.
+
+    The message names the op (if given), the tensor, the first offending index in C order,
+    its value and the allowed range.
+    """
+    arr = as_int64(x, name)
+    lo = fmt.narrow_min if narrow else fmt.min
+    bad = (arr < lo) | (arr > fmt.max)
+    if bool(bad.any()):
+        idx = first_index(bad)
+        where = f"{op}: " if op else ""
+        raise RangeError(
+            f"{where}tensor {name!r} value {int(arr[idx])} at index {idx} outside "
+            f"{fmt.name}{' narrow' if narrow else ''} range [{lo}, {fmt.max}] "
+            f"({int(bad.sum())} element(s) out of range)"
+        )
+    return arr
+
+
+def saturate(x: Any, fmt: IntFormat, narrow: bool = False) -> IntArray:
+    """Clamp every element of ``x`` to ``fmt`` (to its narrow range if ``narrow``)."""
+    arr = as_int64(x, "x")
+    lo = fmt.narrow_min if narrow else fmt.min
+    return np.clip(arr, max(lo, -(2**63)), min(fmt.max, 2**63 - 1)).astype(np.int64)
+
+
+def wrap(x: Any, fmt: IntFormat) -> IntArray:
+    """Reduce every element of ``x`` modulo 2^bits into ``fmt`` (two's complement wrap).
+
+    This is what a hardware register of ``fmt.bits`` bits holds after an overflow.
+    """
+    arr = as_int64(x, "x")
+    if fmt.bits == 64:
+        if not fmt.signed:
+            raise SpecError("wrap: uint64 results cannot be carried in int64")
+        return arr.copy()
+    mask = (1 << fmt.bits) - 1
+    low = arr & np.int64(mask)
+    if fmt.signed:
+        half = 1 << (fmt.bits - 1)
+        low = np.where(low >= half, low - np.int64(1 << fmt.bits), low)
+    return np.asarray(low, dtype=np.int64)
+
+
+__all__ = [
+    "INT4",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT4",
+    "UINT8",
+    "IntFormat",
+    "check_range",
+    "saturate",
+    "wrap",
+]

@@ -1,0 +1,146 @@
+"""Exact integer matrix multiplication, at BLAS speed where exactness is provable.
+
+This is the only intmath module that computes in floating point, and only where the
+result is provably the exact integer (numeric contract 5).
+
+Why the float paths are exact: let P = max|a| · max|b| and split the K axis into chunks of
+``kc`` columns with kc · P <= 2^m (m = 24 for float32, 53 for float64). Every product
+a_ik·b_kj and every partial sum of a chunk — in whatever order, association, blocking or
+fused multiply-add the BLAS uses — is an integer of magnitude <= kc · P <= 2^m, and every
+integer of magnitude <= 2^m is representable in that float format. So every floating-point
+operation of the chunk's matmul is exact, and converting the chunk result to int64 gives the
+exact integer. The chunk results are then summed in int64, where the total is bounded by
+K · P (checked against 2^63 before any arithmetic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.errors import RangeError, SpecError
+from refq.intmath.arrays import IntArray, as_int64
+
+_MAX_OPERAND = 2**32
+MAX_FLOAT_CHUNKS = 4
+"""A float path is taken only if it needs at most this many K-chunks (else the int path)."""
+
+
+def _abs_max(x: npt.NDArray[np.integer[Any]]) -> int:
+    if x.size == 0:
+        return 0
+    return max(abs(int(x.min())), abs(int(x.max())))
+
+
+def _dtype_abs_max(x: npt.NDArray[np.integer[Any]]) -> int:
+    """Largest |value| the dtype can hold (a valid bound without reading the data)."""
+    info = np.iinfo(x.dtype)
+    return max(-int(info.min), int(info.max))
+
+
+def _integer_operand(x: Any, name: str) -> npt.NDArray[np.integer[Any]]:
+    """Validate without widening: int8 data stays int8 until the one cast to float."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu" or arr.dtype.itemsize > 8:
+        as_int64(arr, name)  # raises the uniform SpecError
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        return as_int64(arr, name)
+    return arr
+
+
+def _chunked(
+    a: npt.NDArray[np.integer[Any]],
+    b: npt.NDArray[np.integer[Any]],
+    kc: int,
+    dtype: type[np.floating[Any]],
+    total_bound: int,
+) -> IntArray:
+    """Sum of exact float matmuls over K-chunks of at most ``kc`` columns.
+
+    Each chunk result is an exact integer; float32 chunks (|v| <= 2^24) convert through
+    int32, which is cheaper than a direct float32 → int64 cast. The chunk sum is
+    accumulated in int32 when the whole result is bounded by ``total_bound`` < 2^31.
+    """
+    k = a.shape[-1]
+    n_chunks = -(-k // kc)
+    kc = -(-k // n_chunks)  # balanced chunks, still <= the exact bound
+    af = a.astype(dtype)
+    bf = b.astype(dtype)
+    narrow = np.int32 if dtype is np.float32 else np.int64
+    acc = np.int32 if total_bound < 2**31 else np.int64
+    out: npt.NDArray[np.integer[Any]] | None = None
+    for k0 in range(0, k, kc):
+        part = np.matmul(af[..., k0 : k0 + kc], bf[..., k0 : k0 + kc, :]).astype(narrow)
+        out = part.astype(acc, copy=False) if out is None else np.add(out, part, dtype=acc)
+    assert out is not None
+    return out.astype(np.int64, copy=False)
+
+
+def exact_matmul(a: Any, b: Any) -> IntArray:
+    """Exact ``a @ b`` for integer operands of at most 32 bits, as int64.
+
+    Shapes: (..., M, K) @ (..., K, N) → (..., M, N), batch dimensions broadcast as in
+    ``np.matmul``. Operands: any integer dtype, values with |v| <= 2^32. Result: the
+    mathematically exact integers; RangeError if one of them cannot fit int64.
+
+    Paths (chosen from P = max|a|·max|b| and K, never from dtypes alone):
+    float32 BLAS in K-chunks of ⌊2^24/P⌋ (at most 4 chunks), else float64 BLAS in chunks of
+    ⌊2^53/P⌋ (at most 4 chunks), else int64 matmul when K·P < 2^63, else a split of each
+    operand into 16-bit limbs whose four partial products are exact, recombined in Python
+    integers and range-checked.
+    """
+    aa = _integer_operand(a, "a")
+    ba = _integer_operand(b, "b")
+    if aa.ndim < 2 or ba.ndim < 2:
+        raise SpecError(
+            f"exact_matmul: operands must have at least 2 dimensions, got {aa.shape} @ {ba.shape}"
+        )
+    if aa.shape[-1] != ba.shape[-2]:
+        raise SpecError(f"exact_matmul: inner dimensions differ: {aa.shape} @ {ba.shape}")
+    try:
+        np.broadcast_shapes(aa.shape[:-2], ba.shape[:-2])
+    except ValueError:
+        raise SpecError(
+            f"exact_matmul: batch dimensions do not broadcast: {aa.shape} @ {ba.shape}"
+        ) from None
+    ma, mb = _dtype_abs_max(aa), _dtype_abs_max(ba)
+    if ma * mb > 1 << 24:  # dtype bounds too loose for float32: look at the data
+        ma, mb = _abs_max(aa), _abs_max(ba)
+    for name, m in (("a", ma), ("b", mb)):
+        if m > _MAX_OPERAND:
+            raise SpecError(f"exact_matmul: operand {name} has |value| {m} > 2^32")
+    k = aa.shape[-1]
+    p = ma * mb
+    if p == 0 or k == 0:
+        shape = (*np.broadcast_shapes(aa.shape[:-2], ba.shape[:-2]), aa.shape[-2], ba.shape[-1])
+        return np.zeros(shape, dtype=np.int64)
+    for mantissa, dtype in ((24, np.float32), (53, np.float64)):
+        kc = (1 << mantissa) // p
+        if kc >= 1 and -(-k // kc) <= MAX_FLOAT_CHUNKS:
+            return _chunked(aa, ba, kc, dtype, k * p)
+    if k * p < 2**63:
+        return np.matmul(aa.astype(np.int64), ba.astype(np.int64))
+    return _limb_matmul(aa.astype(np.int64), ba.astype(np.int64))
+
+
+def _limb_matmul(a: IntArray, b: IntArray) -> IntArray:
+    """a @ b via 16-bit limbs: x = x1·2^16 + x0, 0 <= x0 < 2^16, |x1| <= 2^16."""
+    mask = np.int64(0xFFFF)
+    a0, a1 = a & mask, a >> 16
+    b0, b1 = b & mask, b >> 16
+    parts = [exact_matmul(x, y) for x, y in ((a1, b1), (a1, b0), (a0, b1), (a0, b0))]
+    hh, hl, lh, ll = (p.astype(object) for p in parts)
+    total = hh * (1 << 32) + (hl + lh) * (1 << 16) + ll
+    lo, hi = -(2**63), 2**63 - 1
+    bad = np.vectorize(lambda v: not lo <= v <= hi, otypes=[bool])(total)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise RangeError(
+            f"exact_matmul: exact result {total[idx]} at index {idx} does not fit int64"
+        )
+    return total.astype(np.int64)
+
+
+__all__ = ["MAX_FLOAT_CHUNKS", "exact_matmul"]
