@@ -29,7 +29,8 @@ def dyadic_requantize(x: Any, b: Any, c: Any, rounding: Rounding = "half_even") 
     xa, ba, ca = np.broadcast_arrays(xa, ba, ca)
     # |x·b| < 2^63  ⇔  |x| <= (2^63 - 1) // b  for b > 0.
     limit = np.iinfo(np.int64).max // np.maximum(ba, 1)
-    over = (np.abs(np.maximum(xa, -np.iinfo(np.int64).max)) > limit) | (xa == np.iinfo(np.int64).min) & (ba > 1)
+    i64 = np.iinfo(np.int64)
+    over = (np.abs(np.maximum(xa, -i64.max)) > limit) | ((xa == i64.min) & (ba > 1))
     if bool(over.any()):
         idx = first_index(np.asarray(over))
         raise RangeError(

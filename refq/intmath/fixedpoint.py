@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refq.errors import RangeError, SpecError
+from refq.errors import SpecError
 from refq.intmath.arrays import IntArray, as_int64
 from refq.intmath.formats import INT32, check_range
 

@@ -82,8 +82,9 @@ class IntFormat:
     def parse(cls, name: str) -> IntFormat:
         """Inverse of :attr:`name`: ``"int8"`` → IntFormat(8, True)."""
         signed = not name.startswith("u")
-        digits = name[4:] if signed else name[5:]
-        if not name.removeprefix("u").startswith("int") or not digits.isdigit():
+        body = name if signed else name[1:]
+        digits = body[3:]
+        if not body.startswith("int") or not digits.isdigit():
             raise SpecError(f"IntFormat.parse: {name!r} is not of the form int<N> or uint<N>")
         return cls(int(digits), signed)
 
@@ -123,7 +124,7 @@ def saturate(x: Any, fmt: IntFormat, narrow: bool = False) -> IntArray:
     """Clamp every element of ``x`` to ``fmt`` (to its narrow range if ``narrow``)."""
     arr = as_int64(x, "x")
     lo = fmt.narrow_min if narrow else fmt.min
-    return np.clip(arr, max(lo, -(2**63)), min(fmt.max, 2**63 - 1)).astype(np.int64)
+    return np.asarray(np.clip(arr, max(lo, -(2**63)), min(fmt.max, 2**63 - 1)), dtype=np.int64)
 
 
 def wrap(x: Any, fmt: IntFormat) -> IntArray:
@@ -135,12 +136,13 @@ def wrap(x: Any, fmt: IntFormat) -> IntArray:
     if fmt.bits == 64:
         if not fmt.signed:
             raise SpecError("wrap: uint64 results cannot be carried in int64")
-        return arr.copy()
+        return np.array(arr, dtype=np.int64)
     mask = (1 << fmt.bits) - 1
     low = arr & np.int64(mask)
     if fmt.signed:
         half = 1 << (fmt.bits - 1)
-        low = np.where(low >= half, low - np.int64(1 << fmt.bits), low)
+        h = np.int64(half)
+        low = np.where(low >= h, (low - h) - h, low)  # subtract 2^bits without overflow
     return np.asarray(low, dtype=np.int64)
 
 

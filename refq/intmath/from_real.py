@@ -13,6 +13,8 @@ import math
 from fractions import Fraction
 from typing import Any, Literal
 
+import numpy as np
+
 from refq.errors import SpecError
 from refq.intmath.rounding import Rounding, check_rounding
 
@@ -20,11 +22,10 @@ Real = float | int | Fraction
 
 
 def _exact(real: Any, name: str) -> Fraction:
+    if isinstance(real, (np.floating, np.integer)):
+        real = real.item()
     if isinstance(real, bool) or not isinstance(real, (int, float, Fraction)):
-        try:
-            real = float(real)  # NumPy floating scalars
-        except (TypeError, ValueError):
-            raise SpecError(f"{name}: expected a real number, got {type(real).__name__}") from None
+        raise SpecError(f"{name}: expected a real number, got {type(real).__name__}")
     if isinstance(real, float) and not math.isfinite(real):
         raise SpecError(f"{name}: expected a finite real number, got {real}")
     return Fraction(real)

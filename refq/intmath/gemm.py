@@ -24,7 +24,7 @@ from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64
 
 _MAX_OPERAND = 2**32
-MAX_FLOAT_CHUNKS = 4
+MAX_BLAS_CHUNKS = 4
 """A float path is taken only if it needs at most this many K-chunks (else the int path)."""
 
 
@@ -48,6 +48,18 @@ def _integer_operand(x: Any, name: str) -> npt.NDArray[np.integer[Any]]:
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
         return as_int64(arr, name)
     return arr
+
+
+def _blas_exact(
+    a: npt.NDArray[np.integer[Any]], b: npt.NDArray[np.integer[Any]], k: int, p: int
+) -> IntArray | None:
+    """The float32 (2^24) or float64 (2^53) BLAS path, if one is provably exact and needs
+    at most MAX_BLAS_CHUNKS chunks; None otherwise."""
+    for mantissa, dtype in ((24, np.float32), (53, np.float64)):
+        kc = (1 << mantissa) // p
+        if kc >= 1 and -(-k // kc) <= MAX_BLAS_CHUNKS:
+            return _chunked(a, b, kc, dtype, k * p)
+    return None
 
 
 def _chunked(
@@ -116,12 +128,11 @@ def exact_matmul(a: Any, b: Any) -> IntArray:
     if p == 0 or k == 0:
         shape = (*np.broadcast_shapes(aa.shape[:-2], ba.shape[:-2]), aa.shape[-2], ba.shape[-1])
         return np.zeros(shape, dtype=np.int64)
-    for mantissa, dtype in ((24, np.float32), (53, np.float64)):
-        kc = (1 << mantissa) // p
-        if kc >= 1 and -(-k // kc) <= MAX_FLOAT_CHUNKS:
-            return _chunked(aa, ba, kc, dtype, k * p)
+    exact = _blas_exact(aa, ba, k, p)
+    if exact is not None:
+        return exact
     if k * p < 2**63:
-        return np.matmul(aa.astype(np.int64), ba.astype(np.int64))
+        return np.asarray(np.matmul(aa.astype(np.int64), ba.astype(np.int64)), dtype=np.int64)
     return _limb_matmul(aa.astype(np.int64), ba.astype(np.int64))
 
 
@@ -140,7 +151,7 @@ def _limb_matmul(a: IntArray, b: IntArray) -> IntArray:
         raise RangeError(
             f"exact_matmul: exact result {total[idx]} at index {idx} does not fit int64"
         )
-    return total.astype(np.int64)
+    return np.asarray(total, dtype=np.int64)
 
 
-__all__ = ["MAX_FLOAT_CHUNKS", "exact_matmul"]
+__all__ = ["MAX_BLAS_CHUNKS", "exact_matmul"]

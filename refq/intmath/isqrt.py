@@ -58,7 +58,7 @@ def isqrt(n: Any) -> IntArray:
         if bool(done.all()):
             break
         x = np.where(done, x, y)
-    return np.where(na == 0, np.int64(0), x).astype(np.int64)
+    return np.asarray(np.where(na == 0, np.int64(0), x), dtype=np.int64)
 
 
 __all__ = ["ilog2", "isqrt"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64
@@ -67,7 +68,7 @@ def round_shift(x: Any, shift: Any, rounding: Rounding) -> IntArray:
 
 
 def _round_up_from_floor(
-    q: IntArray, r: IntArray, other: IntArray, neg: IntArray, rounding: Rounding
+    q: IntArray, r: IntArray, other: IntArray, neg: npt.NDArray[np.bool_], rounding: Rounding
 ) -> IntArray:
     """Round the floor quotient ``q`` of an exact quotient with remainder ``r`` >= 0.
 

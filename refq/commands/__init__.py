@@ -1,0 +1,2 @@
+"""One module per ``refq`` sub-command, each with ``add_arguments(parser)`` and
+``run(args) -> exit status``."""

@@ -1,0 +1,111 @@
+"""exact_matmul: exact on every path, RangeError where int64 cannot hold the result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from refq.errors import RangeError, SpecError
+from refq.intmath import exact_matmul
+
+
+def oracle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Python-int matmul through object arrays (arbitrary precision)."""
+    return np.matmul(a.astype(object), b.astype(object))
+
+
+def assert_exact(a: np.ndarray, b: np.ndarray) -> None:
+    """exact_matmul equals the oracle, or raises RangeError exactly when it cannot fit."""
+    want = oracle(a, b)
+    if not all(-(2**63) <= int(v) < 2**63 for v in want.ravel()):
+        with pytest.raises(RangeError, match="does not fit int64"):
+            exact_matmul(a, b)
+        return
+    got = exact_matmul(a, b)
+    assert got.dtype == np.int64
+    assert got.shape == want.shape
+    assert (got.astype(object) == want).all()
+
+
+@pytest.mark.parametrize("k", [1, 7, 64, 1023, 1024, 1025, 1536, 4096])
+@pytest.mark.parametrize("value_a,value_b", [(-128, -128), (127, 127), (-128, 127)])
+def test_adversarial_int8(k: int, value_a: int, value_b: int) -> None:
+    a = np.full((3, k), value_a, dtype=np.int8)
+    b = np.full((k, 2), value_b, dtype=np.int8)
+    assert_exact(a, b)
+
+
+@pytest.mark.parametrize("k", [1, 64, 4096])
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint8, np.uint16])
+def test_adversarial_extremes(k: int, dtype: type) -> None:
+    info = np.iinfo(dtype)
+    for va, vb in ((info.min, info.min), (info.max, info.max), (info.min, info.max)):
+        a = np.full((2, k), va, dtype=dtype)
+        b = np.full((k, 3), vb, dtype=dtype)
+        assert_exact(a, b)
+
+
+def test_int32_full_range_raises_when_int64_cannot_hold() -> None:
+    a = np.full((2, 4096), -(2**31), dtype=np.int64)
+    b = np.full((4096, 2), -(2**31), dtype=np.int64)
+    with pytest.raises(RangeError, match="does not fit int64"):
+        exact_matmul(a, b)
+
+
+def test_int32_path_near_int64_limit_is_exact() -> None:
+    # 2 products of 2^62 - 2^31 - ... : K·P >= 2^63 forces the limb path, result fits.
+    a = np.array([[2**31 - 1, -(2**31)]], dtype=np.int64)
+    b = np.array([[2**31 - 1], [2**31 - 1]], dtype=np.int64)
+    assert_exact(a, b)
+    a = np.array([[2**31 - 1, 2**31 - 1, -(2**31)]], dtype=np.int64)
+    b = np.array([[2**31 - 1], [2**31 - 1], [2**31 - 1]], dtype=np.int64)
+    assert_exact(a, b)
+
+
+int_dtypes = st.sampled_from([np.int8, np.uint8, np.int16, np.int32, np.uint32])
+
+
+@st.composite
+def operand_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    m, k, n = draw(st.integers(0, 6)), draw(st.integers(0, 70)), draw(st.integers(0, 6))
+    batch = draw(st.sampled_from([(), (2,), (2, 3)]))
+    a = draw(hnp.arrays(draw(int_dtypes), (*batch, m, k)))
+    b = draw(hnp.arrays(draw(int_dtypes), (*batch[-1:], k, n)))
+    return a, b
+
+
+@given(pair=operand_pairs())
+def test_random_shapes_and_dtypes(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    try:
+        want = oracle(a, b)
+    except ValueError:
+        return
+    assert want is not None
+    assert_exact(a, b)
+
+
+def test_batched_attention_shapes() -> None:
+    rng = np.random.default_rng(1)
+    q = rng.integers(-128, 128, (2, 6, 17, 64), dtype=np.int8)
+    k = rng.integers(-128, 128, (2, 6, 64, 17), dtype=np.int8)
+    assert_exact(q, k)
+
+
+@pytest.mark.parametrize(
+    "a,b,needle",
+    [
+        (np.ones((2, 2)), np.ones((2, 2), dtype=np.int8), "a"),
+        (np.ones((2, 2), dtype=np.int8), np.ones((2, 2), dtype=bool), "bool"),
+        (np.ones((2, 3), dtype=np.int8), np.ones((2, 3), dtype=np.int8), "inner"),
+        (np.ones(3, dtype=np.int8), np.ones((3, 1), dtype=np.int8), "2 dimensions"),
+        (np.full((1, 1), 2**33), np.ones((1, 1), dtype=np.int8), "2\\^32"),
+        (np.ones((2, 1, 2), dtype=np.int8), np.ones((3, 2, 1), dtype=np.int8), "broadcast"),
+    ],
+)
+def test_bad_input(a: np.ndarray, b: np.ndarray, needle: str) -> None:
+    with pytest.raises(SpecError, match=needle):
+        exact_matmul(a, b)
