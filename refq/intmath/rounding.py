@@ -29,7 +29,7 @@ from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64
 
 Rounding = Literal["half_even", "half_away", "half_up", "floor", "ceil", "trunc"]
-ROUNDINGS: tuple[str, ...] = get_args(Rounding)
+ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
 
 
 def check_rounding(rounding: Any, name: str = "rounding") -> Rounding:
