@@ -18,6 +18,7 @@ from refq.errors import RefqError
 # name → (module under refq.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show refq at work on bundled data, no arguments, no download"),
+    "golden": ("golden", "generate, verify, export and diff golden vectors"),
 }
 
 

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     m, s = quantize_multiplier(0.0123)
     out = multiply_by_quantized_multiplier(np.clip(acc, -(2**31), 2**31 - 1), m, s)
-    print(f"TFLite requantization by 0.0123 → multiplier {m}, shift {s}; "
-          f"first outputs {out[0, :6].tolist()}")
+    print(
+        f"TFLite requantization by 0.0123 → multiplier {m}, shift {s}; "
+        f"first outputs {out[0, :6].tolist()}"
+    )
     print(f"\ndone in {time.perf_counter() - t0:.2f} s")
     return 0 if exact else 1

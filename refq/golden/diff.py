@@ -1,0 +1,48 @@
+"""Diff two golden sets (or two case folders) tensor by tensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from refq.golden.case import read_case
+from refq.golden.compare import TensorDiff, compare_tensor
+from refq.golden.manifest import MANIFEST
+
+
+def _case_folders(root: Path) -> dict[str, Path]:
+    if (root / "meta.json").is_file():
+        return {root.name: root}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "meta.json").is_file()}
+
+
+def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
+    """Per case, per tensor: equal or the first differing element and the mismatch count.
+
+    ``a`` and ``b`` are golden sets (folders with MANIFEST.json) or single case folders.
+    """
+    fa, fb = _case_folders(Path(a)), _case_folders(Path(b))
+    if len(fa) == 1 and len(fb) == 1 and not (Path(a) / MANIFEST).exists():
+        fb = {next(iter(fa)): next(iter(fb.values()))}
+    out: dict[str, list[TensorDiff]] = {}
+    for name in sorted(set(fa) | set(fb)):
+        if name not in fa or name not in fb:
+            side = "A" if name in fa else "B"
+            out[name] = [TensorDiff("*", False, f"case only in {side}")]
+            continue
+        ca, cb = read_case(fa[name]), read_case(fb[name])
+        rows = []
+        for t in sorted(set(ca.tensors) | set(cb.tensors)):
+            if t not in ca.tensors or t not in cb.tensors:
+                side = "A" if t in ca.tensors else "B"
+                rows.append(TensorDiff(t, False, f"tensor only in {side}"))
+                continue
+            ta, tb = ca.tensors[t], cb.tensors[t]
+            if ta.fmt != tb.fmt:
+                rows.append(TensorDiff(t, False, f"format A {ta.fmt} != B {tb.fmt}"))
+                continue
+            rows.append(compare_tensor(t, ta.values, tb.values, ta.fmt))
+        out[name] = rows
+    return out
+
+
+__all__ = ["diff"]
