@@ -1,0 +1,135 @@
+"""Shared plumbing of the integer kernels: parameter containers and argument checks.
+
+Parameter containers are frozen dataclasses of ints, tuples of ints, strings and
+:class:`~refq.intmath.IntFormat` values. :class:`Params` gives them a uniform, JSON-able
+``to_dict`` / ``from_dict`` (formats are written by name, ``"int8"``) and a validation hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, TypeVar
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath import IntArray, IntFormat, as_int64, check_range
+
+P = TypeVar("P", bound="Params")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+class Params:
+    """Mixin for frozen parameter dataclasses: (de)serialisation and type checks."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, IntFormat):
+                out[f.name] = v.name
+            elif isinstance(v, Params):
+                out[f.name] = v.to_dict()
+            elif isinstance(v, tuple):
+                out[f.name] = [int(e) for e in v]
+            else:
+                out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls: type[P], d: Any) -> P:
+        if not isinstance(d, dict):
+            raise SpecError(f"{cls.__name__}.from_dict: expected a dict, got {type(d).__name__}")
+        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - set(names)
+        if unknown:
+            raise SpecError(f"{cls.__name__}.from_dict: unknown keys {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name, v in d.items():
+            ftype = str(names[name].type)
+            if "IntFormat" in ftype and isinstance(v, str):
+                kwargs[name] = IntFormat.parse(v)
+            elif "tuple" in ftype and isinstance(v, list):
+                kwargs[name] = tuple(v)
+            elif "RequantParams" in ftype and isinstance(v, dict):
+                from refq.ops.requantize import RequantParams
+
+                kwargs[name] = RequantParams.from_dict(v)
+            else:
+                kwargs[name] = v
+        try:
+            return cls(**kwargs)
+        except TypeError as e:
+            raise SpecError(f"{cls.__name__}.from_dict: {e}") from None
+
+
+def need_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """Return ``v`` as a Python int, or raise SpecError (bool/float/out of [lo, hi])."""
+    if not _is_int(v):
+        raise SpecError(f"{name}: expected an int, got {v!r}")
+    iv = int(v)
+    if lo is not None and iv < lo:
+        raise SpecError(f"{name}: {iv} < {lo}")
+    if hi is not None and iv > hi:
+        raise SpecError(f"{name}: {iv} > {hi}")
+    return iv
+
+
+def need_ints(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> tuple[int, ...]:
+    """Return a tuple of ints (a scalar becomes a 1-tuple), each checked like need_int."""
+    if _is_int(v):
+        return (need_int(v, name, lo, hi),)
+    if not isinstance(v, (tuple, list)) or len(v) == 0:
+        raise SpecError(f"{name}: expected an int or a non-empty tuple of ints, got {v!r}")
+    return tuple(need_int(e, f"{name}[{i}]", lo, hi) for i, e in enumerate(v))
+
+
+def need_format(v: Any, name: str) -> IntFormat:
+    if not isinstance(v, IntFormat):
+        raise SpecError(f"{name}: expected an IntFormat, got {v!r}")
+    return v
+
+
+def need_choice(v: Any, name: str, choices: tuple[str, ...]) -> str:
+    if v not in choices:
+        raise SpecError(f"{name}: {v!r} is not one of {choices}")
+    return str(v)
+
+
+def int_input(x: Any, fmt: IntFormat, name: str, op: str, min_ndim: int = 0) -> IntArray:
+    """Validate an integer input tensor: integer dtype (SpecError) within ``fmt`` (RangeError)."""
+    arr = as_int64(x, name)
+    if arr.ndim < min_ndim:
+        raise SpecError(f"{op}: {name} needs at least {min_ndim} dimension(s), got {arr.shape}")
+    return check_range(arr, fmt, name, op)
+
+
+def per_channel(values: tuple[int, ...], channels: int, name: str, op: str) -> IntArray:
+    """A per-tensor (length 1) or per-channel (length ``channels``) int vector as int64."""
+    if len(values) not in (1, channels):
+        raise SpecError(f"{op}: {name} has {len(values)} entries; expected 1 or {channels}")
+    return np.asarray(values, dtype=np.int64)
+
+
+def signed(bits: int) -> IntFormat:
+    return IntFormat(bits, True)
+
+
+def unsigned(bits: int) -> IntFormat:
+    return IntFormat(bits, False)
+
+
+__all__ = [
+    "Params",
+    "int_input",
+    "need_choice",
+    "need_format",
+    "need_int",
+    "need_ints",
+    "per_channel",
+    "signed",
+    "unsigned",
+]

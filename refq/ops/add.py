@@ -1,0 +1,86 @@
+"""Residual add of two integer branches requantized to a common output scale.
+
+Schemes:
+
+``ivit``          I-ViT QuantAct with identity: each branch is requantized on its own,
+                  y = round((a - za)·ba / 2^ca) + round((b - zb)·bb / 2^cb) + zo — two
+                  roundings (named, default half_even = torch.round), each product in int64.
+``shared_shift``  one rounding: acc = (a - za)·ba + (b - zb)·bb in int<acc_bits> (checked),
+                  y = round(acc / 2^c) + zo with c = a_shift = b_shift. With ba = 2^c this is the
+                  single-multiplier scheme: a already at the output scale, b rescaled once.
+
+Output: saturate(y, out_format). Accuracy vs the real a·Sa + b·Sb: ``ivit`` <= 1 LSB
+(two half-LSB roundings) plus the multiplier error; ``shared_shift`` <= 1/2 LSB plus the
+multiplier error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, round_shift, saturate
+from refq.intmath.rounding import check_rounding
+from refq.ops._common import Params, int_input, need_choice, need_format, need_int, signed
+
+SCHEMES = ("ivit", "shared_shift")
+
+
+@dataclass(frozen=True)
+class AddParams(Params):
+    scheme: str = "ivit"
+    a_format: IntFormat = INT32
+    b_format: IntFormat = INT32
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    a_multiplier: int = 1
+    a_shift: int = 0
+    b_multiplier: int = 1
+    b_shift: int = 0
+    rounding: str = "half_even"
+    out_zero_point: int = 0
+    out_format: IntFormat = INT8
+    acc_bits: int = 48
+
+    def __post_init__(self) -> None:
+        need_choice(self.scheme, "AddParams.scheme", SCHEMES)
+        need_format(self.a_format, "AddParams.a_format")
+        need_format(self.b_format, "AddParams.b_format")
+        fmt = need_format(self.out_format, "AddParams.out_format")
+        need_int(self.a_zero_point, "AddParams.a_zero_point")
+        need_int(self.b_zero_point, "AddParams.b_zero_point")
+        need_int(self.a_multiplier, "AddParams.a_multiplier", 0, 2**31)
+        need_int(self.b_multiplier, "AddParams.b_multiplier", 0, 2**31)
+        need_int(self.a_shift, "AddParams.a_shift", 0, 62)
+        need_int(self.b_shift, "AddParams.b_shift", 0, 62)
+        need_int(self.out_zero_point, "AddParams.out_zero_point", fmt.min, fmt.max)
+        need_int(self.acc_bits, "AddParams.acc_bits", 8, 64)
+        check_rounding(self.rounding, "AddParams.rounding")
+        if self.scheme == "shared_shift" and self.a_shift != self.b_shift:
+            raise SpecError("AddParams: shared_shift needs a_shift == b_shift")
+
+
+def add(a: Any, b: Any, params: AddParams) -> IntArray:
+    """Residual add (module docstring). a, b broadcastable integer arrays."""
+    op = "add"
+    p = params
+    r = check_rounding(p.rounding)
+    aa = int_input(a, p.a_format, "a", op) - np.int64(p.a_zero_point)
+    ba = int_input(b, p.b_format, "b", op) - np.int64(p.b_zero_point)
+    aa = check_range(aa, INT32, "a - a_zero_point", op)
+    ba = check_range(ba, INT32, "b - b_zero_point", op)
+    if p.scheme == "ivit":
+        ya = round_shift(aa * np.int64(p.a_multiplier), p.a_shift, r)
+        yb = round_shift(ba * np.int64(p.b_multiplier), p.b_shift, r)
+        y = ya + yb
+    else:
+        acc = aa * np.int64(p.a_multiplier) + ba * np.int64(p.b_multiplier)
+        acc = check_range(acc, signed(p.acc_bits), "accumulator", op)
+        y = round_shift(acc, p.a_shift, r)
+    return saturate(y + np.int64(p.out_zero_point), p.out_format)
+
+
+__all__ = ["SCHEMES", "AddParams", "add"]

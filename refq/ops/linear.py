@@ -1,0 +1,105 @@
+"""Integer GEMM kernels: ``linear`` (x @ W^T + bias) and batched ``matmul`` (attention).
+
+Formats: operands int8 / uint8 / int4 / uint4 (any declared IntFormat of <= 16 bits),
+per-tensor zero points; ``bias`` int32. The accumulator has a declared width ``acc_bits``
+(default 32): the exact result Σ_k (x - zx)(w - zw) and the result + bias must each fit
+int<acc_bits>, else RangeError naming the op, tensor and first bad index. (Partial sums
+need no check: in two's complement a sum whose final value fits the register is exact even
+if a partial sum wrapped.) The products are computed exactly by
+:func:`refq.intmath.exact_matmul`; no rounding happens before the optional requantization.
+Source: gemmlowp / TFLite FullyConnected and BatchMatMul (zero points subtracted from the
+operands, int32 accumulation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, exact_matmul
+from refq.ops._common import Params, int_input, need_format, need_int, signed
+from refq.ops.requantize import RequantParams, requantize
+
+
+@dataclass(frozen=True)
+class GemmParams(Params):
+    """Parameters of :func:`linear` and :func:`matmul`.
+
+    ``a`` is the activation (x) / left operand, ``b`` the weight / right operand.
+    ``requant`` (optional) maps the accumulator to the output format.
+    """
+
+    a_format: IntFormat = INT8
+    b_format: IntFormat = INT8
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    acc_bits: int = 32
+    requant: RequantParams | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("a_format", "b_format"):
+            fmt = need_format(getattr(self, name), f"GemmParams.{name}")
+            if fmt.bits > 16:
+                raise SpecError(f"GemmParams.{name}: operands of {fmt.bits} bits > 16")
+        need_int(self.a_zero_point, "GemmParams.a_zero_point", self.a_format.min, self.a_format.max)
+        need_int(self.b_zero_point, "GemmParams.b_zero_point", self.b_format.min, self.b_format.max)
+        need_int(self.acc_bits, "GemmParams.acc_bits", 8, 64)
+        if self.requant is not None and not isinstance(self.requant, RequantParams):
+            raise SpecError("GemmParams.requant: expected RequantParams or None")
+
+
+LinearParams = GemmParams
+MatmulParams = GemmParams
+
+
+def _finish(acc: IntArray, bias: Any, params: GemmParams, op: str) -> IntArray:
+    acc_fmt = signed(params.acc_bits)
+    acc = check_range(acc, acc_fmt, "accumulator", op)
+    if bias is not None:
+        ba = int_input(bias, INT32, "bias", op)
+        if ba.shape != acc.shape[-1:] and ba.ndim != 0:
+            raise SpecError(f"{op}: bias shape {ba.shape} != ({acc.shape[-1]},)")
+        acc = check_range(acc + ba, acc_fmt, "accumulator + bias", op)
+    if params.requant is not None:
+        return requantize(acc, params.requant)
+    return acc
+
+
+def linear(x: Any, w: Any, bias: Any = None, params: GemmParams | None = None) -> IntArray:
+    """y = (x - zx) @ (w - zw)^T + bias, exact, checked in int<acc_bits>; then requantized.
+
+    Shapes: x (..., K), w (N, K), bias (N,) or None → (..., N). Formats: x in
+    ``params.a_format``, w in ``params.b_format``, bias int32; output int<acc_bits>
+    (or ``params.requant.out_format``). Accuracy: exact (no rounding) before requantization.
+    """
+    op = "linear"
+    p = params if params is not None else GemmParams()
+    xa = int_input(x, p.a_format, "x", op, 1)
+    wa = int_input(w, p.b_format, "w", op, 2)
+    if wa.ndim != 2 or wa.shape[1] != xa.shape[-1]:
+        raise SpecError(f"{op}: w must be (N, K={xa.shape[-1]}), got {wa.shape}")
+    xz = xa - np.int64(p.a_zero_point)
+    wz = wa - np.int64(p.b_zero_point)
+    lead = xz.shape[:-1]
+    acc = exact_matmul(xz.reshape(-1, xz.shape[-1]), wz.T).reshape((*lead, wa.shape[0]))
+    return _finish(acc, bias, p, op)
+
+
+def matmul(a: Any, b: Any, params: GemmParams | None = None) -> IntArray:
+    """Batched (a - za) @ (b - zb), e.g. per-head Q·K^T (B, H, T, d) @ (B, H, d, T).
+
+    Shapes as ``np.matmul`` with at least 2 dims each. Formats: a in ``a_format``, b in
+    ``b_format``; output int<acc_bits> (checked) or the requantized format.
+    """
+    op = "matmul"
+    p = params if params is not None else GemmParams()
+    aa = int_input(a, p.a_format, "a", op, 2)
+    ba = int_input(b, p.b_format, "b", op, 2)
+    acc = exact_matmul(aa - np.int64(p.a_zero_point), ba - np.int64(p.b_zero_point))
+    return _finish(acc, None, p, op)
+
+
+__all__ = ["GemmParams", "LinearParams", "MatmulParams", "linear", "matmul"]

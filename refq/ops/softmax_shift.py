@@ -1,0 +1,99 @@
+"""I-ViT Shiftmax (Li & Gu, ICCV 2023; zkkli/I-ViT): ``shiftmax`` (training code) and
+``shiftmax_deploy`` (the TVM deployment code, as described in METHODS.md §3).
+
+Shift-exp of d = x - max(x) <= 0 at scale S, x0_int = ⌊-1/S⌋ < 0:
+
+    d' = d + ⌊d/2⌋ - ⌊d/16⌋              ≈ d·log2(e) (1.4375), int32 (checked)
+    d' = max(d', n·x0_int)
+    q = ⌊d' / x0_int⌋                    0..n
+    r = d' - x0_int·q                    (x0_int, 0]
+    training: exp = ⌊(r/2 - x0_int)·2^(n-q)⌋ = ((r - 2·x0_int)·2^(n-q)) >> 1   (exact)
+    deploy:   exp = ((r >> 1) - x0_int) << (n-q)                                (r>>1 floors)
+    exp: int32 (checked), scale S/2^n
+
+Normalisation: Σ = min(Σexp, 2^31-1) (the code's clamp_max: saturation), f = ⌊(2^31-1)/Σ⌋
+(int32), out = ⌊exp·f / 2^(32-b)⌋ (product < 2^62), output scale 2^-(b-1).
+Training code: n = 15, b = 16 (attention). Deploy: n = 16, b = 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath import INT32, IntArray, IntFormat, check_range, round_div
+from refq.ops._common import Params, int_input, need_format, need_int, unsigned
+
+_I32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ShiftmaxParams(Params):
+    """x0_int = ⌊-1/S⌋ (< 0), n, output bits b (output scale 2^-(b-1))."""
+
+    x0_int: int
+    n: int = 15
+    out_bits: int = 16
+    in_format: IntFormat = INT32
+
+    def __post_init__(self) -> None:
+        need_int(self.x0_int, "x0_int", -(2**31), -1)
+        need_int(self.n, "n", 0, 30)
+        need_int(self.out_bits, "out_bits", 2, 31)
+        need_format(self.in_format, "in_format")
+        if self.n * self.x0_int < -(2**31):
+            raise SpecError("ShiftmaxParams: n·x0_int does not fit int32")
+
+
+def shift_exp(d: IntArray, x0_int: int, n: int, deploy: bool, op: str) -> IntArray:
+    """I-ViT shift-exp of d <= 0 (module docstring); exp checked against int32."""
+    d = check_range(d + (d >> 1) - (d >> 4), INT32, "x * log2e", op)
+    d = np.maximum(d, np.int64(n * x0_int))
+    q = round_div(d, x0_int, "floor")
+    r = d - np.int64(x0_int) * q
+    sh = np.int64(n) - q
+    e = ((r >> 1) - np.int64(x0_int)) << sh if deploy else ((r - np.int64(2 * x0_int)) << sh) >> 1
+    return check_range(np.maximum(e, 0), INT32, "exp", op)
+
+
+def _normalise(e: IntArray, out_bits: int) -> IntArray:
+    total = np.minimum(e.sum(axis=-1, keepdims=True), np.int64(_I32_MAX))
+    factor = np.int64(_I32_MAX) // np.maximum(total, 1)
+    res: IntArray = np.asarray((e * factor) >> np.int64(32 - out_bits), dtype=np.int64)
+    return res
+
+
+def softmax_shiftmax(x: Any, params: ShiftmaxParams) -> IntArray:
+    """I-ViT Shiftmax, training code (n = 15, b = 16) along the last axis.
+
+    Formats: x in ``in_format`` (scale S); output uint<b-1> (< 2^(b-1)), scale 2^-(b-1).
+    Rounding: floor everywhere (torch.floor). Accuracy vs float softmax: the shift-exp has
+    ~6% relative error (log2(e) ≈ 1.4375, linear 2^-frac), so <= 0.08 absolute (bound
+    tested at ViT scales); documented, not improved: this is the faithful variant.
+    """
+    op = "softmax_shiftmax"
+    p = params
+    xa = int_input(x, p.in_format, "x", op, 1)
+    d = check_range(xa - xa.max(axis=-1, keepdims=True), INT32, "x - max", op)
+    e = shift_exp(d, p.x0_int, p.n, False, op)
+    return check_range(_normalise(e, p.out_bits), unsigned(p.out_bits - 1), "out", op)
+
+
+def softmax_shiftmax_deploy(x: Any, params: ShiftmaxParams) -> IntArray:
+    """I-ViT Shiftmax, deployment (TVM) form: n = 16, b = 8, (r >> 1), integer division.
+
+    Differs from :func:`softmax_shiftmax` by the floor of r/2 and n: 2-4% of outputs move
+    by up to a few LSB (METHODS.md §3). Output uint<b-1>, scale 2^-(b-1).
+    """
+    op = "softmax_shiftmax_deploy"
+    p = params
+    xa = int_input(x, p.in_format, "x", op, 1)
+    d = check_range(xa - xa.max(axis=-1, keepdims=True), INT32, "x - max", op)
+    e = shift_exp(d, p.x0_int, p.n, True, op)
+    return check_range(_normalise(e, p.out_bits), unsigned(p.out_bits - 1), "out", op)
+
+
+__all__ = ["ShiftmaxParams", "shift_exp", "softmax_shiftmax", "softmax_shiftmax_deploy"]
