@@ -1,0 +1,220 @@
+"""Model configurations under their timm names, and the eval transform of each family.
+
+Two config types: :class:`ViTConfig` (ViT and DeiT, with an optional DeiT distillation
+token) and :class:`SwinConfig`. :data:`CONFIGS` maps timm names to configs; the bundled
+digits model's config is registered as ``deit_digits`` (read from refq/data/deit_digits.json
+on first use). Eval transforms follow METHODS.md §6: DeiT ImageNet mean/std with crop_pct
+0.875; ViT mean = std = 0.5 with crop_pct 0.9; Swin ImageNet mean/std with crop_pct 0.9;
+all bicubic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from refq.errors import SpecError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """A ViT / DeiT: patch embedding, cls token (+ DeiT distillation token), pre-norm blocks.
+
+    ``distilled=True`` adds the distillation token after the cls token and a second head
+    ``head_dist`` on it; at eval the logits are the mean of the two heads (DeiT).
+    ``ln_eps`` is 1e-6 in timm and 1e-12 in Hugging Face configs.
+    """
+
+    name: str
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    distilled: bool = False
+    ln_eps: float = 1e-6
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    crop_pct: float = 0.875
+    family: str = "deit"
+
+    @property
+    def num_patches(self) -> int:
+        """(img_size / patch_size)^2."""
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """1 (cls) or 2 (cls, dist)."""
+        return 2 if self.distilled else 1
+
+    @property
+    def mlp_hidden(self) -> int:
+        """Width of fc1's output: int(embed_dim * mlp_ratio)."""
+        return int(self.embed_dim * self.mlp_ratio)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (tuples become lists); ``kind`` = "vit"."""
+        d = dataclasses.asdict(self)
+        d["kind"] = "vit"
+        return d
+
+
+@dataclass(frozen=True)
+class SwinConfig:
+    """A Swin Transformer: patch embedding + LayerNorm, stages of (shifted-)window blocks,
+    patch merging between stages, final LayerNorm, average pooling and a linear head.
+
+    Windows never exceed the stage resolution: where ``min(resolution) <= window_size``
+    the window is the whole stage and no shift is applied (original Swin and timm rule).
+    """
+
+    name: str
+    img_size: int = 224
+    patch_size: int = 4
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 96
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    window_size: int = 7
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    ln_eps: float = 1e-5
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    crop_pct: float = 0.9
+    family: str = "swin"
+
+    def stage_dim(self, stage: int) -> int:
+        """Channels of stage ``stage``: embed_dim * 2^stage."""
+        return int(self.embed_dim * 2**stage)
+
+    def stage_resolution(self, stage: int) -> int:
+        """Token-grid side of stage ``stage``: img_size / patch_size / 2^stage."""
+        return int(self.img_size // self.patch_size // 2**stage)
+
+    def stage_window(self, stage: int) -> int:
+        """Effective window side at ``stage`` (clamped to the resolution)."""
+        return min(self.window_size, self.stage_resolution(stage))
+
+    def block_shift(self, stage: int, block: int) -> int:
+        """Cyclic shift of block ``block`` in ``stage``: window/2 on odd blocks, else 0
+        (and 0 when the window covers the whole stage)."""
+        if block % 2 == 0 or self.stage_resolution(stage) <= self.window_size:
+            return 0
+        return self.window_size // 2
+
+    @property
+    def num_features(self) -> int:
+        """Channels of the last stage (the head's input width)."""
+        return self.stage_dim(len(self.depths) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form; ``kind`` = "swin"."""
+        d = dataclasses.asdict(self)
+        d["kind"] = "swin"
+        return d
+
+
+ModelConfig = ViTConfig | SwinConfig
+
+
+def _deit(name: str, dim: int, heads: int, distilled: bool = False) -> ViTConfig:
+    return ViTConfig(name=name, embed_dim=dim, depth=12, num_heads=heads, distilled=distilled)
+
+
+def _vit(name: str, dim: int, heads: int) -> ViTConfig:
+    return ViTConfig(
+        name=name, embed_dim=dim, depth=12, num_heads=heads, mean=HALF, std=HALF,
+        crop_pct=0.9, family="vit",
+    )
+
+
+def _swin(name: str, dim: int, depths: tuple[int, ...], heads: tuple[int, ...]) -> SwinConfig:
+    return SwinConfig(name=name, embed_dim=dim, depths=depths, num_heads=heads)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    c.name: c
+    for c in (
+        _deit("deit_tiny_patch16_224", 192, 3),
+        _deit("deit_small_patch16_224", 384, 6),
+        _deit("deit_base_patch16_224", 768, 12),
+        _deit("deit_tiny_distilled_patch16_224", 192, 3, distilled=True),
+        _deit("deit_small_distilled_patch16_224", 384, 6, distilled=True),
+        _deit("deit_base_distilled_patch16_224", 768, 12, distilled=True),
+        _vit("vit_small_patch16_224", 384, 6),
+        _vit("vit_base_patch16_224", 768, 12),
+        _swin("swin_tiny_patch4_window7_224", 96, (2, 2, 6, 2), (3, 6, 12, 24)),
+        _swin("swin_small_patch4_window7_224", 96, (2, 2, 18, 2), (3, 6, 12, 24)),
+        _swin("swin_base_patch4_window7_224", 128, (2, 2, 18, 2), (4, 8, 16, 32)),
+    )
+}
+"""The timm-named configs (ImageNet-1k heads). ``deit_digits`` is added by
+:func:`get_config` from the bundled json."""
+
+
+def config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    """Inverse of ``to_dict``: build a ViTConfig (kind "vit") or SwinConfig (kind "swin").
+
+    Raises SpecError on an unknown kind or unknown / missing fields.
+    """
+    d = dict(d)
+    kind = d.pop("kind", "vit")
+    cls: type[ViTConfig] | type[SwinConfig]
+    if kind == "vit":
+        cls = ViTConfig
+    elif kind == "swin":
+        cls = SwinConfig
+    else:
+        raise SpecError(f"model config: unknown kind {kind!r} (expected 'vit' or 'swin')")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise SpecError(f"model config: unknown fields {unknown} for kind {kind!r}")
+    for key in ("mean", "std", "depths", "num_heads"):
+        if key in d and isinstance(d[key], list):
+            d[key] = tuple(d[key])
+    try:
+        return cls(**d)
+    except TypeError as e:
+        raise SpecError(f"model config: {e}") from None
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """The config registered under ``name``, with dataclass fields replaced by ``overrides``
+    (e.g. ``num_classes=10``). Raises SpecError on an unknown name or field."""
+    if name not in CONFIGS and name == "deit_digits":
+        from refq.nn.bundled import bundled_config
+
+        CONFIGS[name] = bundled_config()
+    if name not in CONFIGS:
+        raise SpecError(f"unknown model {name!r}; known: {sorted(CONFIGS)}")
+    cfg = CONFIGS[name]
+    try:
+        return dataclasses.replace(cfg, **overrides)
+    except TypeError as e:
+        raise SpecError(f"model {name!r}: bad override: {e}") from None
+
+
+__all__ = [
+    "CONFIGS",
+    "HALF",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ModelConfig",
+    "SwinConfig",
+    "ViTConfig",
+    "config_from_dict",
+    "get_config",
+]
