@@ -1,21 +1,22 @@
 """Kernel cases: int32 accumulator → int8 requantization in the TFLite (double and single
 rounding) and dyadic families, with the edge inputs that separate roundings: exact ties,
-INT32_MIN/MAX, saturation at both ends of int8, and the largest right shift."""
+INT32_MIN/MAX, saturation at both ends of int8, and the largest right shift. The TFLite
+double-rounding cases also carry their parameters as one-element tensors, so a pure-Verilog
+testbench can read everything with $readmemh (tools/rtl/tb_requant_golden.v)."""
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Literal
 
 import numpy as np
 
 from refq.golden.case import Case
+from refq.golden.kernels import kernel_case
 from refq.golden.registry import register
-from refq.intmath import (
-    INT8,
-    INT32,
-    IntFormat,
-    dyadic_requantize,
-    multiply_by_quantized_multiplier,
-    saturate,
-)
+from refq.intmath import INT8, INT32, IntFormat, dyadic_requantize, multiply_by_quantized_multiplier
+from refq.intmath.rounding import Rounding
+from refq.ops import RequantParams
 
 SHIFT = IntFormat(8, True)
 
@@ -31,7 +32,7 @@ def _inputs(seed: int, left_shift: int) -> np.ndarray:
     return np.concatenate([np.array(edges, dtype=np.int64), rand, small])
 
 
-TFLITE = [  # (name, multiplier, shift, output zero point)
+TFLITE: list[tuple[str, int, int, int]] = [  # (tag, multiplier, shift, output zero point)
     ("m0p5_s0", 1 << 30, 0, 0),  # real 0.5: x odd → exact ties in SRDHM
     ("m0p75_s-8", 3 << 29, -8, -3),
     ("carry_s-20", 1 << 30, -20, 5),  # real 2^-21 (a renormalised carry)
@@ -40,52 +41,7 @@ TFLITE = [  # (name, multiplier, shift, output zero point)
     ("m0p6_s-4", 1288490189, -4, 100),
 ]
 
-
-def _tflite_case(name: str, m: int, s: int, zp: int, rounding: str, seed: int) -> Case:
-    x = _inputs(seed, max(s, 0))
-    acc = multiply_by_quantized_multiplier(x, m, s, rounding)  # type: ignore[arg-type]
-    y = saturate(acc + zp, INT8)
-    case = Case(
-        name,
-        "kernel",
-        seed,
-        {
-            "op": "requantize",
-            "variant": f"tflite_{rounding}",
-            "rounding": "half_away (twice)" if rounding == "double" else "half_up",
-            "params": {"multiplier": m, "shift": s, "output_zero_point": zp},
-            "formula": "y = saturate_int8(MultiplyByQuantizedMultiplier(x, M, shift) + zp)",
-        },
-    )
-    case.add("x", x, INT32, "input")
-    case.add("multiplier", np.array([m]), INT32, "param")
-    case.add("shift", np.array([s]), SHIFT, "param")
-    case.add("output_zero_point", np.array([zp]), INT32, "param")
-    case.add("acc", acc, INT32, "intermediate")
-    case.add("y", y, INT8, "output")
-    return case
-
-
-def _register_tflite() -> None:
-    for i, (tag, m, s, zp) in enumerate(TFLITE):
-        for rounding in ("double", "single"):
-            name = f"requantize.tflite_{rounding}.int32_int8.{tag}"
-            seed = 1000 + 10 * i + (rounding == "single")
-
-            def build(
-                seed: int,
-                name: str = name,
-                m: int = m,
-                s: int = s,
-                zp: int = zp,
-                rounding: str = rounding,
-            ) -> Case:
-                return _tflite_case(name, m, s, zp, rounding, seed)
-
-            register(name, "kernel", seed, f"TFLite {rounding}-rounding requantize {tag}")(build)
-
-
-DYADIC = [  # (tag, b, c, rounding)
+DYADIC: list[tuple[str, int, int, Rounding]] = [  # (tag, b, c, rounding)
     ("b3_c1_half_even", 3, 1, "half_even"),
     ("b3_c1_half_up", 3, 1, "half_up"),
     ("b3_c1_floor", 3, 1, "floor"),
@@ -93,35 +49,70 @@ DYADIC = [  # (tag, b, c, rounding)
 ]
 
 
-def _register_dyadic() -> None:
+def tflite_case(
+    name: str, seed: int, m: int, s: int, zp: int, family: Literal["double", "single"]
+) -> Case:
+    x = _inputs(seed, max(s, 0))
+    p = RequantParams(
+        family=family, multiplier=(m,), shift=(s,), out_zero_point=zp, out_format=INT8
+    )
+    case = kernel_case(
+        name,
+        seed,
+        f"requantize.{family}",
+        p,
+        {"x": x},
+        extra={"formula": "y = saturate_int8(MultiplyByQuantizedMultiplier(x, M, shift) + zp)"},
+        param_tensors={
+            "multiplier": (m, INT32),
+            "shift": (s, SHIFT),
+            "output_zero_point": (zp, INT32),
+        },
+    )
+    case.add(
+        "acc",
+        multiply_by_quantized_multiplier(x, m, s, family),
+        INT32,
+        "intermediate",
+    )
+    return case
+
+
+def dyadic_case(name: str, seed: int, b: int, c: int, rounding: Rounding) -> Case:
+    x = _inputs(seed, 0)
+    p = RequantParams(
+        family="dyadic", multiplier=(b,), shift=(c,), rounding=rounding, out_format=INT8
+    )
+    case = kernel_case(
+        name,
+        seed,
+        "requantize.dyadic",
+        p,
+        {"x": x},
+        extra={"formula": "y = saturate_int8(round(x * b / 2^c))"},
+    )
+    case.add(
+        "acc",
+        dyadic_requantize(x, b, c, rounding),
+        IntFormat(64, True),
+        "intermediate",
+    )
+    return case
+
+
+def _register_all() -> None:
+    for i, (tag, m, s, zp) in enumerate(TFLITE):
+        for family in ("double", "single"):  # type: Literal["double", "single"]
+            name = f"requantize.tflite_{family}.int32_int8.{tag}"
+            seed = 1000 + 10 * i + (family == "single")
+            register(name, "kernel", seed, f"TFLite {family}-rounding requantize {tag}")(
+                partial(tflite_case, name, m=m, s=s, zp=zp, family=family)
+            )
     for i, (tag, b, c, rounding) in enumerate(DYADIC):
         name = f"requantize.dyadic.int32_int8.{tag}"
-
-        def build(
-            seed: int, name: str = name, b: int = b, c: int = c, rounding: str = rounding
-        ) -> Case:
-            x = _inputs(seed, 0)
-            acc = dyadic_requantize(x, b, c, rounding)  # type: ignore[arg-type]
-            y = saturate(acc, INT8)
-            case = Case(
-                name,
-                "kernel",
-                seed,
-                {
-                    "op": "requantize",
-                    "variant": "dyadic",
-                    "rounding": rounding,
-                    "params": {"b": b, "c": c},
-                    "formula": "y = saturate_int8(round(x * b / 2^c))",
-                },
-            )
-            case.add("x", x, INT32, "input")
-            case.add("acc", acc, IntFormat(64, True), "intermediate")
-            case.add("y", y, INT8, "output")
-            return case
-
-        register(name, "kernel", 2000 + i, f"dyadic requantize {tag}")(build)
+        register(name, "kernel", 2000 + i, f"dyadic requantize {tag}")(
+            partial(dyadic_case, name, b=b, c=c, rounding=rounding)
+        )
 
 
-_register_tflite()
-_register_dyadic()
+_register_all()

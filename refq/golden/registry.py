@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from refq.errors import GoldenError
 from refq.golden.case import Case
 
-CASE_MODULES = ("refq.golden.cases_requantize",)
+CASE_MODULES = ("refq.golden.cases_requantize", "refq.golden.cases_kernels")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,287 @@
+"""The kernel table: every integer kernel of :mod:`refq.ops` as (op, variant, params type,
+named inputs and their formats, output format), so that a kernel case can be built, stored,
+re-computed and handed to another backend in one uniform shape.
+
+A kernel case's ``meta`` holds ``op``, ``variant`` and ``params`` (the Params' ``to_dict``);
+its tensors are the named inputs (role ``input``) and the output ``y`` (role ``output``).
+This table is shared by the golden kernel cases and the cross-check suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq import ops
+from refq.errors import GoldenError
+from refq.golden.case import Case
+from refq.intmath import INT32, IntArray, IntFormat
+from refq.ops._common import Params
+
+
+def _u(bits: int) -> IntFormat:
+    return IntFormat(bits, False)
+
+
+def _s(bits: int) -> IntFormat:
+    return IntFormat(bits, True)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel variant: ``fn(*inputs, params) -> y``."""
+
+    op: str
+    variant: str
+    params_type: type[Params]
+    inputs: tuple[str, ...]
+    fn: Callable[..., IntArray]
+    in_formats: Callable[[Any], tuple[IntFormat, ...]]
+    out_format: Callable[[Any], IntFormat]
+
+    @property
+    def key(self) -> str:
+        return f"{self.op}.{self.variant}"
+
+    def compute(self, inputs: Mapping[str, npt.NDArray[np.integer]], params: Params) -> IntArray:
+        return self.fn(*(inputs[n] for n in self.inputs), params)
+
+
+def _gemm_out(p: ops.GemmParams) -> IntFormat:
+    return p.requant.out_format if p.requant is not None else _s(p.acc_bits)
+
+
+def _linear(x: Any, w: Any, bias: Any, p: ops.GemmParams) -> IntArray:
+    return ops.linear(x, w, bias, p)
+
+
+_TABLE = [
+    Kernel(
+        "requantize",
+        "double",
+        ops.RequantParams,
+        ("x",),
+        ops.requantize,
+        lambda p: (INT32,),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "requantize",
+        "single",
+        ops.RequantParams,
+        ("x",),
+        ops.requantize,
+        lambda p: (INT32,),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "requantize",
+        "dyadic",
+        ops.RequantParams,
+        ("x",),
+        ops.requantize,
+        lambda p: (INT32,),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "linear",
+        "gemm",
+        ops.GemmParams,
+        ("x", "w", "bias"),
+        _linear,
+        lambda p: (p.a_format, p.b_format, INT32),
+        _gemm_out,
+    ),
+    Kernel(
+        "matmul",
+        "gemm",
+        ops.GemmParams,
+        ("a", "b"),
+        ops.matmul,
+        lambda p: (p.a_format, p.b_format),
+        _gemm_out,
+    ),
+    Kernel(
+        "add",
+        "ivit",
+        ops.AddParams,
+        ("a", "b"),
+        ops.add,
+        lambda p: (p.a_format, p.b_format),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "add",
+        "shared_shift",
+        ops.AddParams,
+        ("a", "b"),
+        ops.add,
+        lambda p: (p.a_format, p.b_format),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "softmax",
+        "refq",
+        ops.RefqSoftmaxParams,
+        ("x",),
+        ops.softmax_refq,
+        lambda p: (p.in_format,),
+        lambda p: _u(p.out_bits),
+    ),
+    Kernel(
+        "softmax",
+        "ibert",
+        ops.IBertSoftmaxParams,
+        ("x",),
+        ops.softmax_ibert,
+        lambda p: (p.in_format,),
+        lambda p: _u(p.out_bits),
+    ),
+    Kernel(
+        "softmax",
+        "shiftmax",
+        ops.ShiftmaxParams,
+        ("x",),
+        ops.softmax_shiftmax,
+        lambda p: (p.in_format,),
+        lambda p: _u(p.out_bits - 1),
+    ),
+    Kernel(
+        "softmax",
+        "shiftmax_deploy",
+        ops.ShiftmaxParams,
+        ("x",),
+        ops.softmax_shiftmax_deploy,
+        lambda p: (p.in_format,),
+        lambda p: _u(p.out_bits - 1),
+    ),
+    Kernel(
+        "softmax",
+        "tflite",
+        ops.TfliteSoftmaxParams,
+        ("x",),
+        ops.softmax_tflite,
+        lambda p: (p.in_format,),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "softmax",
+        "lis",
+        ops.LisParams,
+        ("x",),
+        ops.softmax_lis,
+        lambda p: (p.in_format,),
+        lambda p: _u(p.bits + 1),
+    ),
+    Kernel(
+        "gelu",
+        "ibert",
+        ops.IBertGeluParams,
+        ("x",),
+        ops.gelu_ibert,
+        lambda p: (p.in_format,),
+        lambda p: _s(p.out_bits),
+    ),
+    Kernel(
+        "gelu",
+        "shiftgelu",
+        ops.ShiftGeluParams,
+        ("x",),
+        ops.gelu_shiftgelu,
+        lambda p: (p.in_format,),
+        lambda p: INT32,
+    ),
+    Kernel(
+        "gelu",
+        "lut",
+        ops.GeluLutParams,
+        ("x",),
+        ops.gelu_lut,
+        lambda p: (p.in_format,),
+        lambda p: p.out_format,
+    ),
+    Kernel(
+        "layernorm",
+        "refq",
+        ops.LayerNormParams,
+        ("x",),
+        ops.layernorm_refq,
+        lambda p: (p.in_format,),
+        lambda p: _s(p.out_bits),
+    ),
+    Kernel(
+        "layernorm",
+        "ibert",
+        ops.LayerNormParams,
+        ("x",),
+        ops.layernorm_ibert,
+        lambda p: (p.in_format,),
+        lambda p: _s(p.out_bits),
+    ),
+    Kernel(
+        "layernorm",
+        "ivit",
+        ops.LayerNormParams,
+        ("x",),
+        ops.layernorm_ivit,
+        lambda p: (p.in_format,),
+        lambda p: _s(p.out_bits),
+    ),
+]
+KERNELS: dict[str, Kernel] = {k.key: k for k in _TABLE}
+
+
+def kernel_of(case: Case) -> Kernel:
+    key = f"{case.meta.get('op')}.{case.meta.get('variant')}"
+    if key not in KERNELS:
+        raise GoldenError(f"case {case.name}: no kernel {key!r} in refq.golden.kernels")
+    return KERNELS[key]
+
+
+def params_of(case: Case) -> Params:
+    return kernel_of(case).params_type.from_dict(case.meta["params"])
+
+
+def kernel_case(
+    name: str,
+    seed: int,
+    key: str,
+    params: Params,
+    inputs: dict[str, npt.ArrayLike],
+    kind: str = "kernel",
+    extra: dict[str, Any] | None = None,
+    param_tensors: dict[str, tuple[int, IntFormat]] | None = None,
+) -> Case:
+    """Compute kernel ``key`` on ``inputs`` and package inputs + output ``y`` as a Case."""
+    k = KERNELS[key]
+    declared = getattr(params, "family", None) or getattr(params, "scheme", None)
+    if declared is not None and declared != k.variant:
+        raise GoldenError(f"case {name}: params say {declared!r}, kernel is {key!r}")
+    arrays = {n: np.asarray(inputs[n], dtype=np.int64) for n in k.inputs}
+    y = k.compute(arrays, params)
+    case = Case(
+        name,
+        kind,
+        seed,
+        {"op": k.op, "variant": k.variant, "params": params.to_dict(), **(extra or {})},
+    )
+    for n, fmt in zip(k.inputs, k.in_formats(params), strict=True):
+        case.add(n, arrays[n], fmt, "input")
+    for n, (value, fmt) in (param_tensors or {}).items():
+        case.add(n, np.array([value]), fmt, "param")  # for testbenches that read files only
+    case.add("y", y, k.out_format(params), "output")
+    return case
+
+
+def recompute(case: Case) -> dict[str, IntArray]:
+    """refq's outputs for a kernel case (what every backend must reproduce)."""
+    k = kernel_of(case)
+    inputs = {n: case.tensors[n].values.astype(np.int64) for n in k.inputs}
+    return {"y": k.compute(inputs, params_of(case))}
+
+
+__all__ = ["KERNELS", "Kernel", "kernel_case", "kernel_of", "params_of", "recompute"]
