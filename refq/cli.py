@@ -19,6 +19,7 @@ from refq.errors import RefqError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show refq at work on bundled data, no arguments, no download"),
     "golden": ("golden", "generate, verify, export and diff golden vectors"),
+    "check": ("check", "run the conformance suite against a backend (needs refq[test])"),
 }
 
 

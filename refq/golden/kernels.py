@@ -251,7 +251,7 @@ def kernel_case(
     seed: int,
     key: str,
     params: Params,
-    inputs: dict[str, npt.ArrayLike],
+    inputs: Mapping[str, npt.ArrayLike],
     kind: str = "kernel",
     extra: dict[str, Any] | None = None,
     param_tensors: dict[str, tuple[int, IntFormat]] | None = None,

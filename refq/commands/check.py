@@ -1,0 +1,59 @@
+"""``refq check``: run refq's conformance suite against a backend."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        required=True,
+        help="built-in name (reference, torch, torch-cuda, onnxruntime, rtl, "
+        "wrong-rounding, no-saturation) or module:factory",
+    )
+    parser.add_argument("--golden", type=Path, help="also run the cases of this golden set")
+    parser.add_argument(
+        "--examples", type=int, default=100, help="hypothesis examples per op (default 100)"
+    )
+    parser.add_argument("--ops", help="comma-separated globs over op.variant keys or case names")
+    parser.add_argument("--known", type=Path, help="known-disagreements JSON file")
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=Path("refq-check-failures"),
+        help="where minimal failing cases are written",
+    )
+    parser.add_argument(
+        "--no-generated",
+        action="store_true",
+        help="run the golden cases only (no hypothesis cases)",
+    )
+    parser.add_argument("--replay", type=Path, help="run one saved case folder and report it")
+
+
+def run(args: argparse.Namespace) -> int:
+    from refq.crosscheck import load_backend, replay, run_suite
+    from refq.crosscheck.report import SuiteReport
+
+    backend = load_backend(args.backend)
+    if args.replay:
+        report = SuiteReport(backend.name, [replay(backend, args.replay)])
+    else:
+        ops = [p.strip() for p in args.ops.split(",")] if args.ops else None
+        report = run_suite(
+            backend,
+            ops=ops,
+            golden=args.golden,
+            examples=args.examples,
+            known=args.known,
+            artifacts=args.artifacts,
+            generated=not args.no_generated,
+            backend_spec=args.backend,
+        )
+    print(report.text())
+    if args.json:
+        report.write_json(args.json)
+    return 0 if report.ok else 1

@@ -1,0 +1,95 @@
+"""Suite reports: one entry per op (hypothesis) or golden case, as text and JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refq.crosscheck.mismatch import Mismatch
+
+STATUSES = ("pass", "fail", "error", "skip", "known", "fixed?")
+
+
+@dataclass
+class Entry:
+    key: str  # "op.variant" for generated cases, the case name for golden ones
+    source: str  # "hypothesis" | "golden"
+    status: str
+    examples: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    error: str = ""
+    reason: str = ""  # known-disagreement reason or skip reason
+    shrunk_case: str = ""  # folder of the minimal failing case
+    example: str = ""  # the minimal failing case's params and (small) inputs, as text
+    replay: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mismatches"] = [m.to_dict() for m in self.mismatches]
+        return d
+
+
+@dataclass
+class SuiteReport:
+    backend: str
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No unexpected failure or error (known disagreements do not fail a suite)."""
+        return not any(e.status in ("fail", "error") for e in self.entries)
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(e.status == s for e in self.entries) for s in STATUSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+    def write_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    def text(self) -> str:
+        lines = [f"refq conformance suite — backend {self.backend}"]
+        skipped = [e.key for e in self.entries if e.status == "skip"]
+        for e in self.entries:
+            if e.status == "skip":
+                continue
+            extra = f" ({e.examples} examples)" if e.source == "hypothesis" else ""
+            lines.append(f"  {e.status:7} {e.key}{extra}")
+            if e.reason:
+                lines.append(f"          reason: {e.reason}")
+            if e.error:
+                lines.append(f"          error: {e.error}")
+            for m in e.mismatches[:3]:
+                lines.append(f"          {m.tensor}: {m.detail}")
+                if m.kind == "values":
+                    lines.append(
+                        f"            expected {m.expected} ({m.expected_bits}), "
+                        f"got {m.got} ({m.got_bits})"
+                    )
+                    lines.append(f"            pattern: {m.pattern}")
+            if e.example:
+                lines.append(f"          minimal example: {e.example}")
+            if e.shrunk_case:
+                lines.append(f"          minimal failing case: {e.shrunk_case}")
+            if e.replay:
+                lines.append(f"          replay: {e.replay}")
+        if skipped:
+            lines.append(f"  skip    {len(skipped)} unsupported: {', '.join(skipped)}")
+        c = self.counts()
+        lines.append(
+            "  "
+            + ", ".join(f"{n} {s}" for s, n in c.items() if n)
+            + (" — OK" if self.ok else " — FAILED")
+        )
+        return "\n".join(lines)
+
+
+__all__ = ["STATUSES", "Entry", "SuiteReport"]

@@ -1,0 +1,226 @@
+"""run_suite: drive a backend with hypothesis-generated cases and the golden set, compare
+exactly, shrink failures to a minimal case, and report.
+
+hypothesis is needed here (install ``refq[test]``); it is imported only when a suite runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.crosscheck.backend import Backend
+from refq.crosscheck.known import Known, find_known, load_known
+from refq.crosscheck.mismatch import Mismatch, compare_outputs
+from refq.crosscheck.report import Entry, SuiteReport
+from refq.errors import BackendError
+from refq.golden.case import Case, read_case, write_case
+from refq.golden.manifest import check_files, read_manifest
+from refq.intmath import IntFormat
+
+
+def expected_outputs(case: Case) -> dict[str, tuple[npt.NDArray[np.integer], IntFormat]]:
+    return {n: (t.values, t.fmt) for n, t in case.tensors.items() if t.role == "output"}
+
+
+def run_case(backend: Backend, case: Case) -> tuple[list[Mismatch], str]:
+    """(mismatches, error text) of one case on ``backend``; ([], "") means exact agreement."""
+    try:
+        got = backend.run(case)
+    except Exception as exc:  # a crashing backend is a finding, not a harness error
+        return [], f"{type(exc).__name__}: {exc}"
+    return compare_outputs(expected_outputs(case), got), ""
+
+
+def describe_case(case: Case, limit: int = 16) -> str:
+    """params and the input tensors (values if at most ``limit`` elements) as one line."""
+    parts = [f"params={case.meta.get('params')}"]
+    for name, t in case.tensors.items():
+        if t.role != "input":
+            continue
+        shown = t.values.tolist() if t.values.size <= limit else f"<{t.values.shape} array>"
+        parts.append(f"{name}={shown}")
+    return " ".join(parts)
+
+
+def _classify(failed: bool, known: Known | None) -> str:
+    if known is None:
+        return "fail" if failed else "pass"
+    return "known" if failed else "fixed?"
+
+
+def _selected(key: str, ops: Iterable[str] | None) -> bool:
+    return ops is None or any(fnmatch.fnmatchcase(key, p) for p in ops)
+
+
+def _save(case: Case, artifacts: Path | None, label: str) -> str:
+    if artifacts is None:
+        return ""
+    folder = Path(artifacts) / label
+    n = 0
+    while folder.exists():
+        n += 1
+        folder = Path(artifacts) / f"{label}-{n}"
+    write_case(case, folder)
+    return str(folder)
+
+
+def _hypothesis_entry(
+    backend: Backend,
+    backend_spec: str,
+    key: str,
+    strategy: Any,
+    examples: int,
+    derandomize: bool,
+    known: Known | None,
+    artifacts: Path | None,
+) -> Entry:
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+
+    stats = {"run": 0, "unsupported": 0}
+
+    class _Unsupported(Exception):
+        """Raised to stop early when the backend supports none of the first draws."""
+
+    failures: list[tuple[Case, list[Mismatch], str]] = []
+
+    @settings(
+        max_examples=examples,
+        derandomize=derandomize,
+        database=None,
+        deadline=None,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        report_multiple_bugs=False,
+    )
+    @given(strategy)
+    def prop(case: Case) -> None:
+        if not backend.supports(case):
+            stats["unsupported"] += 1
+            if stats["run"] == 0 and stats["unsupported"] >= 5:
+                raise _Unsupported
+            return
+        stats["run"] += 1
+        mismatches, error = run_case(backend, case)
+        if mismatches or error:
+            failures.append((case, mismatches, error))
+            raise AssertionError(error or mismatches[0].detail)
+
+    with contextlib.suppress(AssertionError, _Unsupported):
+        prop()
+    if not failures and stats["run"] == 0:
+        return Entry(key, "hypothesis", "skip", reason="backend supports no generated case")
+    entry = Entry(key, "hypothesis", _classify(bool(failures), known), examples=stats["run"])
+    if known is not None:
+        entry.reason = known.reason
+    if failures:
+        case, mismatches, error = failures[-1]  # hypothesis replays the shrunk case last
+        entry.mismatches = mismatches
+        entry.error = error
+        if error and known is None:
+            entry.status = "error"
+        entry.example = describe_case(case)
+        entry.shrunk_case = _save(case, artifacts, key)
+        if entry.shrunk_case:
+            entry.replay = (
+                f"refq check --backend {shlex.quote(backend_spec)} --replay "
+                f"{shlex.quote(entry.shrunk_case)}"
+            )
+    return entry
+
+
+def golden_cases(root: Path) -> list[Case]:
+    """The cases of a golden set, after its hashes are checked (a tampered set is refused)."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    problems = check_files(root, manifest)
+    if problems:
+        raise BackendError(f"golden set {root} fails its manifest: {problems[0]}")
+    return [read_case(root / name) for name in sorted(manifest["cases"])]
+
+
+def run_suite(
+    backend: Backend,
+    *,
+    ops: Iterable[str] | None = None,
+    golden: Path | None = None,
+    examples: int = 100,
+    known: list[Known] | Path | None = None,
+    derandomize: bool = True,
+    artifacts: Path | None = None,
+    generated: bool = True,
+    backend_spec: str | None = None,
+) -> SuiteReport:
+    """Run refq's conformance suite on ``backend``.
+
+    ``ops``: globs over the suite keys (``op.variant``, see
+    :data:`refq.crosscheck.strategies.STRATEGIES`); ``golden``: a golden set folder whose
+    cases are run too; ``examples``: hypothesis examples per key; ``known``: known
+    disagreements (list or JSON file); ``artifacts``: where minimal failing cases are written
+    (as golden case folders, replayable with ``refq check --replay``).
+    """
+    from refq.crosscheck.strategies import STRATEGIES
+
+    known_list = load_known(known) if isinstance(known, (str, Path)) else list(known or [])
+    ops_list = list(ops) if ops is not None else None
+    spec = backend_spec or backend.name
+    report = SuiteReport(backend.name)
+    if generated:
+        for key, make in STRATEGIES.items():
+            if _selected(key, ops_list):
+                report.entries.append(
+                    _hypothesis_entry(
+                        backend,
+                        spec,
+                        key,
+                        make(),
+                        examples,
+                        derandomize,
+                        find_known(known_list, key),
+                        artifacts,
+                    )
+                )
+    if golden is not None:
+        for case in golden_cases(golden):
+            key = f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
+            if not (_selected(key, ops_list) or _selected(case.name, ops_list)):
+                continue
+            if not backend.supports(case):
+                report.entries.append(Entry(case.name, "golden", "skip", reason="unsupported"))
+                continue
+            mismatches, error = run_case(backend, case)
+            kn = find_known(known_list, case.name) or find_known(known_list, key)
+            entry = Entry(
+                case.name,
+                "golden",
+                _classify(bool(mismatches or error), kn),
+                1,
+                mismatches,
+                error,
+                kn.reason if kn else "",
+            )
+            if error and kn is None:
+                entry.status = "error"
+            report.entries.append(entry)
+    return report
+
+
+def replay(backend: Backend, folder: Path) -> Entry:
+    """Run one saved case folder (e.g. a shrunk failure) on ``backend``."""
+    case = read_case(Path(folder))
+    if not backend.supports(case):
+        return Entry(case.name, "replay", "skip", reason="unsupported")
+    mismatches, error = run_case(backend, case)
+    status = "error" if error else ("fail" if mismatches else "pass")
+    return Entry(case.name, "replay", status, 1, mismatches, error)
+
+
+__all__ = ["expected_outputs", "golden_cases", "replay", "run_case", "run_suite"]
