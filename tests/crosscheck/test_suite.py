@@ -15,7 +15,7 @@ from refq.crosscheck.strategies import STRATEGIES
 from refq.crosscheck.testing import assert_conforms
 from refq.errors import BackendError
 from refq.golden import generate
-from refq.golden.kernels import KERNELS
+from refq.ops.table import KERNELS
 
 from .my_adapter import DyadicRequantizer
 
