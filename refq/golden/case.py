@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from refq._version import __version__
 from refq.errors import GoldenError, SpecError
-from refq.golden.npy import npy_bytes, read_npy
+from refq.files import json_bytes, npy_bytes, read_npy
 from refq.golden.tensorfmt import to_storage
 from refq.intmath import IntFormat
 
@@ -89,11 +89,6 @@ class Case:
                 n: {"file": f"{n}.npy", **t.describe()} for n, t in sorted(self.tensors.items())
             },
         }
-
-
-def json_bytes(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, 2-space indent, ASCII, trailing newline."""
-    return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
 
 
 def write_case(case: Case, folder: Path) -> list[Path]:

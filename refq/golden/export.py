@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from refq.errors import GoldenError
-from refq.golden.atomic import atomic_folder
+from refq.files.atomic import atomic_folder
 from refq.golden.binfile import write_bin
 from refq.golden.case import read_case
 from refq.golden.cheader import write_header

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from refq.golden.atomic import atomic_folder
+from refq.files.atomic import atomic_folder
 from refq.golden.case import write_case
 from refq.golden.manifest import write_manifest
 from refq.golden.registry import select

@@ -10,7 +10,8 @@ from typing import Any
 
 from refq._version import __version__
 from refq.errors import GoldenError
-from refq.golden.case import GOLDEN_FORMAT, json_bytes
+from refq.files import json_bytes
+from refq.golden.case import GOLDEN_FORMAT
 
 MANIFEST = "MANIFEST.json"
 UNLISTED = {MANIFEST, "README.md"}

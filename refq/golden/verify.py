@@ -9,7 +9,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refq.errors import GoldenError
-from refq.golden.case import json_bytes, read_case
+from refq.files import json_bytes
+from refq.golden.case import read_case
 from refq.golden.compare import compare_tensor
 from refq.golden.manifest import check_files, read_manifest
 from refq.golden.registry import lookup

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refq.errors import GoldenError
+from refq.files.npy import npy_bytes, parse_npy
 from refq.golden.binfile import read_bin, write_bin
 from refq.golden.cheader import read_header_array, write_header
 from refq.golden.hexfile import read_hex, write_hex
-from refq.golden.npy import npy_bytes, parse_npy
 from refq.golden.tensorfmt import storage_dtype
 from refq.intmath import IntFormat
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from refq.errors import GoldenError
+from refq.files import json_bytes
+from refq.files.npy import npy_bytes
 from refq.golden import diff, generate, verify
-from refq.golden.case import json_bytes, read_case
+from refq.golden.case import read_case
 from refq.golden.manifest import MANIFEST, read_manifest, sha256
-from refq.golden.npy import npy_bytes
 
 ONLY = "requantize.*"
 
