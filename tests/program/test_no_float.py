@@ -1,0 +1,16 @@
+"""refq.program.run, the movement ops and refq.ops touch no floats (numeric contract 4)."""
+
+from __future__ import annotations
+
+from tests.float_scan import scan
+
+
+def test_interpreter_and_movement_are_float_free() -> None:
+    assert scan("program/run") == []
+    assert scan("program/movement") == []
+    # program/ir.py is not scanned: TensorDecl.scale holds the real scale as information
+    # for humans and gap reports; run() never reads it (and run.py is scanned above).
+
+
+def test_ops_are_float_free() -> None:
+    assert scan("ops") == []
