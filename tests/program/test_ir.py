@@ -11,7 +11,7 @@ import pytest
 from refq import params as P
 from refq.errors import RangeError, SpecError
 from refq.intmath import INT8, INT32, UINT8, IntFormat
-from refq.ops import GemmParams, linear, softmax_refq
+from refq.ops import GemmParams, RefqSoftmaxParams, linear, softmax_refq
 from refq.program import Op, Program, listing, load, run, save
 
 
@@ -44,12 +44,8 @@ def test_run_matches_direct_kernel_calls() -> None:
     gp = GemmParams.from_dict(p.ops[1].params)
     logits = linear(patches, p.consts["w"], p.consts["b"], gp)
     np.testing.assert_array_equal(env["logits"], logits, strict=True)
-    sp = p.ops[2].params
-    from refq.ops import RefqSoftmaxParams
-
-    np.testing.assert_array_equal(
-        env["probs"], softmax_refq(logits, RefqSoftmaxParams.from_dict(sp)), strict=True
-    )
+    want = softmax_refq(logits, RefqSoftmaxParams.from_dict(p.ops[2].params))
+    np.testing.assert_array_equal(env["probs"], want, strict=True)
     assert set(run(p, {"pixels": x}, keep="outputs")) == {"probs"}
 
 
@@ -75,7 +71,7 @@ def test_tampered_files_fail_with_clear_errors(tmp_path: Path) -> None:
     raw = bytearray(w.read_bytes())
     raw[-1] ^= 1
     w.write_bytes(bytes(raw))
-    with pytest.raises(SpecError, match="w.npy.*sha256"):
+    with pytest.raises(SpecError, match=r"w\.npy.*sha256"):
         load(tmp_path / "p")
     save(p, tmp_path / "q")
     j = tmp_path / "q" / "program.json"
