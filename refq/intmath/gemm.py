@@ -15,7 +15,7 @@ K · P (checked against 2^63 before any arithmetic).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -51,14 +51,18 @@ def _integer_operand(x: Any, name: str) -> npt.NDArray[np.integer[Any]]:
 
 
 def _blas_exact(
-    a: npt.NDArray[np.integer[Any]], b: npt.NDArray[np.integer[Any]], k: int, p: int
-) -> IntArray | None:
+    a: npt.NDArray[np.integer[Any]],
+    b: npt.NDArray[np.integer[Any]],
+    k: int,
+    p: int,
+    out_dtype: type[np.signedinteger[Any]],
+) -> npt.NDArray[np.signedinteger[Any]] | None:
     """The float32 (2^24) or float64 (2^53) BLAS path, if one is provably exact and needs
     at most MAX_BLAS_CHUNKS chunks; None otherwise."""
     for mantissa, dtype in ((24, np.float32), (53, np.float64)):
         kc = (1 << mantissa) // p
         if kc >= 1 and -(-k // kc) <= MAX_BLAS_CHUNKS:
-            return _chunked(a, b, kc, dtype, k * p)
+            return _chunked(a, b, kc, dtype, k * p, out_dtype)
     return None
 
 
@@ -68,30 +72,51 @@ def _chunked(
     kc: int,
     dtype: type[np.floating[Any]],
     total_bound: int,
-) -> IntArray:
+    out_dtype: type[np.signedinteger[Any]],
+) -> npt.NDArray[np.signedinteger[Any]]:
     """Sum of exact float matmuls over K-chunks of at most ``kc`` columns.
 
-    Each chunk result is an exact integer; float32 chunks (|v| <= 2^24) convert through
-    int32, which is cheaper than a direct float32 → int64 cast. The chunk sum is
-    accumulated in int32 when the whole result is bounded by ``total_bound`` < 2^31.
+    Each chunk result is an exact integer. The chunk sum is accumulated in int32 when the
+    whole result is bounded by ``total_bound`` < 2^31. Conversion: small float32 results go
+    through int32 (a fast vector cast), large ones straight to the output dtype (fewer bytes
+    moved once the data no longer fits in cache).
     """
     k = a.shape[-1]
     n_chunks = -(-k // kc)
     kc = -(-k // n_chunks)  # balanced chunks, still <= the exact bound
     af = a.astype(dtype)
     bf = b.astype(dtype)
-    narrow = np.int32 if dtype is np.float32 else np.int64
     acc = np.int32 if total_bound < 2**31 else np.int64
-    out: npt.NDArray[np.integer[Any]] | None = None
+    if n_chunks == 1:
+        c = np.matmul(af, bf)
+        res: npt.NDArray[np.signedinteger[Any]]
+        if out_dtype is np.int64 and dtype is np.float32 and c.size <= _SMALL:
+            res = c.astype(np.int32).astype(np.int64)
+        else:
+            res = c.astype(out_dtype)
+        return res
+    out: npt.NDArray[np.signedinteger[Any]] | None = None
     for k0 in range(0, k, kc):
-        part = np.matmul(af[..., k0 : k0 + kc], bf[..., k0 : k0 + kc, :]).astype(narrow)
-        out = part.astype(acc, copy=False) if out is None else np.add(out, part, dtype=acc)
+        part = np.matmul(af[..., k0 : k0 + kc], bf[..., k0 : k0 + kc, :])
+        out = part.astype(acc) if out is None else np.add(out, part, out=out, casting="unsafe")
     assert out is not None
-    return out.astype(np.int64, copy=False)
+    return out.astype(out_dtype, copy=False)
 
 
-def exact_matmul(a: Any, b: Any) -> IntArray:
-    """Exact ``a @ b`` for integer operands of at most 32 bits, as int64.
+_SMALL = 1 << 18
+"""Outputs of at most this many elements convert float32 → int32 → int64 (cache-resident)."""
+
+
+@overload
+def exact_matmul(a: Any, b: Any) -> IntArray: ...
+@overload
+def exact_matmul(a: Any, b: Any, out_dtype: type[np.int64]) -> IntArray: ...
+@overload
+def exact_matmul(a: Any, b: Any, out_dtype: type[np.int32]) -> npt.NDArray[np.int32]: ...
+
+
+def exact_matmul(a: Any, b: Any, out_dtype: Any = np.int64) -> Any:
+    """Exact ``a @ b`` for integer operands of at most 32 bits, as int64 (or int32).
 
     Shapes: (..., M, K) @ (..., K, N) → (..., M, N), batch dimensions broadcast as in
     ``np.matmul``. Operands: any integer dtype, values with |v| <= 2^32. Result: the
@@ -102,7 +127,13 @@ def exact_matmul(a: Any, b: Any) -> IntArray:
     ⌊2^53/P⌋ (at most 4 chunks), else int64 matmul when K·P < 2^63, else a split of each
     operand into 16-bit limbs whose four partial products are exact, recombined in Python
     integers and range-checked.
+
+    ``out_dtype=np.int32`` returns int32 — allowed only when K·P < 2^31 proves every result
+    (and every partial sum) fits, else RangeError. It halves the bytes written, which is what
+    bounds large outputs such as per-head attention scores (tools/bench/gemm.py).
     """
+    if out_dtype not in (np.int64, np.int32):
+        raise SpecError(f"exact_matmul: out_dtype must be np.int64 or np.int32, got {out_dtype}")
     aa = _integer_operand(a, "a")
     ba = _integer_operand(b, "b")
     if aa.ndim < 2 or ba.ndim < 2:
@@ -125,14 +156,18 @@ def exact_matmul(a: Any, b: Any) -> IntArray:
             raise SpecError(f"exact_matmul: operand {name} has |value| {m} > 2^32")
     k = aa.shape[-1]
     p = ma * mb
+    if out_dtype is np.int32 and k * p >= 2**31:
+        raise RangeError(
+            f"exact_matmul: int32 output not provably exact (K·max|a|·max|b| = {k * p} >= 2^31)"
+        )
     if p == 0 or k == 0:
         shape = (*np.broadcast_shapes(aa.shape[:-2], ba.shape[:-2]), aa.shape[-2], ba.shape[-1])
-        return np.zeros(shape, dtype=np.int64)
-    exact = _blas_exact(aa, ba, k, p)
+        return np.zeros(shape, dtype=out_dtype)
+    exact = _blas_exact(aa, ba, k, p, out_dtype)
     if exact is not None:
         return exact
     if k * p < 2**63:
-        return np.asarray(np.matmul(aa.astype(np.int64), ba.astype(np.int64)), dtype=np.int64)
+        return np.matmul(aa.astype(np.int64), ba.astype(np.int64)).astype(out_dtype)
     return _limb_matmul(aa.astype(np.int64), ba.astype(np.int64))
 
 

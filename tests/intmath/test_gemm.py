@@ -109,3 +109,38 @@ def test_batched_attention_shapes() -> None:
 def test_bad_input(a: np.ndarray, b: np.ndarray, needle: str) -> None:
     with pytest.raises(SpecError, match=needle):
         exact_matmul(a, b)
+
+
+@given(pair=operand_pairs())
+def test_int32_output_is_exact_or_refused(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    try:
+        want = oracle(a, b)
+    except ValueError:
+        return
+    k = a.shape[-1]
+    bound = (
+        k
+        * max((abs(int(v)) for v in a.ravel()), default=0)
+        * max((abs(int(v)) for v in b.ravel()), default=0)
+    )
+    if bound >= 2**31:
+        with pytest.raises(RangeError, match="int32 output"):
+            exact_matmul(a, b, np.int32)
+        return
+    got = exact_matmul(a, b, np.int32)
+    assert got.dtype == np.int32
+    assert (got.astype(object) == want).all()
+
+
+@pytest.mark.parametrize("k", [64, 1536, 4096])
+def test_int32_output_on_adversarial_int8(k: int) -> None:
+    a = np.full((3, k), -128, dtype=np.int8)
+    b = np.full((k, 5), -128, dtype=np.int8)
+    got = exact_matmul(a, b, np.int32)
+    np.testing.assert_array_equal(got, np.full((3, 5), k * 16384, dtype=np.int32), strict=True)
+
+
+def test_bad_out_dtype() -> None:
+    with pytest.raises(SpecError, match="out_dtype"):
+        exact_matmul(np.ones((1, 1), np.int8), np.ones((1, 1), np.int8), np.float32)
