@@ -1,0 +1,91 @@
+"""I&S-ViT initialisations (Zhong et al., arXiv 2311.10126; github.com/zysxmu/IaS-ViT):
+percentile-MSE init of the asymmetric uniform quantizer, and the SULQ η search.
+
+Uniform (asymmetric): s = (max - min)/(2^b - 1), z = round(-min/s), q = clamp(round(x/s) + z,
+0, 2^b - 1), x̂ = (q - z)·s, round = half to even (torch.round). The init tries
+(max, min) = (quantile(x, p), quantile(x, 1-p)) (linear interpolation) for each p of a
+candidate list and keeps the lowest MSE ``mean((x - x̂)²)``; the FIRST candidate wins on
+ties (the code updates only on a strictly smaller score). Per channel (``axis`` given)
+every channel is searched on its own values. A zero range gets s = 1e-8 (refq's guard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.calib._common import FloatArray, as_float, channels_first, check_bits, first_argmin
+from refq.calib.observers import _quantile_sorted
+from refq.errors import SpecError
+
+ACT_PERCENTILES: tuple[float, ...] = (0.999, 0.9999, 0.99999)
+WEIGHT_PERCENTILES: tuple[float, ...] = (0.97, 0.98, 0.99, 0.995, 0.9995, 0.9997, 0.9999,
+                                         0.99995, 0.99999)
+SULQ_ETAS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5,
+                                1.0)
+MIN_SCALE = 1e-8
+
+
+def asym_params(lo: npt.ArrayLike, hi: npt.ArrayLike, bits: int) -> tuple[FloatArray, FloatArray]:
+    """(s, z) of the asymmetric uniform quantizer of range [lo, hi]: s = max((hi-lo)/(2^b-1),
+    1e-8), z = round_half_even(-lo/s) (a float64 holding an integer; not clamped)."""
+    lo_a, hi_a = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    s = np.maximum((hi_a - lo_a) / (2.0**bits - 1), MIN_SCALE)
+    return s, np.rint(-lo_a / s)
+
+
+def asym_fake_quant(x: FloatArray, s: npt.ArrayLike, z: npt.ArrayLike, bits: int) -> FloatArray:
+    """(clamp(round_half_even(x/s) + z, 0, 2^b-1) - z)·s, s and z broadcasting against x."""
+    sa, za = np.asarray(s, np.float64), np.asarray(z, np.float64)
+    q = np.clip(np.rint(x / sa) + za, 0, 2.0**bits - 1)
+    out: FloatArray = (q - za) * sa
+    return out
+
+
+def percentile_mse_search(
+    x: npt.ArrayLike,
+    bits: int,
+    candidates: Sequence[float] = ACT_PERCENTILES,
+    axis: int | None = None,
+) -> dict[str, Any]:
+    """The percentile-MSE search in plain numbers.
+
+    Returns ``scale``, ``zero_point`` (floats per tensor, lists per channel), ``p`` (chosen
+    percentile(s)), ``index``, ``mse`` (chosen), ``mse_all`` (per candidate; per tensor
+    only), ``candidates``.
+    """
+    a = as_float(x)
+    b = check_bits(bits)
+    cands = [float(p) for p in candidates]
+    if not cands or any(not 0.5 <= p <= 1.0 for p in cands):
+        raise SpecError(f"percentile candidates must lie in [0.5, 1], got {cands}")
+    rows = a.reshape(1, -1) if axis is None else channels_first(a, axis)
+    srt = np.sort(rows, axis=1)
+    table = np.empty((len(cands), rows.shape[0]))
+    params = []
+    for i, p in enumerate(cands):
+        hi = _quantile_sorted(srt, p)
+        lo = _quantile_sorted(srt, 1.0 - p)
+        s, z = asym_params(lo, hi, b)
+        e = asym_fake_quant(rows, s[:, None], z[:, None], b) - rows
+        table[i] = np.mean(e * e, axis=1)
+        params.append((s, z))
+    idx = [first_argmin(table[:, c]) for c in range(rows.shape[0])]
+    s = np.array([params[idx[c]][0][c] for c in range(rows.shape[0])])
+    z = np.array([params[idx[c]][1][c] for c in range(rows.shape[0])])
+    rec: dict[str, Any] = {"candidates": cands, "bits": b}
+    if axis is None:
+        rec.update(scale=float(s[0]), zero_point=int(z[0]), p=cands[idx[0]], index=idx[0],
+                   mse=float(table[idx[0], 0]), mse_all=[float(v) for v in table[:, 0]])
+    else:
+        rec.update(scale=[float(v) for v in s], zero_point=[int(v) for v in z],
+                   p=[cands[i] for i in idx], index=idx,
+                   mse=[float(table[idx[c], c]) for c in range(len(idx))], axis=axis)
+    return rec
+
+
+__all__ = ["ACT_PERCENTILES", "SULQ_ETAS", "WEIGHT_PERCENTILES", "asym_fake_quant",
+           "asym_params", "percentile_mse_search"]
