@@ -1,0 +1,18 @@
+"""refq.quant — quantizers (Contract A): real values -> integer codes -> reconstruction
+levels, each with an exact integer form (decision thresholds + levels), JSON-safe
+``to_dict``/``from_dict``, and the :class:`QuantSpec` that method recipes produce.
+
+Builds on refq.intmath only. See docs/quantizers.md for every formula and source.
+"""
+
+from refq.quant.base import QUANTIZERS, Quantizer, quantizer_from_dict
+from refq.quant.spec import QuantSpec
+from refq.quant.uniform import UniformQuantizer
+
+__all__ = [
+    "QUANTIZERS",
+    "QuantSpec",
+    "Quantizer",
+    "UniformQuantizer",
+    "quantizer_from_dict",
+]
