@@ -18,11 +18,25 @@ from refq.calib.metrics import (
     weighted_mse,
 )
 from refq.calib.observers import EMAObserver, absmax, minmax, percentile
-from refq.calib.reparam import SCALE_CHOICES, layer_statistic, reparameterize
+from refq.calib.reparam import (
+    SCALE_CHOICES,
+    layer_quantizer,
+    layer_statistic,
+    reparameterize,
+    reparameterize_quantizer,
+)
+from refq.calib.search_ias import (
+    ACT_PERCENTILES,
+    WEIGHT_PERCENTILES,
+    percentile_mse_init,
+)
+from refq.calib.search_ptq4vit import ptq4vit_candidates, ptq4vit_search, ptq4vit_search_matmul
 
 __all__ = [
+    "ACT_PERCENTILES",
     "METRICS",
     "SCALE_CHOICES",
+    "WEIGHT_PERCENTILES",
     "EMAObserver",
     "Metric",
     "WeightedMSE",
@@ -30,11 +44,17 @@ __all__ = [
     "cosine",
     "cosine_distance",
     "get_metric",
+    "layer_quantizer",
     "layer_statistic",
     "minmax",
     "mse",
     "percentile",
+    "percentile_mse_init",
+    "ptq4vit_candidates",
+    "ptq4vit_search",
+    "ptq4vit_search_matmul",
     "reparameterize",
+    "reparameterize_quantizer",
     "restrict",
     "weighted_mse",
 ]

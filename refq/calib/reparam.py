@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from refq.calib._common import FloatArray, as_float
 from refq.errors import SpecError
+from refq.quant import UniformQuantizer
 
 SCALE_CHOICES = ("mean", "median", "mad")
 MAD_K = 3.0
@@ -130,4 +131,39 @@ def reparameterize(
     return new, record
 
 
-__all__ = ["MAD_K", "SCALE_CHOICES", "layer_statistic", "reparameterize"]
+def layer_quantizer(record: dict[str, Any], bits: int) -> UniformQuantizer:
+    """The per-tensor unsigned UniformQuantizer (s̃, z̃) of a :func:`reparameterize` record:
+    with ``zero_point_rounding`` "none" it has a float zero point (RepQ-ViT's fake-quant-only
+    form, ``integer_exact`` False); with "half_even" an integer one (lowerable)."""
+    fz = record["zero_point_rounding"] == "none"
+    z = record["zero_point"] if fz else int(record["zero_point"])
+    return UniformQuantizer(record["scale"], bits, z, signed=False, rounding="half_even",
+                            float_zero_point=fz)
+
+
+def reparameterize_quantizer(
+    params: Mapping[str, npt.ArrayLike],
+    norm: str,
+    linear: str,
+    quantizer: UniformQuantizer,
+    *,
+    choice: str = "mean",
+    zero_point_rounding: str = "none",
+    mad_k: float = MAD_K,
+) -> tuple[dict[str, FloatArray], UniformQuantizer, dict[str, Any]]:
+    """:func:`reparameterize` from a per-channel UniformQuantizer of the LayerNorm output
+    (channel axis last: ``axis`` -1 or the last axis index; not per-group), returning
+    ``(new_params, per-tensor quantizer, record)``; the new quantizer has the bits, sign
+    and rounding convention of :func:`layer_quantizer`."""
+    if not isinstance(quantizer, UniformQuantizer) or quantizer.axis is None or (
+        quantizer.group_size is not None
+    ):
+        raise SpecError("reparameterize_quantizer: expected a per-channel UniformQuantizer")
+    new, rec = reparameterize(params, norm, linear, quantizer.scale,
+                              quantizer.zero_point.astype(np.float64), choice=choice,
+                              zero_point_rounding=zero_point_rounding, mad_k=mad_k)
+    return new, layer_quantizer(rec, quantizer.bits), rec
+
+
+__all__ = ["MAD_K", "SCALE_CHOICES", "layer_quantizer", "layer_statistic", "reparameterize",
+           "reparameterize_quantizer"]

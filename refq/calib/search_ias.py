@@ -20,6 +20,7 @@ import numpy.typing as npt
 from refq.calib._common import FloatArray, as_float, channels_first, check_bits, first_argmin
 from refq.calib.observers import _quantile_sorted
 from refq.errors import SpecError
+from refq.quant import UniformQuantizer
 
 ACT_PERCENTILES: tuple[float, ...] = (0.999, 0.9999, 0.99999)
 WEIGHT_PERCENTILES: tuple[float, ...] = (0.97, 0.98, 0.99, 0.995, 0.9995, 0.9997, 0.9999,
@@ -87,5 +88,31 @@ def percentile_mse_search(
     return rec
 
 
+
+
+def percentile_mse_init(
+    x: npt.ArrayLike,
+    bits: int,
+    *,
+    kind: str = "activation",
+    candidates: Sequence[float] | None = None,
+    axis: int | None = None,
+) -> tuple[UniformQuantizer, dict[str, Any]]:
+    """I&S-ViT percentile-MSE init: the unsigned asymmetric UniformQuantizer (half-even,
+    zero point NOT clamped, as the code) of the best percentile, and the record of
+    :func:`percentile_mse_search`. ``kind`` "activation" | "weight" picks the default
+    candidate list (ACT_PERCENTILES / WEIGHT_PERCENTILES); ``axis`` makes it per channel.
+    """
+    if candidates is None:
+        if kind not in ("activation", "weight"):
+            raise SpecError(f"kind must be 'activation' or 'weight', got {kind!r}")
+        candidates = ACT_PERCENTILES if kind == "activation" else WEIGHT_PERCENTILES
+    rec = percentile_mse_search(x, bits, candidates, axis)
+    rec["kind"] = kind
+    q = UniformQuantizer(rec["scale"], bits, rec["zero_point"], signed=False, axis=axis,
+                         rounding="half_even")
+    return q, rec
+
+
 __all__ = ["ACT_PERCENTILES", "SULQ_ETAS", "WEIGHT_PERCENTILES", "asym_fake_quant",
-           "asym_params", "percentile_mse_search"]
+           "asym_params", "percentile_mse_init", "percentile_mse_search"]

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from refq.calib._common import FloatArray, as_float, check_bits, first_argmin
 from refq.calib.metrics import Metric, get_metric, restrict
 from refq.errors import SpecError
+from refq.quant import Quantizer, UniformQuantizer
 
 ALPHA = 0.01
 BETA = 1.2
@@ -278,6 +279,97 @@ def search_matmul_scales(
     }
 
 
+
+
+def _sym_quantizer(delta: npt.ArrayLike, bits: int, axis: int | None) -> UniformQuantizer:
+    return UniformQuantizer(np.asarray(delta, dtype=np.float64), bits, 0, signed=True,
+                            axis=axis, rounding="half_even")
+
+
+def ptq4vit_search(
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    w_bits: int,
+    a_bits: int,
+    metric: str | Metric = "cosine",
+    rounds: int = ROUNDS,
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    n: int = N_CANDIDATES,
+    weight_blocks: int = 1,
+    post_gelu: bool = False,
+) -> tuple[Quantizer, Quantizer, dict[str, Any]]:
+    """PTQ4ViT search of a linear layer ``y = x Wᵀ + bias``: (weight quantizer, input
+    quantizer, record). See :func:`search_linear_scales` for the arguments and the record.
+
+    Weight quantizer: signed symmetric UniformQuantizer, per tensor (``weight_blocks`` = 1)
+    or per output channel (axis 0) holding each row block's scale. Input quantizer: per
+    tensor signed UniformQuantizer, or for ``post_gelu`` the twin GELU quantizer
+    (:func:`refq.calib.search_twin.gelu_twin_quantizer`).
+    """
+    rec = search_linear_scales(x, weight, bias, w_bits=w_bits, a_bits=a_bits, metric=metric,
+                               rounds=rounds, alpha=alpha, beta=beta, n=n,
+                               weight_blocks=weight_blocks, post_gelu=post_gelu)
+    w = np.asarray(weight)
+    if weight_blocks == 1:
+        wq = _sym_quantizer(rec["w_delta"][0], w_bits, None)
+    else:
+        wq = _sym_quantizer(np.repeat(rec["w_delta"], w.shape[0] // weight_blocks), w_bits, 0)
+    xq: Quantizer
+    if post_gelu:
+        from refq.calib.search_twin import gelu_twin_quantizer
+
+        xq = gelu_twin_quantizer(rec["a_delta"], a_bits)
+    else:
+        xq = _sym_quantizer(rec["a_delta"], a_bits, None)
+    return wq, xq, rec
+
+
+def ptq4vit_search_matmul(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    a_bits: int,
+    b_bits: int,
+    metric: str | Metric = "cosine",
+    rounds: int = ROUNDS,
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    n: int = N_CANDIDATES,
+    softmax: bool = False,
+    twin_mode: str = "code",
+) -> tuple[Quantizer, Quantizer, dict[str, Any]]:
+    """PTQ4ViT search of ``a @ b`` ((B,H,M,K) @ (B,H,K,N)): (A quantizer, B quantizer,
+    record). Per-head signed UniformQuantizers (axis 1); with ``softmax`` (A = attention
+    probabilities) A is the post-softmax twin uniform quantizer with split 2^-m searched
+    over m = 0..19 (``twin_mode`` "code" | "paper", see refq.quant's TwinUniformQuantizer).
+    See :func:`search_matmul_scales` for the record.
+    """
+    a_twin: Callable[[FloatArray, int], FloatArray] | None = None
+    if softmax:
+        from refq.calib.search_twin import softmax_twin_quantizer
+
+        def _twin(v: FloatArray, m: int) -> FloatArray:
+            return np.asarray(softmax_twin_quantizer(m, a_bits, twin_mode).fake_quant(v))
+
+        a_twin = _twin
+
+    rec = search_matmul_scales(a, b, a_bits=a_bits, b_bits=b_bits, metric=metric,
+                               rounds=rounds, alpha=alpha, beta=beta, n=n, a_twin=a_twin)
+    aq: Quantizer
+    if softmax:
+        from refq.calib.search_twin import softmax_twin_quantizer
+
+        aq = softmax_twin_quantizer(rec["a_split_m"], a_bits, twin_mode)
+        rec["twin_mode"] = twin_mode
+    else:
+        aq = _sym_quantizer(rec["a_delta"], a_bits, 1)
+    bq = _sym_quantizer(rec["b_delta"], b_bits, 1)
+    return aq, bq, rec
+
+
 __all__ = ["ALPHA", "BETA", "GELU_NEG_RANGE", "N_CANDIDATES", "ROUNDS", "gelu_twin_fake_quant",
-           "ptq4vit_candidates", "search_linear_scales", "search_matmul_scales",
-           "sym_fake_quant", "symmetric_delta0"]
+           "ptq4vit_candidates", "ptq4vit_search", "ptq4vit_search_matmul",
+           "search_linear_scales", "search_matmul_scales", "sym_fake_quant", "symmetric_delta0"]

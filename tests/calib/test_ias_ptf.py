@@ -70,3 +70,20 @@ def test_ptf_brute_force() -> None:
         assert r["alpha"][c] == int(np.argmin(losses))
     assert r["alpha"][3] == 3 and r["alpha"][0] == 0
     assert r["mse"] < r["mse_layerwise"]
+
+
+def test_percentile_mse_init_quantizer_matches_search() -> None:
+    from refq.calib.search_ias import percentile_mse_init
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 300)) + 0.3
+    q, rec = percentile_mse_init(x, 4)
+    assert rec["p"] in ACT_PERCENTILES and q.to_dict()["signed"] is False
+    fq = q.fake_quant(x)
+    assert np.mean((x - fq) ** 2) == pytest.approx(rec["mse"], rel=1e-12)
+    np.testing.assert_array_equal(fq, _uq(x, np.quantile(x, 1 - rec["p"]),
+                                          np.quantile(x, rec["p"]), 4))
+    qw, recw = percentile_mse_init(x, 3, kind="weight", axis=0)
+    assert len(recw["p"]) == 4 and qw.axis == 0
+    for c in range(4):
+        assert np.mean((x[c] - qw.fake_quant(x)[c]) ** 2) == pytest.approx(recw["mse"][c])

@@ -90,3 +90,22 @@ def test_matmul_search_per_head_beats_start() -> None:
     losses = [cosd(ref[:, 1], aq[:, 1] @ sym_fake_quant(b[:, 1], (0.01 + i * 0.0119) * bd0, 4))
               for i in range(100)]
     assert r["b_index"][1] == int(np.argmin(losses))
+
+
+def test_ptq4vit_search_quantizers() -> None:
+    from refq.calib import ptq4vit_search, ptq4vit_search_matmul
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 12, 8))
+    w = rng.standard_normal((9, 8))
+    wq, xq, rec = ptq4vit_search(x, w, None, w_bits=4, a_bits=6, weight_blocks=3, rounds=1)
+    assert wq.axis == 0 and xq.axis is None
+    np.testing.assert_array_equal(wq.fake_quant(w), sym_fake_quant(
+        w, np.repeat(rec["w_delta"], 3)[:, None], 4))
+    np.testing.assert_array_equal(xq.fake_quant(x), sym_fake_quant(x, rec["a_delta"], 6))
+    a = rng.standard_normal((1, 2, 5, 4))
+    b = rng.standard_normal((1, 2, 4, 5))
+    aq, bq, rec = ptq4vit_search_matmul(a, b, a_bits=4, b_bits=4, rounds=1)
+    assert aq.axis == 1 and bq.axis == 1
+    np.testing.assert_array_equal(
+        bq.fake_quant(b), sym_fake_quant(b, np.array(rec["b_delta"])[:, None, None], 4))

@@ -80,3 +80,27 @@ def test_repq_formula_unrounded() -> None:
         reparameterize({k: v for k, v in p.items() if k != "l.bias"}, "n", "l", s, z)
     with pytest.raises(SpecError):
         reparameterize(p, "n", "l", -s, z)
+
+
+def test_reparameterize_quantizer() -> None:
+    from refq.calib import reparameterize_quantizer
+    from refq.quant import UniformQuantizer
+
+    rng = np.random.default_rng(1)
+    c, o = 8, 3
+    p = {"n.weight": rng.standard_normal(c), "n.bias": rng.standard_normal(c),
+         "l.weight": rng.standard_normal((o, c)), "l.bias": rng.standard_normal(o)}
+    x = rng.standard_normal((50, c)) * rng.uniform(0.2, 5.0, c)
+    qc = UniformQuantizer.from_minmax(x.min(0), x.max(0), 4, axis=1)
+    _, qt, rec = reparameterize_quantizer(p, "n", "l", qc, choice="median",
+                                          zero_point_rounding="half_even")
+    assert qt.axis is None and qt.integer_exact
+    assert float(qt.scale) == pytest.approx(float(np.median(qc.scale)))
+    # x' = x / r - b: the per-tensor codes of x' equal the per-channel codes of x
+    r = qc.scale / rec["scale"]
+    b = rec["scale"] * (rec["zero_point"] - qc.zero_point)
+    xp = x / r - b
+    assert np.mean(qt.quantize(xp) == qc.quantize(x)) > 0.999
+    _, qf, _ = reparameterize_quantizer(p, "n", "l", qc)
+    assert not qf.integer_exact
+    assert float(qf.zero_point) == pytest.approx(float(np.mean(qc.zero_point)))
