@@ -6,13 +6,19 @@ Builds on refq.intmath only. See docs/quantizers.md for every formula and source
 """
 
 from refq.quant.base import QUANTIZERS, Quantizer, quantizer_from_dict
+from refq.quant.log2 import Log2Quantizer
 from refq.quant.spec import QuantSpec
+from refq.quant.table import TableQuantizer
+from refq.quant.twin import TwinUniformQuantizer
 from refq.quant.uniform import UniformQuantizer
 
 __all__ = [
     "QUANTIZERS",
+    "Log2Quantizer",
     "QuantSpec",
     "Quantizer",
+    "TableQuantizer",
+    "TwinUniformQuantizer",
     "UniformQuantizer",
     "quantizer_from_dict",
 ]

@@ -1,0 +1,102 @@
+"""Log2 quantizers: base 2 (FQ-ViT LIS) and base √2 (RepQ-ViT log√2).
+
+Formula (per tensor, x ≥ 0 expected; x ≤ 0 is treated as the smallest value):
+
+    e = round_half_even(-k · log2(x / Δ)),   k = 1 (base "2") or 2 (base "sqrt2")
+    code = clamp(e, 0, 2^b - 1), except e ≥ 2^b -> the zero code (``zero="extra"``)
+
+The code is the exponent, so codes DEcrease as x increases (``descending = True``; the
+integer form reads code = code_max - #{t <= x}).
+
+Levels (the sources' own float expressions):
+- base 2 (FQ-ViT ``LIS``): Δ · 2^-q.
+- base √2 (RepQ-ViT ``log_sqrt2_quant``): 2^-⌈q/2⌉ · (1 + (q mod 2)(√2 - 1)) · Δ.
+
+Zero handling, ``zero``:
+- ``"extra"`` (default, faithful to both sources): e ≥ 2^b gives value 0, which the sources
+  keep as a mask beside the b-bit exponent; refq gives it code 2^b, so codes are 0..2^b
+  (b bits + one zero flag in hardware).
+- ``"reserve"``: the top b-bit code 2^b - 1 means zero (exponents 0..2^b-2), so the code
+  fits b bits; e ≥ 2^b - 1 -> zero. Not in the sources.
+- ``"none"``: clamp only (no zero level).
+
+Divergence to note: FQ-ViT's code rounds the log with its own ``log_round`` helper;
+METHODS.md gives round(-log2 x), which refq implements (half-even on the float log).
+Tables are derived from the formula by float bisection (refq.quant.table) and stored in
+``to_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath.arrays import IntArray
+from refq.quant.base import FloatArray, check_bits, check_dict, check_positive, register
+from refq.quant.table import TableQuantizer
+from refq.quant.uniform import round_real
+
+Base = Literal["2", "sqrt2"]
+Zero = Literal["extra", "reserve", "none"]
+
+
+@register
+class Log2Quantizer(TableQuantizer):
+    """Log quantizer of base 2 or √2 (module docstring). Public: ``bits``, ``base``,
+    ``scale`` (Δ), ``zero``, ``thresholds``, ``level_table``; ``zero_code`` (or None)."""
+
+    kind = "log2"
+    descending = True
+
+    def __init__(
+        self, bits: int, base: Base = "2", scale: float = 1.0, zero: Zero = "extra"
+    ) -> None:
+        self.bits = check_bits(bits)
+        if base not in ("2", "sqrt2"):
+            raise SpecError(f"log2.base: expected '2' or 'sqrt2', got {base!r}")
+        if zero not in ("extra", "reserve", "none"):
+            raise SpecError(f"log2.zero: expected 'extra', 'reserve' or 'none', got {zero!r}")
+        self.base: Base = base
+        self.zero: Zero = zero
+        self.scale = check_positive(scale, "log2.scale")
+        n = 1 << self.bits
+        self.zero_code: int | None = {"extra": n, "reserve": n - 1, "none": None}[zero]
+        self._emax = n - 1 if zero != "reserve" else n - 2  # largest exponent code
+        self._tables_from_formula(0, n if zero == "extra" else n - 1)
+
+    def _formula(self, x: FloatArray) -> IntArray:
+        k = 1.0 if self.base == "2" else 2.0
+        with np.errstate(all="ignore"):
+            e = round_real(-1.0 * np.log2(x / self.scale) * k, "half_even")
+        e = np.where(x > 0, e, np.inf)
+        code = np.clip(e, 0, self._emax)
+        if self.zero_code is not None:
+            code = np.where(e > self._emax, self.zero_code, code)
+        return code.astype(np.int64)
+
+    def _level_formula(self, codes: IntArray) -> FloatArray:
+        q = codes.astype(np.float64)
+        if self.base == "2":
+            lv = np.exp2(-q) * self.scale
+        else:
+            odd = (codes % 2).astype(np.float64) * (math.sqrt(2.0) - 1.0) + 1.0
+            lv = np.exp2(-np.ceil(q / 2.0)) * odd * self.scale
+        if self.zero_code is not None:
+            lv = np.where(codes == self.zero_code, 0.0, lv)
+        return np.asarray(lv, dtype=np.float64)
+
+    def _params(self) -> dict[str, Any]:
+        return {"bits": self.bits, "base": self.base, "scale": self.scale, "zero": self.zero}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Log2Quantizer:
+        check_dict(d, cls.kind, {"bits", "base", "scale", "zero"}, {"thresholds", "levels"})
+        q = cls(d["bits"], d["base"], d["scale"], d["zero"])
+        q._load_tables(d)
+        return q
+
+
+__all__ = ["Log2Quantizer"]
