@@ -30,7 +30,15 @@ from refq.calib.search_ias import (
     WEIGHT_PERCENTILES,
     percentile_mse_init,
 )
+from refq.calib.search_log import log2_init
+from refq.calib.search_ptf import ptf_search
 from refq.calib.search_ptq4vit import ptq4vit_candidates, ptq4vit_search, ptq4vit_search_matmul
+from refq.calib.search_twin import (
+    gelu_twin_quantizer,
+    gelu_twin_search,
+    softmax_twin_quantizer,
+    twin_split_search,
+)
 
 __all__ = [
     "ACT_PERCENTILES",
@@ -43,18 +51,24 @@ __all__ = [
     "absmax",
     "cosine",
     "cosine_distance",
+    "gelu_twin_quantizer",
+    "gelu_twin_search",
     "get_metric",
     "layer_quantizer",
     "layer_statistic",
+    "log2_init",
     "minmax",
     "mse",
     "percentile",
     "percentile_mse_init",
+    "ptf_search",
     "ptq4vit_candidates",
     "ptq4vit_search",
     "ptq4vit_search_matmul",
     "reparameterize",
     "reparameterize_quantizer",
     "restrict",
+    "softmax_twin_quantizer",
+    "twin_split_search",
     "weighted_mse",
 ]
