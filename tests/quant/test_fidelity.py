@@ -137,9 +137,9 @@ def test_v2sf_reading(bits: int, k: int) -> None:
     got = V.quantize(x)
     exp = []
     for v in x.tolist():
-        X = round(v / s)  # Python round: half to even, as the reading specifies
-        if X < half:
-            exp.append(max(X, 0))
+        xr = round(v / s)  # Python round: half to even, as the reading specifies
+        if xr < half:
+            exp.append(max(xr, 0))
         else:  # keep the MSBs: shift right by k, saturate at the (b-1)-bit max
             exp.append(half + min(max(round(v / (s * 2**k)), max(1, half >> k)), half - 1))
     np.testing.assert_array_equal(got, np.array(exp, dtype=np.int64), strict=True)
