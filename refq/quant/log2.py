@@ -20,8 +20,8 @@ Zero handling, ``zero``:
   fits b bits; e ≥ 2^b - 1 -> zero. Not in the sources.
 - ``"none"``: clamp only (no zero level).
 
-Divergence to note: FQ-ViT's code rounds the log with its own ``log_round`` helper;
-METHODS.md gives round(-log2 x), which refq implements (half-even on the float log).
+FQ-ViT's ``Log2Quantizer.quant`` computes exactly round(-log2 x) (torch.round: half-even),
+mask ≥ 2^b, clamp to 0..2^b-1, dequantize 2^-q with the mask set to 0; refq matches it.
 Tables are derived from the formula by float bisection (refq.quant.table) and stored in
 ``to_dict``.
 """
