@@ -85,6 +85,13 @@ def add_exact(a: IntArray, b: IntArray) -> tuple[IntArray]:
     return (a + b,)
 
 
+def affine(x: IntArray, m: IntArray, b: IntArray) -> tuple[IntArray]:
+    """x · m + b exactly, m and b integer constants broadcast against x (e.g. per channel:
+    LayerNorm γ and β at a fixed-point scale; a bias too wide for int32 added after a GEMM).
+    The caller declares a wide enough output format (checked by run)."""
+    return (x * m + b,)
+
+
 MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {
     "reshape": reshape,
     "transpose": transpose,
@@ -97,6 +104,7 @@ MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {
     "lookup": lookup,
     "shift_left": shift_left,
     "add_exact": add_exact,
+    "affine": affine,
 }
 
 
