@@ -53,7 +53,14 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         _check_shape(name, arr.shape, decl.shape, "input")
         env[name] = arr
     env.update(program.consts)
-    for op in program.ops:
+    last: dict[str, int] = {}
+    if keep == "outputs":  # free each intermediate after its last use (peak memory)
+        for i, op in enumerate(program.ops):
+            for t in op.inputs:
+                last[t] = i
+        for t in program.outputs:
+            last[t] = len(program.ops)
+    for idx, op in enumerate(program.ops):
         label = f"{op.key} ({op.name})" if op.name else op.key
         try:
             outs = _execute(op, [env[i] for i in op.inputs])
@@ -68,6 +75,9 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
             arr = np.asarray(value, dtype=np.int64)
             _check_shape(name, arr.shape, decl.shape, label)
             env[name] = check_range(arr, decl.fmt, name, label)
+        for t in op.inputs:
+            if last.get(t, -1) == idx and t not in program.consts:
+                env.pop(t, None)
     if keep == "outputs":
         return {n: env[n] for n in program.outputs}
     return {n: v for n, v in env.items() if n not in program.consts}

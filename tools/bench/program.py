@@ -1,0 +1,78 @@
+"""Benchmark: integer-only forward (refq.program.run of the lowered program) of the
+deit_small geometry (random weights, min-max W8A8 spec built here) against refq's own
+float32 forward of the same model, same run; time ratio and tracemalloc peak memory.
+
+    python tools/bench/program.py [--batches 1 8] [--repeat 2] [--depth 12]
+
+Targets (issue 6): integer time <= 2x float, integer peak memory <= 2x float.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from refq.nn import create_model
+from refq.program import lower, run
+from refq.quant import QuantSpec, UniformQuantizer
+
+
+def minmax_spec(model: Any, cal: Any) -> QuantSpec:
+    _, taps = model.forward_with_taps(cal)
+    w, acts = {}, {}
+    for op in model.ops():
+        if op.weight:
+            wt = model.params[op.weight]
+            amax = np.abs(wt.reshape(wt.shape[0], -1)).max(1)
+            w[op.weight] = UniformQuantizer.from_minmax(-amax, amax, 8, symmetric=True, axis=0)
+        for t in op.inputs:
+            if t != "input":
+                x = taps[t]
+                acts[t] = UniformQuantizer.from_minmax(float(x.min()), float(x.max()), 8)
+    return QuantSpec("minmax", model.config.name, 8, 8, w, acts)
+
+
+def measure(fn: Callable[[], Any], repeat: int) -> tuple[float, int]:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return best, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--depth", type=int, default=12)
+    a = ap.parse_args()
+    m64 = create_model("deit_small_patch16_224", depth=a.depth, seed=0).fold_normalization()
+    rng = np.random.default_rng(0)
+    cal = rng.integers(0, 256, (4, 3, 224, 224), dtype=np.uint8)
+    t = time.perf_counter()
+    prog = lower(m64, minmax_spec(m64, cal), cal)
+    print(f"lowering: {time.perf_counter() - t:.1f} s, {len(prog.ops)} ops")
+    m32 = m64.with_params(m64.params, dtype=np.float32)
+    print(f"{'batch':>5} {'int s':>8} {'f32 s':>8} {'ratio':>6} {'int MB':>8} {'f32 MB':>8} "
+          f"{'ratio':>6}")
+    for bsz in a.batches:
+        x = rng.integers(0, 256, (bsz, 3, 224, 224), dtype=np.uint8)
+        ti, mi = measure(lambda x=x: run(prog, {"input": x}, keep="outputs"), a.repeat)
+        tf, mf = measure(lambda x=x: m32.forward(x), a.repeat)
+        print(f"{bsz:5d} {ti:8.3f} {tf:8.3f} {ti / tf:6.2f} {mi / 2**20:8.1f} "
+              f"{mf / 2**20:8.1f} {mi / mf:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
