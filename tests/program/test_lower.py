@@ -168,3 +168,22 @@ def test_simulate_matches_manual(bundled, lowered) -> None:  # type: ignore[no-u
     _, taps = mq.forward_with_taps(test[:2], hook)
     q = spec.activations["blocks.0.norm1"]
     np.testing.assert_array_equal(taps["blocks.0.norm1"], q.fake_quant(taps["blocks.0.norm1"]))
+
+
+def test_log2_softmax_by_thresholds(bundled) -> None:  # type: ignore[no-untyped-def]
+    """A descending (log2) quantizer on the softmax: codes by thresholds on the 16-bit
+    softmax grid, levels by table; equal to Log2Quantizer.fake_quant of that grid."""
+    from refq.program.gap import minmax_spec as mm
+
+    fm, cal, test, _ = bundled
+    spec = mm(fm, cal, 4, softmax="log2")
+    prog = lower(fm, spec, cal)
+    out = run(prog, {"input": test[:4]})
+    t = "blocks.1.attn.softmax"
+    raw = prog.tensors[t + ".raw"]
+    assert raw.scale is not None and raw.fmt.name == "uint16"
+    want = spec.activations[t].fake_quant(raw.scale * out[t + ".raw"].astype(np.float64))
+    d = prog.tensors[t]
+    assert d.scale is not None
+    np.testing.assert_allclose(d.scale * out[t].astype(np.float64), want, rtol=0,
+                               atol=d.scale / 2)
