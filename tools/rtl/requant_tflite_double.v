@@ -1,6 +1,7 @@
-// refq RTL model: TFLite double-rounding requantizer, int32 accumulator -> int8.
+// refq RTL model: TFLite double-rounding requantizer, int32 accumulator -> int<OUT_BITS>
+// (int8 by default; OUT_SIGNED = 0 gives uint<OUT_BITS>).
 //
-//   y = saturate_int8(RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, M),
+//   y = saturate(RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, M),
 //                                         right) + zp)
 //   left = max(shift, 0), right = max(-shift, 0)
 //
@@ -8,12 +9,15 @@
 // refq/intmath/fixedpoint.py). Combinational. x << left must fit 32 bits (the C++ code
 // has the same precondition). Defining REFQ_NEGATIVE_CONTROL breaks the rounding on
 // purpose (negative ties round toward +inf), for the test that proves the testbench can fail.
-module requant_tflite_double (
+module requant_tflite_double #(
+    parameter OUT_BITS   = 8,                // 2..32
+    parameter OUT_SIGNED = 1                 // 1: int<OUT_BITS>, 0: uint<OUT_BITS>
+) (
     input  wire signed [31:0] x,
     input  wire signed [31:0] multiplier,   // 0 or in [2^30, 2^31)
     input  wire signed [7:0]  shift,        // [-31, 30]
     input  wire signed [31:0] zero_point,
-    output reg  signed [7:0]  y
+    output reg  [OUT_BITS-1:0] y    // two's complement if OUT_SIGNED
 );
     reg        [4:0]  left, right;
     reg signed [31:0] xs;
@@ -21,6 +25,9 @@ module requant_tflite_double (
     reg signed [31:0] high;               // SaturatingRoundingDoublingHighMul result
     reg signed [31:0] mask, remainder, threshold, divided;
     reg signed [33:0] with_zp;
+    localparam signed [33:0] OMAX = OUT_SIGNED ? ((34'sd1 <<< (OUT_BITS - 1)) - 34'sd1)
+                                               : ((34'sd1 <<< OUT_BITS) - 34'sd1);
+    localparam signed [33:0] OMIN = OUT_SIGNED ? -(34'sd1 <<< (OUT_BITS - 1)) : 34'sd0;
 
     always @* begin
         left  = (shift > 0) ? shift[4:0] : 5'd0;
@@ -45,11 +52,11 @@ module requant_tflite_double (
 `endif
         divided   = (high >>> right) + ((remainder > threshold) ? 32'sd1 : 32'sd0);
         with_zp   = divided + zero_point;
-        if (with_zp > 127)
-            y = 8'sd127;
-        else if (with_zp < -128)
-            y = -8'sd128;
+        if (with_zp > OMAX)
+            y = OMAX[OUT_BITS-1:0];
+        else if (with_zp < OMIN)
+            y = OMIN[OUT_BITS-1:0];
         else
-            y = with_zp[7:0];
+            y = with_zp[OUT_BITS-1:0];
     end
 endmodule
