@@ -12,7 +12,7 @@ import pytest
 from refq.golden import export, generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rtl"))
-from run_tb import run_testbench
+from run_tb import SOURCES, run_testbench
 
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 pytestmark = [
@@ -45,3 +45,25 @@ def test_negative_control_wrong_rounding_is_caught(hex_cases: list[Path]) -> Non
     failed = [line for ok, line in verdicts if not ok]
     assert failed, "a requantizer with the wrong tie rounding passed every golden case"
     assert all(line.startswith("REFQ-TB FAIL") for line in failed)
+
+
+def test_mutated_copy_with_other_rounding_is_caught(
+    hex_cases: list[Path], tmp_path: Path
+) -> None:
+    """A copy of the Verilog whose RoundingDivideByPOT rounds ties toward +inf (threshold
+    without the negative-value correction) — no define, no hook: the golden set catches it."""
+    original = SOURCES[0].read_text()
+    good = "threshold = (mask >>> 1) + ((high < 0) ? 32'sd1 : 32'sd0);"
+    assert original.count(good) == 1, "the rounding line to mutate moved; update this test"
+    mutated = tmp_path / "requant_tflite_double.v"
+    mutated.write_text(original.replace(good, "threshold = mask >>> 1;"))
+    sources = [mutated, *SOURCES[1:]]
+    verdicts = [run_testbench(case, sources=sources) for case in hex_cases]
+    failed = [line for ok, line in verdicts if not ok]
+    assert failed, "a requantizer with ties rounded toward +inf passed every golden case"
+    assert all(line.startswith("REFQ-TB FAIL") for line in failed)
+    # the unmutated copy written the same way still passes (the harness is not the cause)
+    same = tmp_path / "same" / "requant_tflite_double.v"
+    same.parent.mkdir()
+    same.write_text(original)
+    assert all(run_testbench(case, sources=[same, *SOURCES[1:]])[0] for case in hex_cases)

@@ -24,8 +24,14 @@ def element_count(hex_file: Path) -> int:
     )
 
 
-def run_testbench(case_dir: Path, negative_control: bool = False) -> tuple[bool, str]:
-    """(passed, verdict line) for one exported hex case folder."""
+def run_testbench(
+    case_dir: Path, negative_control: bool = False, sources: list[Path] | None = None
+) -> tuple[bool, str]:
+    """(passed, verdict line) for one exported hex case folder.
+
+    ``sources``: other Verilog files to compile instead of :data:`SOURCES` (e.g. a mutated
+    copy of the requantizer, for a negative control that needs no hook in the design).
+    """
     iverilog = shutil.which("iverilog")
     vvp = shutil.which("vvp")
     if not iverilog or not vvp:
@@ -36,7 +42,8 @@ def run_testbench(case_dir: Path, negative_control: bool = False) -> tuple[bool,
         cmd = [iverilog, "-g2005", "-o", str(out), f'-DCASE_DIR="{case_dir}"', f"-DN={n}"]
         if negative_control:
             cmd.append("-DREFQ_NEGATIVE_CONTROL")
-        subprocess.run([*cmd, *map(str, SOURCES)], check=True, capture_output=True, text=True)
+        compile_cmd = [*cmd, *map(str, sources or SOURCES)]
+        subprocess.run(compile_cmd, check=True, capture_output=True, text=True)
         run = subprocess.run([vvp, "-n", str(out)], check=True, capture_output=True, text=True)
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("REFQ-TB")]
     if not lines:
