@@ -80,3 +80,19 @@ def test_mutated_dyadic_rounding_is_caught(tmp_path: Path) -> None:
     assert not report.ok
     failed = {e.key for e in report.entries if e.status == "fail"}
     assert "requantize.dyadic.int32_int8.b3_c1_half_even" in failed
+
+
+def test_mutated_igelu_rounding_is_caught(tmp_path: Path) -> None:
+    """i-GELU whose y/2^erf_shift rounds half up instead of floor: the suite must fail."""
+    mutated = tmp_path / "rtl"
+    shutil.copytree(default_rtl_dir(), mutated)
+    src = mutated / "igelu_ibert.v"
+    good = "ys   = y >>> erf_shift;"
+    text = src.read_text()
+    assert text.count(good) == 1, "the floor shift moved; update this test"
+    bad_line = "ys   = (y + ((68'sd1 <<< erf_shift) >>> 1)) >>> erf_shift;"
+    src.write_text(text.replace(good, bad_line))
+    with RtlBackend(rtl_dir=mutated, cache_dir=tmp_path / "cache") as bad:
+        report = run_suite(bad, ops=["gelu.ibert"], golden=GOLDEN, examples=10)
+    assert not report.ok
+    assert "gelu.ibert.int32" in {e.key for e in report.entries if e.status == "fail"}
