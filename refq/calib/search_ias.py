@@ -18,9 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.calib._common import FloatArray, as_float, channels_first, check_bits, first_argmin
+from refq.calib.grid import grid_search
+from refq.calib.metrics import Metric
 from refq.calib.observers import _quantile_sorted
 from refq.errors import SpecError
 from refq.quant import UniformQuantizer
+from refq.quant.sulq import ShiftUniformLog2Quantizer
 
 ACT_PERCENTILES: tuple[float, ...] = (0.999, 0.9999, 0.99999)
 WEIGHT_PERCENTILES: tuple[float, ...] = (0.97, 0.98, 0.99, 0.995, 0.9995, 0.9997, 0.9999,
@@ -115,4 +118,32 @@ def percentile_mse_init(
 
 
 __all__ = ["ACT_PERCENTILES", "SULQ_ETAS", "WEIGHT_PERCENTILES", "asym_fake_quant",
-           "asym_params", "percentile_mse_init", "percentile_mse_search"]
+           "asym_params", "percentile_mse_init", "percentile_mse_search", "sulq_eta_search"]
+
+
+def sulq_eta_search(
+    x: npt.ArrayLike,
+    bits: int,
+    *,
+    etas: Sequence[float] = SULQ_ETAS,
+    mode: str = "paper",
+    metric: str | Metric = "mse",
+) -> tuple[ShiftUniformLog2Quantizer, dict[str, Any]]:
+    """I&S-ViT SULQ η search: for each η (in order) fit
+    ``ShiftUniformLog2Quantizer.from_data(x, bits, η, mode)`` (y range = min/max of
+    log2(x + η)) and keep the lowest MSE, first on ties. ``mode`` "paper" | "code" (see
+    refq.quant.sulq). Record: ``eta``, ``y_min``, ``y_max``, ``index``, ``loss``,
+    ``losses``, ``etas``, ``mode``."""
+    xa = as_float(x)
+    b = check_bits(bits)
+
+    def make(e: float) -> ShiftUniformLog2Quantizer:
+        return ShiftUniformLog2Quantizer.from_data(xa, b, e, mode)  # type: ignore[arg-type]
+
+    res = grid_search(xa, make, [float(e) for e in etas], metric=metric)
+    q = res.best
+    rec = res.record()
+    del rec["param"]
+    rec.update(eta=q.eta, y_min=q.y_min, y_max=q.y_max, mode=mode,
+               etas=[float(e) for e in etas])
+    return q, rec

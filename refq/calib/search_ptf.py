@@ -20,6 +20,7 @@ import numpy.typing as npt
 from refq.calib._common import as_float, channels_first, check_bits, first_argmin
 from refq.calib.search_ias import asym_fake_quant
 from refq.errors import SpecError
+from refq.quant.ptf import PowerOfTwoFactorQuantizer
 
 
 def ptf_search(
@@ -51,4 +52,18 @@ def ptf_search(
     }
 
 
-__all__ = ["ptf_search"]
+
+
+def ptf_alpha_search(
+    x: npt.ArrayLike, bits: int = 8, axis: int = -1, max_alpha: int = 3
+) -> tuple[PowerOfTwoFactorQuantizer, dict[str, Any]]:
+    """FQ-ViT PTF: the fitted PowerOfTwoFactorQuantizer (channel axis ``axis``) and the
+    record of :func:`ptf_search`."""
+    rec = ptf_search(x, bits, axis, max_alpha)
+    q = PowerOfTwoFactorQuantizer(rec["base_scale"], rec["bits"],
+                                  np.array(rec["alpha"], dtype=np.int64), rec["zero_point"],
+                                  axis=axis, max_alpha=max_alpha)
+    return q, rec
+
+
+__all__ = ["ptf_alpha_search", "ptf_search"]
