@@ -92,6 +92,14 @@ def _uniform_minmax(x: FloatArray, bits: int) -> FakeQuant:
     return q.fake_quant
 
 
+def _uniform_symmetric(x: FloatArray, bits: int) -> FakeQuant:
+    """PTQ4ViT's base quantizer at its start: signed, Δ0 = max|x|/(2^(b-1) - 0.5)."""
+    from refq.quant import UniformQuantizer
+
+    q = UniformQuantizer.from_absmax(float(np.abs(x).max()), bits, denom=2 ** (bits - 1) - 0.5)
+    return q.fake_quant
+
+
 def _percentile(x: FloatArray, bits: int) -> FakeQuant:
     from refq.calib import percentile_mse_init
 
@@ -169,12 +177,14 @@ def quantizer_table() -> dict[str, list[tuple[str, Callable[[FloatArray, int], F
     return {
         "post-softmax": [
             ("uniform min-max", _uniform_minmax),
+            ("uniform min-max signed symmetric (PTQ4ViT Δ0)", _uniform_symmetric),
             ("uniform percentile-MSE (I&S)", _percentile),
             ("twin uniform (PTQ4ViT, code)", _searched("twin_split_search", mode="code")),
             ("twin uniform (PTQ4ViT, paper)", _searched("twin_split_search", mode="paper")),
             ("log2 (FQ-ViT LIS)", _log("2")),
             ("log√2 (RepQ-ViT)", _log("sqrt2")),
             ("SULQ (I&S, η search)", _searched("sulq_eta_search")),
+            ("SULQ code mode (I&S, η search)", _searched("sulq_eta_search", mode="code")),
             ("TanQ (DopQ, shape search)", _searched("tanq_shape_search")),
             ("V-2SF (TSPTQ)", _searched("v2sf_search")),
         ],
@@ -210,7 +220,8 @@ def run(bits_list: list[int], seed: int) -> list[Row]:
                     rows.append(Row(dname, label, bits, float("nan"), float("nan"),
                                     float("nan")))
                     continue
-                rows.append(measure(label, dname, bits, x, lambda f=fit, b=bits: f(x, b)))
+                rows.append(measure(label, dname, bits, x,
+                                    lambda f=fit, b=bits, v=x: f(v, b)))
     return rows
 
 
@@ -236,12 +247,13 @@ def acceptance(rows: list[Row]) -> list[str]:
         return float("nan")
 
     lines = []
-    base = get("post-softmax", "uniform min-max", 4)
-    for q in ("twin uniform (PTQ4ViT, code)", "log√2 (RepQ-ViT)", "SULQ (I&S, η search)",
-              "TanQ (DopQ, shape search)"):
-        v = get("post-softmax", q, 4)
-        tag = "MISSING" if np.isnan(v) else ("PASS" if v < base else "FAIL")
-        lines.append(f"{tag}: 4-bit post-softmax {q} MSE {v:.3e} < uniform min-max {base:.3e}")
+    for ref in ("uniform min-max", "uniform min-max signed symmetric (PTQ4ViT Δ0)"):
+        base = get("post-softmax", ref, 4)
+        for q in ("twin uniform (PTQ4ViT, code)", "twin uniform (PTQ4ViT, paper)",
+                  "log√2 (RepQ-ViT)", "SULQ (I&S, η search)", "TanQ (DopQ, shape search)"):
+            v = get("post-softmax", q, 4)
+            tag = "MISSING" if np.isnan(v) else ("PASS" if v < base else "FAIL")
+            lines.append(f"{tag}: 4-bit post-softmax {q} MSE {v:.3e} < {ref} {base:.3e}")
     base = get("LayerNorm input", "uniform min-max per-tensor", 4)
     for q in ("O-2SF (TSPTQ)", "PTF (FQ-ViT)", "MOSF reparam (median) uniform"):
         v = get("LayerNorm input", q, 4)
