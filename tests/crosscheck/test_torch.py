@@ -35,7 +35,7 @@ def test_torch_kernels_conform_on_generated_and_golden_cases() -> None:
     assert counts["fail"] == counts["error"] == 0
     by_source = [e.source for e in report.entries if e.status == "pass"]
     assert by_source.count("hypothesis") == len(SUPPORTED)  # one entry per kernel (25 examples)
-    assert by_source.count("golden") == 22
+    assert by_source.count("golden") >= 22
 
 
 def test_unsupported_kernel_is_not_claimed() -> None:

@@ -3,8 +3,8 @@ tensor ops (no float math; refq.ops / refq.intmath are not called — params are
 case's ``meta["params"]`` dict).
 
 Kernels claimed by :meth:`TorchBackend.supports`: ``requantize.{double,single,dyadic}``,
-``linear.gemm``, ``matmul.gemm``, ``add.{ivit,shared_shift}``. Softmax / GELU / LayerNorm
-variants are not implemented yet (reported as skipped by the suite).
+``linear.gemm``, ``matmul.gemm``, ``add.{ivit,shared_shift}``, ``softmax.refq``. Other
+softmax / GELU / LayerNorm variants are not implemented yet (reported as skipped by the suite).
 
 torch is an optional extra: it is imported when the backend is constructed; a missing torch
 raises BackendError.
@@ -29,6 +29,7 @@ SUPPORTED = (
     "matmul.gemm",
     "add.ivit",
     "add.shared_shift",
+    "softmax.refq",
 )
 
 
@@ -183,7 +184,24 @@ class TorchBackend:
                 acc = a * int(p["a_multiplier"]) + b * int(p["b_multiplier"])
                 y = self._round_shift(acc, int(p["a_shift"]), r)
             return self._saturate(y + int(p["out_zero_point"]), str(p["out_format"]))
+        if key == "softmax.refq":
+            return self._softmax_refq(t["x"], p)
         raise BackendError(f"torch backend: kernel {key!r} not supported")
+
+    def _softmax_refq(self, x: Any, p: dict[str, Any]) -> Any:
+        """refq softmax: base-2 range reduction, 2^-j/2^L table, half-up roundings."""
+        torch = self.torch
+        table = torch.tensor([int(v) for v in p["table"]], dtype=torch.int64, device=self.device)
+        n_bits = (table.numel() - 1).bit_length()
+        d = torch.amax(x, dim=-1, keepdim=True) - x
+        t = d * int(p["log2e_multiplier"])
+        u = self._round_shift(t, int(p["log2e_shift"]) - n_bits, "half_up")
+        k = torch.clamp(torch.bitwise_right_shift(u, n_bits), max=20)
+        j = torch.bitwise_and(u, (1 << n_bits) - 1)
+        e = self._round_shift(table[j], k, "half_up")
+        total = e.sum(dim=-1, keepdim=True)
+        num = e * ((1 << int(p.get("out_bits", 8))) - 1)
+        return torch.div(2 * num + total, 2 * total, rounding_mode="floor")
 
 
 def cuda_backend() -> TorchBackend:
