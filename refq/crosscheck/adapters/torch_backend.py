@@ -3,8 +3,9 @@ tensor ops (no float math; refq.ops / refq.intmath are not called — params are
 case's ``meta["params"]`` dict).
 
 Kernels claimed by :meth:`TorchBackend.supports`: ``requantize.{double,single,dyadic}``,
-``linear.gemm``, ``matmul.gemm``, ``add.{ivit,shared_shift}``, ``softmax.refq``. Other
-softmax / GELU / LayerNorm variants are not implemented yet (reported as skipped by the suite).
+``linear.gemm``, ``matmul.gemm``, ``add.{ivit,shared_shift}``, ``softmax.refq``,
+``gelu.ibert``. Other softmax / GELU / LayerNorm variants are not implemented yet
+(reported as skipped by the suite).
 
 torch is an optional extra: it is imported when the backend is constructed; a missing torch
 raises BackendError.
@@ -30,6 +31,7 @@ SUPPORTED = (
     "add.ivit",
     "add.shared_shift",
     "softmax.refq",
+    "gelu.ibert",
 )
 
 
@@ -186,6 +188,13 @@ class TorchBackend:
             return self._saturate(y + int(p["out_zero_point"]), str(p["out_format"]))
         if key == "softmax.refq":
             return self._softmax_refq(t["x"], p)
+        if key == "gelu.ibert":
+            q = t["x"]
+            b = int(p["b_int"])
+            a = torch.clamp(torch.abs(q), max=-b)
+            y = torch.sign(q) * ((a + b) * (a + b) + int(p["c_int"]))
+            y = torch.bitwise_right_shift(y, int(p["erf_shift"]))
+            return q * (y + int(p["shift_int"]))
         raise BackendError(f"torch backend: kernel {key!r} not supported")
 
     def _softmax_refq(self, x: Any, p: dict[str, Any]) -> Any:
