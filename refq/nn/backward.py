@@ -194,14 +194,23 @@ def block_backward(
     num_heads: int,
     eps: float,
     gy: FloatArray,
+    out_grads: dict[str, FloatArray] | None = None,
 ) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """Backward of :func:`block_forward`: returns ``(dx, {param name: gradient})``."""
+    """Backward of :func:`block_forward`: returns ``(dx, {param name: gradient})``.
+
+    If ``out_grads`` is given, the gradients w.r.t. the OUTPUTS of the block's ops (names of
+    ``refq.nn.blocks.block_ops``: ``attn.qkv`` (B,N,3C), ``attn.q@k`` (B,H,N,N, the scaled
+    scores), ``attn.attn@v`` (B,N,C), ``attn.proj``, ``mlp.fc1``, ``mlp.fc2``) are stored in it.
+    """
     a, m = prefix + "attn.", prefix + "mlp."
     v = cache.values
     grads: dict[str, FloatArray] = {}
     gg, grads[m + "fc2.weight"], grads[m + "fc2.bias"] = linear_backward(
         v["g"], p[m + "fc2.weight"], gy)
     gh = gelu_backward(v["h"], gg)
+    if out_grads is not None:
+        out_grads[m + "fc2"] = gy
+        out_grads[m + "fc1"] = gh
     gn2, grads[m + "fc1.weight"], grads[m + "fc1.bias"] = linear_backward(
         v["n2"], p[m + "fc1.weight"], gh)
     gx1_ln, grads[prefix + "norm2.weight"], grads[prefix + "norm2.bias"] = layernorm_backward(
@@ -211,8 +220,15 @@ def block_backward(
         v["o"], p[a + "proj.weight"], gx1)
     b, n, cdim = go.shape
     go4 = go.reshape(b, n, num_heads, cdim // num_heads).transpose(0, 2, 1, 3)
+    if out_grads is not None:
+        out_grads[a + "proj"] = gx1
+        out_grads[a + "attn@v"] = go
+        ga = go4 @ np.swapaxes(v["v"], -1, -2)
+        out_grads[a + "q@k"] = softmax_backward(v["attn"], ga)
     gq, gk, gv = attention_core_backward(v["q"], v["k"], v["v"], v["attn"], go4)
     gqkv = np.stack([gq, gk, gv]).transpose(1, 3, 0, 2, 4).reshape(b, n, 3 * cdim)
+    if out_grads is not None:
+        out_grads[a + "qkv"] = gqkv
     gn1, grads[a + "qkv.weight"], gqkv_b = linear_backward(v["n1"], p[a + "qkv.weight"], gqkv)
     if a + "qkv.bias" in p:
         grads[a + "qkv.bias"] = gqkv_b
