@@ -1,0 +1,184 @@
+"""I&S-ViT SOS: block-wise reconstruction with learned weights and biases (STE), Adam.
+
+Stage 1: FP weights, activation quantizers of the spec (post-LN channel-wise, others
+layer-wise); each block's weights and biases are learned so that the block's output with
+fake-quantized activations matches the FP block output on the same (FP) input.
+Stage 2: the channel→layer reparameterization of norm1→qkv and norm2→fc1 (lossless), passed
+in as ``reparam`` (refq.calib's reparameterize when wired; None skips it).
+Stage 3: weights fake-quantized too; inputs come from the quantized model (the previous
+reconstructed blocks), targets from the FP model.
+
+Loss (paper): squared error summed over tokens and channels, mean over the batch:
+``L = sum((y - t)^2) / B``. Optimiser: Adam (beta1 0.9, beta2 0.999, eps 1e-8), lr 4e-5 with a
+cosine schedule to 0, batch 64, 1000 iterations per block (paper: 200 at W6A6); all
+configurable. Mini-batches are drawn with ``numpy.random.default_rng(seed)`` (same seed →
+same bytes). Gradients: refq.nn.backward; rounding by the straight-through estimator: the
+gradient passes through a fake quantizer where its input lies within [min level, max level]
+of that quantizer (per channel when it has an ``axis``), zero outside. Weight quantizers pass
+the gradient everywhere (pure STE: learned weights are re-quantized every step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.nn.backward import (
+    gelu_backward,
+    layernorm_backward,
+    linear_backward,
+    softmax_backward,
+)
+from refq.nn.layers import FloatArray, gelu, layernorm, linear, merge_heads, softmax, split_heads
+
+QuantFn = Any
+"""A refq.quant Quantizer (``fake_quant(x)`` and ``levels()``)."""
+
+
+def _fq(q: QuantFn | None, x: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+    """Fake-quantized x and the STE mask (None = pass everything)."""
+    if q is None:
+        return x, None
+    y = np.asarray(q.fake_quant(x), dtype=np.float64)
+    lv = q.levels()
+    if lv is None:
+        return y, None
+    lv = np.asarray(lv, dtype=np.float64)
+    lo, hi = lv.min(axis=-1), lv.max(axis=-1)
+    axis = getattr(q, "axis", None)
+    if lv.ndim == 2 and axis is not None:
+        shape = [1] * x.ndim
+        shape[axis] = lo.shape[0]
+        lo, hi = lo.reshape(shape), hi.reshape(shape)
+    mask: FloatArray = ((x >= lo) & (x <= hi)).astype(np.float64)
+    return y, mask
+
+
+def _m(g: FloatArray, mask: FloatArray | None) -> FloatArray:
+    return g if mask is None else g * mask
+
+
+def quant_block_loss_grad(
+    p: Mapping[str, FloatArray],
+    prefix: str,
+    num_heads: int,
+    eps: float,
+    x: FloatArray,
+    target: FloatArray,
+    act_q: Mapping[str, QuantFn],
+    weight_q: Mapping[str, QuantFn],
+) -> tuple[float, dict[str, FloatArray]]:
+    """Loss ``sum((block_q(x) - target)^2)/B`` and its gradient w.r.t. the block's params.
+
+    Activation quantizers are keyed by tap name (``{prefix}norm1``, ``attn.q|k|v``,
+    ``attn.softmax``, ``attn.attn@v``, ``norm2``, ``mlp.gelu``), weight quantizers by param
+    name; missing keys mean "not quantized".
+    """
+    a, mm = prefix + "attn.", prefix + "mlp."
+    w = {k: _fq(weight_q.get(k), np.asarray(p[k]))[0] for k in p}
+    n1r = layernorm(x, w[prefix + "norm1.weight"], w[prefix + "norm1.bias"], eps)
+    n1, k_n1 = _fq(act_q.get(prefix + "norm1"), n1r)
+    qkv = linear(n1, w[a + "qkv.weight"], w.get(a + "qkv.bias"))
+    qr, kr, vr = split_heads(qkv, num_heads)
+    q, k_q = _fq(act_q.get(a + "q"), qr)
+    k, k_k = _fq(act_q.get(a + "k"), kr)
+    v, k_v = _fq(act_q.get(a + "v"), vr)
+    scale = float(q.shape[-1]) ** -0.5
+    attr = softmax(np.matmul(q, np.swapaxes(k, -1, -2)) * scale, axis=-1)
+    att, k_a = _fq(act_q.get(a + "softmax"), attr)
+    or_ = merge_heads(att @ v)
+    o, k_o = _fq(act_q.get(a + "attn@v"), or_)
+    x1 = x + linear(o, w[a + "proj.weight"], w[a + "proj.bias"])
+    n2r = layernorm(x1, w[prefix + "norm2.weight"], w[prefix + "norm2.bias"], eps)
+    n2, k_n2 = _fq(act_q.get(prefix + "norm2"), n2r)
+    h = linear(n2, w[mm + "fc1.weight"], w[mm + "fc1.bias"])
+    gr = gelu(h)
+    g, k_g = _fq(act_q.get(mm + "gelu"), gr)
+    y = x1 + linear(g, w[mm + "fc2.weight"], w[mm + "fc2.bias"])
+    bsz = x.shape[0]
+    diff = y - target
+    loss = float(np.sum(diff * diff) / bsz)
+    gy = 2.0 * diff / bsz
+    gr_: dict[str, FloatArray] = {}
+    gg, gr_[mm + "fc2.weight"], gr_[mm + "fc2.bias"] = linear_backward(g, w[mm + "fc2.weight"], gy)
+    gh = gelu_backward(h, _m(gg, k_g))
+    gn2, gr_[mm + "fc1.weight"], gr_[mm + "fc1.bias"] = linear_backward(n2, w[mm + "fc1.weight"],
+                                                                        gh)
+    gx1l, gr_[prefix + "norm2.weight"], gr_[prefix + "norm2.bias"] = layernorm_backward(
+        x1, w[prefix + "norm2.weight"], eps, _m(gn2, k_n2))
+    gx1 = gy + gx1l
+    go, gr_[a + "proj.weight"], gr_[a + "proj.bias"] = linear_backward(o, w[a + "proj.weight"], gx1)
+    go = _m(go, k_o)
+    b, n, c = go.shape
+    go4 = go.reshape(b, n, num_heads, c // num_heads).transpose(0, 2, 1, 3)
+    gv = np.swapaxes(att, -1, -2) @ go4
+    ga = _m(go4 @ np.swapaxes(v, -1, -2), k_a)
+    gs = softmax_backward(attr, ga) * scale
+    gq = _m(gs @ k, k_q)
+    gk = _m(np.swapaxes(gs, -1, -2) @ q, k_k)
+    gv = _m(gv, k_v)
+    gqkv = np.stack([gq, gk, gv]).transpose(1, 3, 0, 2, 4).reshape(b, n, 3 * c)
+    gn1, gr_[a + "qkv.weight"], gqb = linear_backward(n1, w[a + "qkv.weight"], gqkv)
+    if a + "qkv.bias" in p:
+        gr_[a + "qkv.bias"] = gqb
+    _, gr_[prefix + "norm1.weight"], gr_[prefix + "norm1.bias"] = layernorm_backward(
+        x, w[prefix + "norm1.weight"], eps, _m(gn1, k_n1))
+    return loss, gr_
+
+
+LEARNED_SUFFIXES = ("attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
+                    "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias")
+"""The learned parameters of one block (weights and biases of its linears; LN is frozen)."""
+
+
+def reconstruct_block(
+    p: Mapping[str, FloatArray],
+    prefix: str,
+    num_heads: int,
+    eps: float,
+    inputs: FloatArray,
+    targets: FloatArray,
+    act_q: Mapping[str, QuantFn],
+    weight_q: Mapping[str, QuantFn],
+    *,
+    iters: int = 1000,
+    lr: float = 4e-5,
+    batch: int = 64,
+    seed: int = 0,
+    log: Callable[[int, float], None] | None = None,
+) -> dict[str, FloatArray]:
+    """Adam (cosine lr to 0) on the block's linear weights and biases; returns new params.
+
+    Raises SpecError for iters < 0, batch < 1 or mismatched inputs/targets.
+    """
+    if iters < 0 or batch < 1 or inputs.shape != targets.shape:
+        raise SpecError(f"reconstruct_block: bad iters={iters}, batch={batch} or shapes "
+                        f"{inputs.shape} vs {targets.shape}")
+    cur = {k: np.array(v, dtype=np.float64) for k, v in p.items()}
+    names = [prefix + s for s in LEARNED_SUFFIXES if prefix + s in cur]
+    m1 = {k: np.zeros_like(cur[k]) for k in names}
+    m2 = {k: np.zeros_like(cur[k]) for k in names}
+    rng = np.random.default_rng(seed)
+    nimg = inputs.shape[0]
+    b1, b2, ae = 0.9, 0.999, 1e-8
+    for t in range(iters):
+        idx = rng.choice(nimg, size=min(batch, nimg), replace=False)
+        loss, g = quant_block_loss_grad(cur, prefix, num_heads, eps, inputs[idx], targets[idx],
+                                        act_q, weight_q)
+        if log is not None:
+            log(t, loss)
+        lr_t = lr * 0.5 * (1.0 + math.cos(math.pi * t / iters))
+        for k in names:
+            m1[k] = b1 * m1[k] + (1 - b1) * g[k]
+            m2[k] = b2 * m2[k] + (1 - b2) * g[k] * g[k]
+            mh = m1[k] / (1 - b1 ** (t + 1))
+            vh = m2[k] / (1 - b2 ** (t + 1))
+            cur[k] = cur[k] - lr_t * mh / (np.sqrt(vh) + ae)
+    return {k: cur[k] for k in names}
+
+
+__all__ = ["LEARNED_SUFFIXES", "quant_block_loss_grad", "reconstruct_block"]

@@ -1,0 +1,65 @@
+"""refq.calib.sos: block loss gradient vs finite differences, STE, determinism, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refq.calib.sos import quant_block_loss_grad, reconstruct_block
+from refq.nn.backward import block_forward
+from refq.quant import UniformQuantizer
+
+PRE = "blocks.0."
+
+
+def _params(seed: int, c: int = 4, hid: int = 6) -> dict[str, np.ndarray]:
+    r = np.random.default_rng(seed)
+    shapes = {
+        "norm1.weight": (c,), "norm1.bias": (c,), "attn.qkv.weight": (3 * c, c),
+        "attn.qkv.bias": (3 * c,), "attn.proj.weight": (c, c), "attn.proj.bias": (c,),
+        "norm2.weight": (c,), "norm2.bias": (c,), "mlp.fc1.weight": (hid, c),
+        "mlp.fc1.bias": (hid,), "mlp.fc2.weight": (c, hid), "mlp.fc2.bias": (c,),
+    }
+    return {PRE + k: r.normal(size=s) * 0.5 for k, s in shapes.items()}
+
+
+def test_fp_loss_grad_vs_fd() -> None:
+    p = _params(0)
+    r = np.random.default_rng(1)
+    x, t = r.normal(size=(3, 5, 4)), r.normal(size=(3, 5, 4))
+    y = block_forward(x, p, PRE, 2, 1e-6)[0]
+    assert np.sum((y - t) ** 2) / 3 == quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, {}, {})[0]
+    _, g = quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, {}, {})
+    for name in (PRE + "attn.qkv.weight", PRE + "mlp.fc2.bias", PRE + "attn.proj.weight"):
+        for i in range(3):
+            idx = tuple(int(v) for v in np.unravel_index((i * 5) % p[name].size, p[name].shape))
+            h = 1e-6
+            pp, pm = dict(p), dict(p)
+            pp[name] = p[name].copy()
+            pm[name] = p[name].copy()
+            pp[name][idx] += h
+            pm[name][idx] -= h
+            fd = (np.sum((block_forward(x, pp, PRE, 2, 1e-6)[0] - t) ** 2)
+                  - np.sum((block_forward(x, pm, PRE, 2, 1e-6)[0] - t) ** 2)) / (2 * h * 3)
+            assert abs(fd - g[name][idx]) <= 1e-6 * max(abs(fd), 1e-3)
+
+
+def test_reconstruction_reduces_loss_and_is_deterministic() -> None:
+    p = _params(2)
+    r = np.random.default_rng(3)
+    x = r.normal(size=(16, 5, 4))
+    t = block_forward(x, p, PRE, 2, 1e-6)[0]
+    act = {PRE + "norm1": UniformQuantizer(0.3, 3), PRE + "norm2": UniformQuantizer(0.3, 3),
+           PRE + "mlp.gelu": UniformQuantizer(0.2, 3)}
+    wq = {PRE + "mlp.fc1.weight": UniformQuantizer(0.1, 4)}
+    full = dict(p)
+    l0 = quant_block_loss_grad(full, PRE, 2, 1e-6, x, t, act, wq)[0]
+    new = reconstruct_block(p, PRE, 2, 1e-6, x, t, act, wq, iters=60, lr=1e-2, batch=8, seed=5)
+    full.update(new)
+    l1 = quant_block_loss_grad(full, PRE, 2, 1e-6, x, t, act, wq)[0]
+    assert l1 < l0
+    new2 = reconstruct_block(p, PRE, 2, 1e-6, x, t, act, wq, iters=60, lr=1e-2, batch=8, seed=5)
+    for k in new:
+        assert new[k].tobytes() == new2[k].tobytes()
+    assert set(new) == {PRE + s for s in ("attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
+                                           "attn.proj.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+                                           "mlp.fc2.weight", "mlp.fc2.bias")}
