@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.errors import SpecError
 from refq.nn.backward import (
@@ -71,6 +72,7 @@ def quant_block_loss_grad(
     target: FloatArray,
     act_q: Mapping[str, QuantFn],
     weight_q: Mapping[str, QuantFn],
+    out: dict[str, FloatArray] | None = None,
 ) -> tuple[float, dict[str, FloatArray]]:
     """Loss ``sum((block_q(x) - target)^2)/B`` and its gradient w.r.t. the block's params.
 
@@ -99,6 +101,8 @@ def quant_block_loss_grad(
     gr = gelu(h)
     g, k_g = _fq(act_q.get(mm + "gelu"), gr)
     y = x1 + linear(g, w[mm + "fc2.weight"], w[mm + "fc2.bias"])
+    if out is not None:
+        out["y"] = y
     bsz = x.shape[0]
     diff = y - target
     loss = float(np.sum(diff * diff) / bsz)
@@ -181,4 +185,77 @@ def reconstruct_block(
     return {k: cur[k] for k in names}
 
 
-__all__ = ["LEARNED_SUFFIXES", "quant_block_loss_grad", "reconstruct_block"]
+Reparam = Callable[[dict[str, FloatArray], Any], tuple[dict[str, FloatArray], Any]]
+"""Stage 2 hook: ``reparam(params, spec) -> (params, spec)`` (channel→layer, lossless)."""
+
+
+def sos_reconstruct(
+    model: Any,
+    spec: Any,
+    calib_images: npt.ArrayLike,
+    *,
+    iters: int = 1000,
+    lr: float = 4e-5,
+    batch: int = 64,
+    seed: int = 0,
+    reparam: Reparam | None = None,
+    stages: tuple[int, ...] = (1, 2, 3),
+) -> Any:
+    """I&S-ViT SOS on a ViT/DeiT ``model`` with the quantizers of ``spec`` (a QuantSpec).
+
+    Returns a copy of ``spec`` whose ``params`` hold the learned weights/biases of every
+    block (plus the reparameterized ones if ``reparam`` is given) and whose ``notes["sos"]``
+    records the settings and per-block final losses. The block-0 input is the FP embedding
+    (the ``embed`` tap quantizer, if any, is not applied); weight quantizers are used as given
+    in the spec (not re-initialised after stage 1). Block seeds are ``seed + block index``.
+    """
+    import dataclasses
+
+    from refq.nn.grad_vit import vit_forward_cached
+
+    cfg = model.config
+    x = np.asarray(calib_images, dtype=np.float64)
+    _, cache = vit_forward_cached(model, x)
+    p: dict[str, FloatArray] = dict(cache["p"])
+    p.update({k: np.asarray(v, dtype=np.float64) for k, v in spec.params.items()})
+    fp_in = [c.x for c in cache["blocks"]]
+    fp_out = [*fp_in[1:], cache["h"]]
+    learned: dict[str, FloatArray] = {}
+    losses: dict[str, list[float]] = {}
+    act = dict(spec.activations)
+    if 1 in stages:
+        for i in range(cfg.depth):
+            pre = f"blocks.{i}."
+            new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, fp_in[i], fp_out[i], act,
+                                    {}, iters=iters, lr=lr, batch=batch, seed=seed + i)
+            p.update(new)
+            learned.update(new)
+    if 2 in stages and reparam is not None:
+        p, spec = reparam(p, spec)
+        act = dict(spec.activations)
+        learned.update({k: p[k] for k in p if k.startswith("blocks.")})
+    if 3 in stages:
+        h = fp_in[0]
+        for i in range(cfg.depth):
+            pre = f"blocks.{i}."
+            new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act,
+                                    dict(spec.weights), iters=iters, lr=lr, batch=batch,
+                                    seed=seed + 1000 + i)
+            p.update(new)
+            learned.update(new)
+            o: dict[str, FloatArray] = {}
+            loss, _ = quant_block_loss_grad(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act,
+                                            dict(spec.weights), out=o)
+            losses.setdefault("stage3", []).append(loss / x.shape[0])
+            h = o["y"]
+    params = dict(spec.params)
+    params.update(learned)
+    notes = dict(spec.notes)
+    notes["sos"] = {"iters": iters, "lr": lr, "batch": batch, "seed": seed,
+                    "stages": list(stages), "reparam": reparam is not None,
+                    "final_block_loss_per_image": losses.get("stage3", [])}
+    return dataclasses.replace(spec, params=params, notes=notes)
+
+
+__all__ = ["LEARNED_SUFFIXES", "Reparam", "quant_block_loss_grad", "reconstruct_block",
+           "sos_reconstruct"]

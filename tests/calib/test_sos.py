@@ -63,3 +63,30 @@ def test_reconstruction_reduces_loss_and_is_deterministic() -> None:
     assert set(new) == {PRE + s for s in ("attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
                                            "attn.proj.bias", "mlp.fc1.weight", "mlp.fc1.bias",
                                            "mlp.fc2.weight", "mlp.fc2.bias")}
+
+
+def test_sos_reconstruct_tiny_model() -> None:
+    from refq.calib.sos import sos_reconstruct
+    from refq.nn.configs import ViTConfig
+    from refq.nn.factory import create_model
+    from refq.quant import QuantSpec
+
+    cfg = ViTConfig(name="tiny", img_size=8, patch_size=4, in_chans=1, num_classes=3,
+                    embed_dim=8, depth=2, num_heads=2, mlp_ratio=2.0)
+    model = create_model(cfg, seed=3)
+    model = model.with_params({k: v * 20 for k, v in model.params.items()})
+    x = np.random.default_rng(0).normal(size=(8, 1, 8, 8))
+    acts = {f"blocks.{i}.{t}": UniformQuantizer(0.25, 3) for i in range(2)
+            for t in ("norm1", "norm2", "mlp.gelu")}
+    ws = {f"blocks.{i}.mlp.fc1.weight": UniformQuantizer(0.2, 3) for i in range(2)}
+    spec = QuantSpec(method="ias", model="tiny", w_bits=3, a_bits=3, weights=ws,
+                     activations=acts)
+    s0 = sos_reconstruct(model, spec, x, iters=0, seed=1)
+    s1 = sos_reconstruct(model, spec, x, iters=30, lr=1e-2, batch=4, seed=1)
+    s2 = sos_reconstruct(model, spec, x, iters=30, lr=1e-2, batch=4, seed=1)
+    l0 = s0.notes["sos"]["final_block_loss_per_image"]
+    l1 = s1.notes["sos"]["final_block_loss_per_image"]
+    assert l1[-1] < l0[-1]
+    assert set(s1.params) == set(s2.params)
+    for k in s1.params:
+        assert s1.params[k].tobytes() == s2.params[k].tobytes()
