@@ -4,7 +4,8 @@ Stage 1: FP weights, activation quantizers of the spec (post-LN channel-wise, ot
 layer-wise); each block's weights and biases are learned so that the block's output with
 fake-quantized activations matches the FP block output on the same (FP) input.
 Stage 2: the channel→layer reparameterization of norm1→qkv and norm2→fc1 (lossless), passed
-in as ``reparam`` (refq.calib's reparameterize when wired; None skips it).
+in as ``reparam`` (default :func:`repq_reparam`, refq.calib's reparameterize_quantizer;
+None skips it).
 Stage 3: weights fake-quantized too; inputs come from the quantized model (the previous
 reconstructed blocks), targets from the FP model.
 
@@ -189,6 +190,26 @@ Reparam = Callable[[dict[str, FloatArray], Any], tuple[dict[str, FloatArray], An
 """Stage 2 hook: ``reparam(params, spec) -> (params, spec)`` (channel→layer, lossless)."""
 
 
+def repq_reparam(params: dict[str, FloatArray], spec: Any) -> tuple[dict[str, FloatArray], Any]:
+    """Stage 2 default: refq.calib.reparameterize_quantizer (scale choice "mean", RepQ) on
+    ``blocks.i.norm1 -> attn.qkv`` and ``norm2 -> mlp.fc1`` wherever the spec's activation
+    quantizer of that LayerNorm tap is per-channel; other entries are left unchanged."""
+    import dataclasses
+
+    from refq.calib.reparam import reparameterize_quantizer
+
+    p = dict(params)
+    acts = dict(spec.activations)
+    for tap, q in spec.activations.items():
+        for ln, lin in (("norm1", "attn.qkv"), ("norm2", "mlp.fc1")):
+            if tap.endswith("." + ln) and getattr(q, "axis", None) is not None:
+                pre = tap[: -len(ln)]
+                new, q_layer, _ = reparameterize_quantizer(p, pre + ln, pre + lin, q)
+                p.update({k: np.asarray(v, dtype=np.float64) for k, v in new.items()})
+                acts[tap] = q_layer
+    return p, dataclasses.replace(spec, activations=acts)
+
+
 def sos_reconstruct(
     model: Any,
     spec: Any,
@@ -198,7 +219,7 @@ def sos_reconstruct(
     lr: float = 4e-5,
     batch: int = 64,
     seed: int = 0,
-    reparam: Reparam | None = None,
+    reparam: Reparam | None = repq_reparam,
     stages: tuple[int, ...] = (1, 2, 3),
 ) -> Any:
     """I&S-ViT SOS on a ViT/DeiT ``model`` with the quantizers of ``spec`` (a QuantSpec).
@@ -258,4 +279,4 @@ def sos_reconstruct(
 
 
 __all__ = ["LEARNED_SUFFIXES", "Reparam", "quant_block_loss_grad", "reconstruct_block",
-           "sos_reconstruct"]
+           "repq_reparam", "sos_reconstruct"]

@@ -90,3 +90,30 @@ def test_sos_reconstruct_tiny_model() -> None:
     assert set(s1.params) == set(s2.params)
     for k in s1.params:
         assert s1.params[k].tobytes() == s2.params[k].tobytes()
+
+
+def test_stage2_reparam_is_lossless() -> None:
+    from refq.calib.sos import repq_reparam
+    from refq.nn.layers import layernorm, linear
+    from refq.quant import QuantSpec
+
+    p = _params(4, c=4)
+    x = np.random.default_rng(5).normal(size=(6, 5, 4))
+    scale = np.array([0.1, 0.2, 0.4, 0.3])
+    zp = np.array([1, -2, 0, 3])
+    q = UniformQuantizer(scale, 4, zp + 8, signed=False, axis=-1)
+    spec = QuantSpec(method="ias", model="t", w_bits=4, a_bits=4,
+                     activations={PRE + "norm1": q})
+    p2, spec2 = repq_reparam(p, spec)
+    assert getattr(spec2.activations[PRE + "norm1"], "axis", None) is None
+
+    def out(pp: dict[str, np.ndarray], qq: UniformQuantizer) -> np.ndarray:
+        n = layernorm(x, pp[PRE + "norm1.weight"], pp[PRE + "norm1.bias"], 1e-6)
+        return linear(qq.fake_quant(n), pp[PRE + "attn.qkv.weight"], pp[PRE + "attn.qkv.bias"])
+
+    class _Id:
+        def fake_quant(self, a: np.ndarray) -> np.ndarray:
+            return a
+
+    # lossless in float: the folded LayerNorm + linear compute the same function
+    np.testing.assert_allclose(out(p2, _Id()), out(p, _Id()), rtol=1e-9, atol=1e-9)  # type: ignore[arg-type]
