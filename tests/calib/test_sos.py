@@ -100,8 +100,8 @@ def test_stage2_reparam_is_lossless() -> None:
     p = _params(4, c=4)
     x = np.random.default_rng(5).normal(size=(6, 5, 4))
     scale = np.array([0.1, 0.2, 0.4, 0.3])
-    zp = np.array([1, -2, 0, 3])
-    q = UniformQuantizer(scale, 4, zp + 8, signed=False, axis=-1)
+    zp = np.array([9, 6, 8, 9])  # integer mean zero point: lossless also after quantization
+    q = UniformQuantizer(scale, 4, zp, signed=False, axis=-1)
     spec = QuantSpec(method="ias", model="t", w_bits=4, a_bits=4,
                      activations={PRE + "norm1": q})
     p2, spec2 = repq_reparam(p, spec)
@@ -117,3 +117,5 @@ def test_stage2_reparam_is_lossless() -> None:
 
     # lossless in float: the folded LayerNorm + linear compute the same function
     np.testing.assert_allclose(out(p2, _Id()), out(p, _Id()), rtol=1e-9, atol=1e-9)  # type: ignore[arg-type]
+    np.testing.assert_allclose(out(p2, spec2.activations[PRE + "norm1"]), out(p, q),
+                               rtol=1e-9, atol=1e-9)
