@@ -35,7 +35,41 @@ def test_torch_kernels_conform_on_generated_and_golden_cases() -> None:
     assert counts["fail"] == counts["error"] == 0
     by_source = [e.source for e in report.entries if e.status == "pass"]
     assert by_source.count("hypothesis") == len(SUPPORTED)  # one entry per kernel (25 examples)
-    assert by_source.count("golden") >= 22
+    assert by_source.count("golden") >= 28
+    ran = {e.key for e in report.entries if e.status == "pass"}
+    assert {"layernorm.refq", "gelu.lut"} <= ran
+
+
+def test_broadcast_matmul_path_conforms() -> None:
+    """The CUDA-safe exact matmul (broadcast multiply-and-sum), forced on CPU."""
+    from refq.crosscheck.adapters.torch_backend import TorchBackend
+    from refq.crosscheck.testing import assert_conforms
+
+    ops = ["linear.gemm", "matmul.gemm"]
+    report = assert_conforms(TorchBackend(matmul="broadcast"), ops=ops, golden=GOLDEN,
+                             examples=25)
+    assert report.counts()["pass"] >= 4 and report.counts()["fail"] == 0
+
+
+def test_isqrt_is_exact_floor_sqrt() -> None:
+    """The torch digit-by-digit isqrt against Python's math.isqrt (independent oracle) on
+    edges (perfect squares ±1, 2^62, 2^63 - 1, the largest square below 2^63) and random
+    values over the whole int64 range."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from refq.crosscheck.adapters.torch_backend import TorchBackend
+
+    edges = [0, 1, 2, 3, 4, 15, 16, 17, 2**62 - 1, 2**62, 2**63 - 1]
+    for r in (2**31 - 1, 2**31, 3037000499):
+        edges += [r * r - 1, r * r, r * r + 1]
+    rng = np.random.default_rng(7)
+    vals = edges + [int(v) for v in rng.integers(0, 2**63 - 1, 3000, dtype=np.int64)]
+    vals += [int(v) for v in rng.integers(0, 2**24, 3000)]
+    got = TorchBackend().isqrt(torch.tensor(vals, dtype=torch.int64)).tolist()
+    assert got == [math.isqrt(v) for v in vals]
 
 
 def test_unsupported_kernel_is_not_claimed() -> None:
@@ -44,6 +78,9 @@ def test_unsupported_kernel_is_not_claimed() -> None:
 
     b = TorchBackend()
     assert not b.supports(read_case(GOLDEN / "softmax.shiftmax.rows16x37"))
+    assert not b.supports(read_case(GOLDEN / "layernorm.ibert.int8.c48"))
+    assert b.supports(read_case(GOLDEN / "layernorm.refq.ptf.c48"))
+    assert b.supports(read_case(GOLDEN / "gelu.lut.int8.exhaustive"))
     assert b.supports(read_case(GOLDEN / "requantize.tflite_double.int32_int8.m0p5_s0"))
 
 

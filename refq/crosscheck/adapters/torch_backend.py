@@ -4,8 +4,11 @@ case's ``meta["params"]`` dict).
 
 Kernels claimed by :meth:`TorchBackend.supports`: ``requantize.{double,single,dyadic}``,
 ``linear.gemm``, ``matmul.gemm``, ``add.{ivit,shared_shift}``, ``softmax.refq``,
-``gelu.ibert``. Other softmax / GELU / LayerNorm variants are not implemented yet
-(reported as skipped by the suite).
+``gelu.ibert``, ``gelu.lut``, ``layernorm.refq``. Other softmax / GELU / LayerNorm variants
+are not implemented (reported as skipped by the suite).
+
+Exact integer matmul: torch.matmul on int64 where the device supports it (CPU); elsewhere
+(CUDA has no int64 GEMM) a broadcast multiply-and-sum in int64, chunked over rows.
 
 torch is an optional extra: it is imported when the backend is constructed; a missing torch
 raises BackendError.
@@ -32,6 +35,8 @@ SUPPORTED = (
     "add.shared_shift",
     "softmax.refq",
     "gelu.ibert",
+    "gelu.lut",
+    "layernorm.refq",
 )
 
 
@@ -59,11 +64,20 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul: str = "auto") -> None:
+        """``matmul``: "auto" (torch.matmul on CPU, broadcast multiply-and-sum elsewhere),
+        "native" (always torch.matmul) or "broadcast" (always the broadcast form)."""
         self.torch = _torch()
         if device.startswith("cuda") and not self.torch.cuda.is_available():
             raise BackendError("torch backend: CUDA requested but torch.cuda is unavailable")
+        if matmul not in ("auto", "native", "broadcast"):
+            raise BackendError(
+                f"torch backend: matmul mode {matmul!r} not in auto / native / broadcast"
+            )
         self.device = device
+        self.matmul_mode = matmul if matmul != "auto" else (
+            "native" if device == "cpu" else "broadcast"
+        )
         if device != "cpu":
             self.name = f"torch-{device}"
 
@@ -141,6 +155,93 @@ class TorchBackend:
             raise BackendError(f"torch backend: unknown requantize family {fam!r}")
         return self._saturate(y + int(p.get("out_zero_point", 0)), str(p["out_format"]))
 
+    def _matmul(self, a: Any, b: Any) -> Any:
+        """Exact int64 a @ b (a: (..., M, K), b: (..., K, N), batch dims broadcast)."""
+        torch = self.torch
+        if self.matmul_mode == "native":
+            return torch.matmul(a, b)
+        # sum_k a[..., m, k] * b[..., k, n], in row chunks of at most ~2^24 products
+        bt = b.transpose(-1, -2).unsqueeze(-3)  # (..., 1, N, K)
+        m, k = a.shape[-2], a.shape[-1]
+        n = b.shape[-1]
+        lead = max(1, int(np.prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))))
+        step = max(1, (1 << 24) // max(1, lead * n * k))
+        parts = [
+            (a[..., i:i + step, :].unsqueeze(-2) * bt).sum(dim=-1) for i in range(0, m, step)
+        ]
+        if not parts:
+            return torch.zeros((*a.shape[:-1], n), dtype=torch.int64, device=a.device)
+        return torch.cat(parts, dim=-2)
+
+    def _per_channel(self, values: Any, c: int, what: str) -> Any:
+        """A per-channel parameter (length 1 or C) as an int64 tensor broadcasting on the
+        last axis."""
+        vals = [int(v) for v in values]
+        if len(vals) not in (1, c):
+            raise BackendError(f"torch backend: {what} has {len(vals)} values, channels {c}")
+        return self.torch.tensor(vals, dtype=self.torch.int64, device=self.device)
+
+    def _bit_length(self, n: Any) -> Any:
+        """bit_length of non-negative int64 n (0 -> 0), by a binary search over shifts."""
+        torch = self.torch
+        b = torch.zeros_like(n)
+        for s in (32, 16, 8, 4, 2, 1):
+            b = torch.where(torch.bitwise_right_shift(n, b + s) > 0, b + s, b)
+        return b + (n > 0).to(torch.int64)
+
+    def isqrt(self, n: Any) -> Any:
+        """floor(sqrt(n)) exactly for int64 0 <= n < 2^63: digit-by-digit (restoring)
+        square root, one result bit per step from bit 31 down; r | 2^i is kept when
+        (r | 2^i) <= n // (r | 2^i), i.e. (r | 2^i)^2 <= n without forming the square
+        (which could pass 2^63). No float, no Newton iteration."""
+        torch = self.torch
+        if bool((n < 0).any()):
+            raise BackendError("torch backend: isqrt of a negative number")
+        r = torch.zeros_like(n)
+        for i in range(31, -1, -1):
+            cand = torch.bitwise_or(r, 1 << i)
+            ok = cand <= torch.div(n, cand, rounding_mode="floor")
+            r = torch.where(ok, cand, r)
+        return r
+
+    def _div_half_even(self, num: Any, den: Any) -> Any:
+        """num / den rounded half to even, den > 0 (int64, floor quotient + remainder)."""
+        torch = self.torch
+        q = torch.div(num, den, rounding_mode="floor")
+        r = num - q * den  # 0 <= r < den
+        twice = 2 * r
+        odd = torch.bitwise_and(q, 1) == 1
+        return q + ((twice > den) | ((twice == den) & odd)).to(torch.int64)
+
+    def _layernorm_refq(self, x: Any, p: dict[str, Any]) -> Any:
+        """refq LayerNorm: a = (x - zp) << shift_c; y = C·a - Σa; v = Σy²;
+        k = max(0, (62 - bitlen(v)) >> 1); s = max(isqrt(v·4^k), 1);
+        out = half_even(y·2^(F+k) / s) + bias_c."""
+        torch = self.torch
+        c = int(x.shape[-1])
+        if c == 0:
+            raise BackendError("torch backend: layernorm over an empty channel axis")
+        sh = self._per_channel(p["channel_shift"], c, "channel_shift")
+        a = torch.bitwise_left_shift(x - int(p["zero_point"]), sh)
+        y = c * a - a.sum(dim=-1, keepdim=True)
+        v = (y * y).sum(dim=-1, keepdim=True)
+        k = torch.clamp(torch.bitwise_right_shift(62 - self._bit_length(torch.clamp(v, min=1)), 1),
+                        min=0)
+        s = torch.clamp(self.isqrt(torch.bitwise_left_shift(v, 2 * k)), min=1)
+        num = torch.bitwise_left_shift(y, int(p["frac_bits"]) + k)
+        out = self._div_half_even(num, torch.broadcast_to(s, num.shape))
+        return out + self._per_channel(p["bias"], c, "bias")
+
+    def _gelu_lut(self, x: Any, p: dict[str, Any]) -> Any:
+        """out = table[x - in_min] (table from the params, 2^bits entries)."""
+        torch = self.torch
+        lo, _ = _fmt_range(str(p["in_format"]))
+        table = torch.tensor([int(v) for v in p["table"]], dtype=torch.int64, device=self.device)
+        idx = x - lo
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= table.numel()):
+            raise BackendError(f"torch backend: gelu.lut input outside {p['in_format']}")
+        return table[idx]
+
     def _gemm_finish(self, acc: Any, p: dict[str, Any]) -> Any:
         if p.get("requant") is not None:
             return self._requant(acc, p["requant"])
@@ -167,14 +268,14 @@ class TorchBackend:
         if key == "linear.gemm":
             x = t["x"] - int(p["a_zero_point"])
             w = t["w"] - int(p["b_zero_point"])
-            acc = torch.matmul(x, w.T)  # int64 matmul: exact for these widths
+            acc = self._matmul(x, w.T)  # exact int64 products and sums
             if "bias" in t and t["bias"] is not None:
                 acc = acc + t["bias"]
             return self._gemm_finish(acc, p)
         if key == "matmul.gemm":
             a = t["a"] - int(p["a_zero_point"])
             b = t["b"] - int(p["b_zero_point"])
-            return self._gemm_finish(torch.matmul(a, b), p)
+            return self._gemm_finish(self._matmul(a, b), p)
         if key in ("add.ivit", "add.shared_shift"):
             a = t["a"] - int(p["a_zero_point"])
             b = t["b"] - int(p["b_zero_point"])
@@ -195,6 +296,10 @@ class TorchBackend:
             y = torch.sign(q) * ((a + b) * (a + b) + int(p["c_int"]))
             y = torch.bitwise_right_shift(y, int(p["erf_shift"]))
             return q * (y + int(p["shift_int"]))
+        if key == "gelu.lut":
+            return self._gelu_lut(t["x"], p)
+        if key == "layernorm.refq":
+            return self._layernorm_refq(t["x"], p)
         raise BackendError(f"torch backend: kernel {key!r} not supported")
 
     def _softmax_refq(self, x: Any, p: dict[str, Any]) -> Any:
