@@ -1,0 +1,91 @@
+"""refq.methods — method recipes (Contract C) and fake-quant simulation.
+
+State (partial): only the ``minmax`` baseline recipe exists. ``minmax``: every linear
+weight gets a symmetric signed per-output-channel (axis 0) UniformQuantizer from its
+min/max; every activation input tap of every linear/matmul in ``model.ops()`` gets an
+asymmetric per-tensor UniformQuantizer from the min/max seen on the calibration images.
+Rounding half_even throughout. The other names of METHODS raise SpecError until written.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.errors import SpecError
+from refq.nn import TapFn
+from refq.nn.base import Model
+from refq.quant import QuantSpec, UniformQuantizer
+
+METHODS: tuple[str, ...] = ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit")
+
+
+def _check_bits(w_bits: int, a_bits: int) -> None:
+    for name, b in (("w_bits", w_bits), ("a_bits", a_bits)):
+        if not isinstance(b, int) or isinstance(b, bool) or not 2 <= b <= 16:
+            raise SpecError(f"{name} must be an int in 2..16, got {b!r}")
+
+
+def _minmax(model: Model, w_bits: int, a_bits: int, calib_images: npt.ArrayLike) -> QuantSpec:
+    ops = model.ops()
+    act_taps = sorted({t for op in ops for t in op.inputs})
+    _, taps = model.forward_with_taps(calib_images, names=act_taps)
+    weights: dict[str, Any] = {}
+    for op in ops:
+        if op.weight is None:
+            continue
+        w = np.asarray(model.params[op.weight], dtype=np.float64)
+        red = tuple(range(1, w.ndim))
+        weights[op.weight] = UniformQuantizer.from_minmax(
+            w.min(axis=red), w.max(axis=red), w_bits, symmetric=True, axis=0)
+    acts: dict[str, Any] = {}
+    for name in act_taps:
+        x = taps[name]
+        acts[name] = UniformQuantizer.from_minmax(float(x.min()), float(x.max()), a_bits)
+    return QuantSpec(method="minmax", model=model.config.name, w_bits=w_bits, a_bits=a_bits,
+                     weights=weights, activations=acts,
+                     notes={"calib_images": int(np.asarray(calib_images).shape[0])})
+
+
+def quantize_model(model: Model, method: str, w_bits: int, a_bits: int,
+                   calib_images: npt.ArrayLike, seed: int = 0, **opts: Any) -> QuantSpec:
+    """Run the recipe ``method`` (one of METHODS) on ``calib_images`` -> QuantSpec."""
+    if method not in METHODS:
+        raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    _check_bits(w_bits, a_bits)
+    if opts:
+        raise SpecError(f"method {method!r}: unknown options {sorted(opts)}")
+    if method == "minmax":
+        return _minmax(model, w_bits, a_bits, calib_images)
+    raise SpecError(f"method {method!r} is not implemented yet (only 'minmax')")
+
+
+def fake_quant(model: Model, spec: QuantSpec) -> tuple[Model, TapFn]:
+    """(model_q, tap): weights fake-quantized (plus spec.params) through model.with_params,
+    activations fake-quantized at their taps by ``tap``."""
+    params: dict[str, Any] = {**model.params, **spec.params}
+    for name, q in spec.weights.items():
+        src = params.get(name, model.params[name])
+        params[name] = q.fake_quant(np.asarray(src, dtype=np.float64))
+    model_q = model.with_params(params)
+    acts = spec.activations
+
+    def tap(name: str, x: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]] | None:
+        q = acts.get(name)
+        return None if q is None else q.fake_quant(x).astype(x.dtype)
+
+    return model_q, tap
+
+
+def evaluate(model: Model, spec: QuantSpec | None, images: npt.ArrayLike,
+             labels: npt.ArrayLike, batch: int = 100) -> float:
+    """Top-1 accuracy (fraction) of the fake-quant model (FP model if spec is None)."""
+    imgs = np.asarray(images)
+    lab = np.asarray(labels)
+    m, tap = (model, None) if spec is None else fake_quant(model, spec)
+    correct = 0
+    for i in range(0, imgs.shape[0], batch):
+        logits = m.forward(imgs[i:i + batch], tap=tap)
+        correct += int((np.argmax(logits, axis=-1) == lab[i:i + batch]).sum())
+    return float(correct / max(1, int(imgs.shape[0])))
