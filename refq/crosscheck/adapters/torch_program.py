@@ -1,0 +1,206 @@
+"""A torch interpreter of refq integer Programs: every op on torch int64 tensors.
+
+Kernel ops (``kind = "kernel"``) call :class:`TorchBackend`'s own kernels with the op's params
+dict (no refq.ops, no refq.intmath); the data-movement and table ops of
+:mod:`refq.program.movement` are re-written here in torch (reshape, transpose, split,
+prepend, patchify, select, mean_pool, threshold, lookup, shift_left, add_exact, affine).
+Like :func:`refq.program.run`, each op's outputs are checked against their declared shape
+(SpecError) and integer format (RangeError naming op, tensor and first bad index), so the two
+interpreters can be compared tensor by tensor. No float is touched.
+
+torch is imported when :func:`run_program_torch` runs (BackendError if it is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.crosscheck.adapters.torch_backend import SUPPORTED, TorchBackend
+from refq.errors import BackendError, RangeError, SpecError
+from refq.program.ir import Op, Program, TensorDecl
+
+# kernel key -> names of its positional inputs (as refq's kernel table names them)
+KERNEL_INPUTS: dict[str, tuple[str, ...]] = {
+    "linear.gemm": ("x", "w", "bias"),
+    "matmul.gemm": ("a", "b"),
+    "add.ivit": ("a", "b"),
+    "add.shared_shift": ("a", "b"),
+}
+
+
+def _kernel_inputs(key: str) -> tuple[str, ...]:
+    return KERNEL_INPUTS.get(key, ("x",))
+
+
+class _Moves:
+    """torch versions of the movement / table ops (same signatures as refq.program.movement:
+    inputs positional, params as keywords, a tuple of outputs)."""
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+
+    def reshape(self, x: Any, *, shape: list[int]) -> tuple[Any]:
+        """Row-major reshape; a leading -1 keeps the batch size."""
+        dims = [int(x.shape[0]) if (i == 0 and d == -1) else int(d) for i, d in enumerate(shape)]
+        return (x.reshape(dims),)
+
+    def transpose(self, x: Any, *, perm: list[int]) -> tuple[Any]:
+        return (x.permute(*[int(p) for p in perm]).contiguous(),)
+
+    def split(self, x: Any, *, axis: int, sections: int) -> tuple[Any, ...]:
+        """``sections`` equal parts along ``axis``."""
+        size = int(x.shape[axis])
+        if size % sections:
+            raise SpecError(f"split: axis {axis} of size {size} not divisible by {sections}")
+        return tuple(p.contiguous() for p in self.torch.split(x, size // sections, dim=axis))
+
+    def prepend(self, x: Any, token: Any) -> tuple[Any]:
+        """(B, N, D), (1, k, D) -> (B, k + N, D)."""
+        tok = token.expand(int(x.shape[0]), *token.shape[1:])
+        return (self.torch.cat([tok, x], dim=1),)
+
+    def patchify(self, x: Any, *, patch: int) -> tuple[Any]:
+        """(B, C, H, W) -> (B, (H/p)(W/p), C·p·p), patches row-major, each (C, p, p)."""
+        b, c, h, w = (int(d) for d in x.shape)
+        if h % patch or w % patch:
+            raise SpecError(f"patchify: image {h}x{w} not divisible by patch {patch}")
+        y = x.reshape(b, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
+        return (y.reshape(b, (h // patch) * (w // patch), c * patch * patch).contiguous(),)
+
+    def select(self, x: Any, *, axis: int, index: int) -> tuple[Any]:
+        return (self.torch.select(x, axis, index).contiguous(),)
+
+    def mean_pool(self, x: Any, *, axis: int, shift: int) -> tuple[Any]:
+        """Sum over ``axis``, arithmetic right shift (floor) by ``shift``."""
+        return (self.torch.bitwise_right_shift(x.sum(dim=axis), shift),)
+
+    def threshold(self, x: Any, thresholds: Any) -> tuple[Any]:
+        """Number of thresholds t <= x (thresholds ascending)."""
+        t = thresholds.reshape(-1)
+        if t.numel() > 1 and bool((t[1:] < t[:-1]).any()):
+            raise SpecError("threshold: thresholds must be sorted ascending")
+        return (self.torch.searchsorted(t, x.contiguous(), right=True).to(self.torch.int64),)
+
+    def lookup(self, x: Any, table: Any, *, offset: int) -> tuple[Any]:
+        """table[x - offset] (a 1-D table, or per row of the last axis)."""
+        idx = x - offset
+        n = int(table.shape[-1])
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise RangeError(f"lookup: index outside a table of {n} entries")
+        if table.dim() == 1:
+            return (table[idx],)
+        tab = table.expand(*idx.shape[:-1], n)
+        return (self.torch.gather(tab, -1, idx),)
+
+    def shift_left(self, x: Any, *, shift: int) -> tuple[Any]:
+        return (self.torch.bitwise_left_shift(x, shift),)
+
+    def add_exact(self, a: Any, b: Any) -> tuple[Any]:
+        return (a + b,)
+
+    def affine(self, x: Any, m: Any, b: Any) -> tuple[Any]:
+        return (x * m + b,)
+
+    def table(self) -> dict[str, Callable[..., tuple[Any, ...]]]:
+        names = ("reshape", "transpose", "split", "prepend", "patchify", "select",
+                 "mean_pool", "threshold", "lookup", "shift_left", "add_exact", "affine")
+        return {n: getattr(self, n) for n in names}
+
+
+def _check(t: Any, decl: TensorDecl, label: str) -> None:
+    """Shape (-1 = any) and format range of ``t`` against ``decl``."""
+    got = tuple(int(d) for d in t.shape)
+    ok = len(got) == len(decl.shape) and all(
+        d in (-1, g) for g, d in zip(got, decl.shape, strict=True)
+    )
+    if not ok:
+        raise SpecError(f"{label}: tensor {decl.name!r} has shape {got}, declared {decl.shape}")
+    if t.numel() == 0:
+        return
+    bad = (t < decl.fmt.min) | (t > decl.fmt.max)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        raise RangeError(
+            f"{label}: tensor {decl.name!r} value {int(t[first])} at index {first} outside "
+            f"{decl.fmt.name} [{decl.fmt.min}, {decl.fmt.max}]"
+        )
+
+
+def run_program_torch(
+    program: Program,
+    inputs: Mapping[str, npt.ArrayLike],
+    device: str = "cpu",
+    *,
+    backend: TorchBackend | None = None,
+    keep: str = "all",
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Run ``program`` op by op in torch int64 on ``device`` ("cpu", "cuda", ...).
+
+    Returns, like :func:`refq.program.run`, every tensor (inputs and intermediates, consts
+    excluded; ``keep="outputs"``: only the program outputs) as int64 NumPy arrays. Each
+    value is checked against its declared shape (SpecError) and format (RangeError).
+    BackendError for a kernel the torch backend does not implement (named).
+    """
+    b = backend if backend is not None else TorchBackend(device)
+    torch = b.torch
+    moves = _Moves(torch).table()
+    for i, op in enumerate(program.ops):
+        if op.kind == "kernel" and op.key not in SUPPORTED:
+            raise BackendError(f"torch program: op #{i} ({op.name}): kernel {op.key!r} "
+                               "is not implemented by the torch backend")
+        if op.kind == "move" and op.key not in moves:
+            raise BackendError(f"torch program: op #{i} ({op.name}): movement op {op.key!r} "
+                               "is not implemented")
+        if op.kind not in ("kernel", "move"):
+            raise SpecError(f"op {op.name or op.key}: unknown kind {op.kind!r}")
+    missing = [n for n in program.inputs if n not in inputs]
+    if missing:
+        raise SpecError(f"program {program.name}: missing inputs {missing}")
+
+    def tensor(a: npt.ArrayLike, name: str) -> Any:
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "iu":
+            raise SpecError(f"{name}: expected integers, got dtype {arr.dtype}")
+        if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise RangeError(f"{name}: value beyond int64")
+        return torch.as_tensor(arr.astype(np.int64), device=b.device)
+
+    env: dict[str, Any] = {}
+    for name in program.inputs:
+        env[name] = tensor(inputs[name], name)
+        _check(env[name], program.tensors[name], "input")
+    consts = {n: tensor(v, n) for n, v in program.consts.items()}
+    env.update(consts)
+    for op in program.ops:
+        label = f"{op.key} ({op.name})" if op.name else op.key
+        try:
+            args = [env[n] for n in op.inputs]
+        except KeyError as exc:
+            raise SpecError(f"op {label}: input {exc} is not defined") from None
+        outs = _execute(b, moves, op, args, label)
+        if len(outs) != len(op.outputs):
+            raise SpecError(f"op {label}: produced {len(outs)} outputs, declared {op.outputs}")
+        for name, value in zip(op.outputs, outs, strict=True):
+            if value.dtype != torch.int64:
+                raise BackendError(f"op {label}: output {name!r} has dtype {value.dtype}")
+            _check(value, program.tensors[name], label)
+            env[name] = value
+    names = program.outputs if keep == "outputs" else [n for n in env if n not in consts]
+    return {n: env[n].cpu().numpy().astype(np.int64) for n in names}
+
+
+def _execute(b: TorchBackend, moves: dict[str, Callable[..., tuple[Any, ...]]], op: Op,
+             args: list[Any], label: str) -> tuple[Any, ...]:
+    if op.kind == "kernel":
+        names = _kernel_inputs(op.key)
+        if len(args) != len(names):
+            raise SpecError(f"op {label}: {len(args)} inputs, kernel takes {list(names)}")
+        return (b.kernel(op.key, dict(zip(names, args, strict=True)), op.params),)
+    return moves[op.key](*args, **op.params)
+
+
+__all__ = ["KERNEL_INPUTS", "run_program_torch"]

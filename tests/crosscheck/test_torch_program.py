@@ -1,0 +1,176 @@
+"""Whole lowered programs (the bundled DeiT: patch embedding, 4 encoder blocks, head) run
+in torch int64 ops (refq.crosscheck.adapters.torch_program) agree with refq.program.run on
+EVERY intermediate tensor, bit for bit.
+
+Device: ``REFQ_TORCH_DEVICE`` (default "cpu"; tools/gpu_check.sh sets "cuda")."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+try:
+    import torch  # noqa: F401
+
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
+
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.skipif(
+        not HAVE_TORCH and os.environ.get("CI") != "true",
+        reason="torch not installed (CI installs it)",
+    ),
+]
+
+DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
+N_CAL = 16
+N_TEST = 4
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tuple[Any, Any, Any]:
+    from refq.nn import load_bundled
+
+    model, data = load_bundled()
+    fm = model.fold_normalization()
+    cal, _ = data.split("calib")
+    test, _ = data.split("test")
+    return fm, cal[:N_CAL], test[:N_TEST]
+
+
+def _per_head_spec(fm: Any, cal: Any, bits: int) -> Any:
+    """minmax spec with per-head, symmetric narrow q/k/v quantizers (axis 1): the lowering
+    realises them by add_exact + threshold + lookup(offset=1)."""
+    from refq.program.gap import minmax_spec
+    from refq.quant import UniformQuantizer
+
+    spec = minmax_spec(fm, cal, bits)
+    _, taps = fm.forward_with_taps(cal)
+    for t in list(spec.activations):
+        if t.split(".")[-1] in ("q", "k", "v"):
+            amax = np.abs(taps[t]).max(axis=(0, 2, 3))
+            spec.activations[t] = UniformQuantizer.from_minmax(
+                -amax, amax, bits, symmetric=True, narrow=True, axis=1
+            )
+    return spec
+
+
+@pytest.fixture(scope="module")
+def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
+    from refq.program import lower
+    from refq.program.gap import minmax_spec
+
+    fm, cal, _ = bundled
+    return {
+        "w8a8": lower(fm, minmax_spec(fm, cal, 8), cal),
+        "w4a4-log2": lower(fm, minmax_spec(fm, cal, 4, softmax="log2"), cal),
+        "w8a8-perhead": lower(fm, _per_head_spec(fm, cal, 8), cal),
+    }
+
+
+def _compare_all(prog: Any, x: Any) -> dict[str, Any]:
+    from refq.crosscheck.adapters.torch_program import run_program_torch
+    from refq.program import run
+
+    want = run(prog, {"input": x})
+    got = run_program_torch(prog, {"input": x}, device=DEVICE)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        np.testing.assert_array_equal(
+            got[name].astype(np.int64), want[name].astype(np.int64), strict=True,
+            err_msg=f"tensor {name}",
+        )
+    return want
+
+
+@pytest.mark.parametrize("which", ["w8a8", "w4a4-log2", "w8a8-perhead"])
+def test_every_intermediate_equal(which: str, programs: dict[str, Any],
+                                  bundled: tuple[Any, Any, Any]) -> None:
+    prog = programs[which]
+    _, _, test = bundled
+    want = _compare_all(prog, test)
+    # the whole model: every op's output was compared, logits included
+    produced = {o for op in prog.ops for o in op.outputs}
+    assert produced <= set(want) and prog.outputs[0] in want and len(produced) >= 170
+    # one whole encoder block, all of its stages
+    block0 = [n for n in produced if n.startswith("blocks.0.")]
+    for stage in ("norm1", "attn.q", "attn.q@k", "attn.softmax", "attn.attn@v", "attn.proj",
+                  "add1", "norm2", "mlp.fc1", "mlp.gelu", "mlp.fc2", "add2"):
+        assert f"blocks.0.{stage}" in block0, stage
+    keys = {op.key for op in prog.ops}
+    if which == "w8a8-perhead":
+        assert "add_exact" in keys
+    assert {"layernorm.refq", "gelu.lut", "softmax.refq", "threshold", "lookup"} <= keys
+
+
+def test_a_changed_rounding_is_detected(programs: dict[str, Any],
+                                        bundled: tuple[Any, Any, Any]) -> None:
+    """The comparison can fail: the torch run of a program whose requantize roundings are
+    switched to floor differs from refq's run of the original."""
+    from refq.crosscheck.adapters.torch_program import run_program_torch
+    from refq.program import run
+
+    _, _, test = bundled
+    prog = programs["w8a8"]
+    bad = copy.deepcopy(prog)
+    for op in bad.ops:
+        if op.key == "requantize.dyadic":
+            op.params["rounding"] = "floor"
+    want = run(prog, {"input": test})
+    got = run_program_torch(bad, {"input": test}, device=DEVICE)
+    differ = [n for n in want if not np.array_equal(want[n], got[n])]
+    assert "patch_embed" in differ
+
+
+def test_errors(programs: dict[str, Any], bundled: tuple[Any, Any, Any]) -> None:
+    from refq.crosscheck.adapters.torch_program import run_program_torch
+    from refq.errors import BackendError, RangeError, SpecError
+
+    _, _, test = bundled
+    prog = programs["w8a8"]
+    with pytest.raises(RangeError, match="input"):
+        run_program_torch(prog, {"input": test.astype(np.int64) + 256}, device=DEVICE)
+    with pytest.raises(SpecError, match="missing inputs"):
+        run_program_torch(prog, {}, device=DEVICE)
+    other = copy.deepcopy(prog)
+    i = next(j for j, op in enumerate(other.ops) if op.key == "softmax.refq")
+    other.ops[i] = type(other.ops[i])("kernel", "softmax.ibert", other.ops[i].inputs,
+                                      other.ops[i].outputs, {}, other.ops[i].name)
+    with pytest.raises(BackendError, match=r"softmax\.ibert"):
+        run_program_torch(other, {"input": test}, device=DEVICE)
+
+
+def test_movement_ops_not_in_lowered_programs() -> None:
+    """mean_pool, shift_left, a 2-D lookup table and a negative select index, against
+    refq.program.movement on random integers."""
+    import torch
+
+    from refq.crosscheck.adapters.torch_program import _Moves
+    from refq.program import movement as mv
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(-(2**20), 2**20, (3, 8, 5), dtype=np.int64)
+    m = _Moves(torch).table()
+    cases: list[tuple[str, list[Any], dict[str, Any]]] = [
+        ("mean_pool", [x], {"axis": 1, "shift": 3}),
+        ("shift_left", [x], {"shift": 7}),
+        ("select", [x], {"axis": 1, "index": -1}),
+        ("transpose", [x], {"perm": [2, 0, 1]}),
+        ("reshape", [x], {"shape": [-1, 40]}),
+    ]
+    for key, args, kw in cases:
+        want = mv.movement(key)(*args, **kw)
+        got = m[key](*[torch.as_tensor(a) for a in args], **kw)
+        for w, g in zip(want, got, strict=True):
+            np.testing.assert_array_equal(g.numpy(), np.asarray(w, dtype=np.int64), strict=True)
+    table = rng.integers(-100, 100, (3, 8, 16), dtype=np.int64)
+    idx = rng.integers(0, 16, (3, 8, 5), dtype=np.int64)
+    (want,) = mv.lookup(idx, table, offset=0)
+    (got,) = m["lookup"](torch.as_tensor(idx), torch.as_tensor(table), offset=0)
+    np.testing.assert_array_equal(got.numpy(), want, strict=True)
