@@ -54,6 +54,10 @@ def round_shift(x: Any, shift: Any, rounding: Rounding) -> IntArray:
         raise SpecError(f"round_shift: shift must be >= 0, got {int(sa.min())}")
     if sa.size and int(sa.max()) > 63:
         raise SpecError(f"round_shift: shift must be <= 63, got {int(sa.max())}")
+    if sa.ndim == 0 and rounding in ("half_up", "half_even") and xa.size:
+        fast = _round_shift_nearest_scalar(xa, int(sa), rounding)
+        if fast is not None:
+            return fast
     xa, sa = np.broadcast_arrays(xa, sa)
     q = xa >> sa
     if rounding == "floor":
@@ -65,6 +69,25 @@ def round_shift(x: Any, shift: Any, rounding: Rounding) -> IntArray:
     # r == 0 the value is irrelevant (no rounding step), so r is taken as 1 there.
     other = mask - (np.maximum(r, one) - one)
     return _round_up_from_floor(q, r, other, xa < 0, rounding)
+
+
+def _round_shift_nearest_scalar(xa: IntArray, s: int, rounding: Rounding) -> IntArray | None:
+    """Fast path of round_shift for one shift 1..62 and half_up / half_even: the floor of
+    (x + 2^(s-1)) / 2^s is round-half-up (ties toward +inf); half_even then steps the odd
+    results of exact ties down by one. Taken only when x + 2^(s-1) provably fits int64
+    (max(x) < 2^63 - 2^(s-1)); None otherwise, and the general path decides."""
+    if s == 0:
+        return np.array(xa, dtype=np.int64, copy=True)
+    if s > 62:
+        return None
+    half = 1 << (s - 1)
+    if int(xa.max()) >= 2**63 - half:
+        return None
+    q = (xa + np.int64(half)) >> np.int64(s)
+    if rounding == "half_even":
+        tie = (xa & np.int64((1 << s) - 1)) == np.int64(half)
+        q -= tie & ((q & 1) == 1)
+    return np.asarray(q, dtype=np.int64)
 
 
 def _round_up_from_floor(
