@@ -54,8 +54,8 @@ def round_shift(x: Any, shift: Any, rounding: Rounding) -> IntArray:
         raise SpecError(f"round_shift: shift must be >= 0, got {int(sa.min())}")
     if sa.size and int(sa.max()) > 63:
         raise SpecError(f"round_shift: shift must be <= 63, got {int(sa.max())}")
-    if sa.ndim == 0 and rounding in ("half_up", "half_even") and xa.size:
-        fast = _round_shift_nearest_scalar(xa, int(sa), rounding)
+    if rounding in ("half_up", "half_even") and xa.size:
+        fast = _round_shift_nearest(xa, sa, rounding)
         if fast is not None:
             return fast
     xa, sa = np.broadcast_arrays(xa, sa)
@@ -71,22 +71,23 @@ def round_shift(x: Any, shift: Any, rounding: Rounding) -> IntArray:
     return _round_up_from_floor(q, r, other, xa < 0, rounding)
 
 
-def _round_shift_nearest_scalar(xa: IntArray, s: int, rounding: Rounding) -> IntArray | None:
-    """Fast path of round_shift for one shift 1..62 and half_up / half_even: the floor of
-    (x + 2^(s-1)) / 2^s is round-half-up (ties toward +inf); half_even then steps the odd
-    results of exact ties down by one. Taken only when x + 2^(s-1) provably fits int64
-    (max(x) < 2^63 - 2^(s-1)); None otherwise, and the general path decides."""
-    if s == 0:
-        return np.array(xa, dtype=np.int64, copy=True)
-    if s > 62:
+def _round_shift_nearest(xa: IntArray, sa: IntArray, rounding: Rounding) -> IntArray | None:
+    """Fast path of round_shift for half_up / half_even with shifts 0..62: the floor of
+    (x + h) / 2^s with h = 2^s >> 1 is round-half-up (ties toward +inf; h = 0 at s = 0);
+    half_even then steps the odd results of exact ties down by one. Taken only when
+    x + h provably fits int64 (max(x) < 2^63 - max h); None otherwise, and the general
+    path decides."""
+    smax = int(sa.max()) if sa.ndim else int(sa)
+    if smax > 62:
         return None
-    half = 1 << (s - 1)
-    if int(xa.max()) >= 2**63 - half:
+    if int(xa.max()) >= 2**63 - ((1 << smax) >> 1):
         return None
-    q = (xa + np.int64(half)) >> np.int64(s)
+    half = (np.int64(1) << sa) >> np.int64(1)
+    q = (xa + half) >> sa
     if rounding == "half_even":
-        tie = (xa & np.int64((1 << s) - 1)) == np.int64(half)
-        q -= tie & ((q & 1) == 1)
+        mask = (np.int64(1) << sa) - np.int64(1)
+        tie = ((xa & mask) == half) & (sa > 0)
+        q = q - (tie & ((q & 1) == 1))
     return np.asarray(q, dtype=np.int64)
 
 
@@ -115,6 +116,24 @@ def _round_up_from_floor(
     return np.asarray(out, dtype=np.int64)
 
 
+def _round_div_nearest(aa: IntArray, ba: IntArray, rounding: Rounding) -> IntArray | None:
+    """Fast path of round_div for half_up / half_even with positive divisors: q = ⌊(2a + b) /
+    2b⌋ is round-half-up; an exact tie leaves remainder 0, and half_even then steps odd q
+    down by one. Taken only when |a|, b < 2^61 (so 2a + b and 2b fit int64)."""
+    lim = 1 << 61
+    if int(ba.min()) <= 0 or int(ba.max()) >= lim:
+        return None
+    if int(aa.max()) >= lim or int(aa.min()) <= -lim:
+        return None
+    num = 2 * aa + ba
+    den = 2 * ba
+    q = num // den
+    if rounding == "half_even":
+        tie = (num - q * den) == 0
+        q = q - (tie & ((q & 1) == 1))
+    return np.asarray(q, dtype=np.int64)
+
+
 def round_div(a: Any, b: Any, rounding: Rounding) -> IntArray:
     """a / b rounded by ``rounding``, exactly, for int64 ``a`` and non-zero int64 ``b``.
 
@@ -134,6 +153,10 @@ def round_div(a: Any, b: Any, rounding: Rounding) -> IntArray:
             raise RangeError("round_div: negating -2^63 for a negative divisor overflows int64")
         aa = np.where(neg_b, -aa, aa)
         ba = np.where(neg_b, -ba, ba)
+    if rounding in ("half_up", "half_even") and aa.size:
+        fast = _round_div_nearest(aa, ba, rounding)
+        if fast is not None:
+            return fast
     q = aa // ba
     r = aa - q * ba  # exact modulo 2^64 and 0 <= r < b, so exact
     if rounding == "floor":
