@@ -24,13 +24,15 @@ pytestmark = [
 ]
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")  # tools/gpu_check.sh sets "cuda"
 
 
 def test_torch_kernels_conform_on_generated_and_golden_cases() -> None:
     from refq.crosscheck.adapters.torch_backend import SUPPORTED, TorchBackend
     from refq.crosscheck.testing import assert_conforms
 
-    report = assert_conforms(TorchBackend(), ops=list(SUPPORTED), golden=GOLDEN, examples=25)
+    report = assert_conforms(TorchBackend(DEVICE), ops=list(SUPPORTED), golden=GOLDEN,
+                             examples=25)
     counts = report.counts()
     assert counts["fail"] == counts["error"] == 0
     by_source = [e.source for e in report.entries if e.status == "pass"]
@@ -46,7 +48,7 @@ def test_broadcast_matmul_path_conforms() -> None:
     from refq.crosscheck.testing import assert_conforms
 
     ops = ["linear.gemm", "matmul.gemm"]
-    report = assert_conforms(TorchBackend(matmul="broadcast"), ops=ops, golden=GOLDEN,
+    report = assert_conforms(TorchBackend(DEVICE, matmul="broadcast"), ops=ops, golden=GOLDEN,
                              examples=25)
     assert report.counts()["pass"] >= 4 and report.counts()["fail"] == 0
 
@@ -68,7 +70,8 @@ def test_isqrt_is_exact_floor_sqrt() -> None:
     rng = np.random.default_rng(7)
     vals = edges + [int(v) for v in rng.integers(0, 2**63 - 1, 3000, dtype=np.int64)]
     vals += [int(v) for v in rng.integers(0, 2**24, 3000)]
-    got = TorchBackend().isqrt(torch.tensor(vals, dtype=torch.int64)).tolist()
+    b = TorchBackend(DEVICE)
+    got = b.isqrt(torch.tensor(vals, dtype=torch.int64, device=b.device)).tolist()
     assert got == [math.isqrt(v) for v in vals]
 
 

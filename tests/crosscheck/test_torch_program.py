@@ -74,12 +74,12 @@ def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-def _compare_all(prog: Any, x: Any) -> dict[str, Any]:
+def _compare_all(prog: Any, x: Any, backend: Any = None) -> dict[str, Any]:
     from refq.crosscheck.adapters.torch_program import run_program_torch
     from refq.program import run
 
     want = run(prog, {"input": x})
-    got = run_program_torch(prog, {"input": x}, device=DEVICE)
+    got = run_program_torch(prog, {"input": x}, device=DEVICE, backend=backend)
     assert sorted(got) == sorted(want)
     for name in want:
         np.testing.assert_array_equal(
@@ -107,6 +107,16 @@ def test_every_intermediate_equal(which: str, programs: dict[str, Any],
     if which == "w8a8-perhead":
         assert "add_exact" in keys
     assert {"layernorm.refq", "gelu.lut", "softmax.refq", "threshold", "lookup"} <= keys
+
+
+def test_broadcast_matmul_path_on_a_whole_program(programs: dict[str, Any],
+                                                  bundled: tuple[Any, Any, Any]) -> None:
+    """The exact int64 broadcast multiply-and-sum matmul (what CUDA uses) on the whole
+    W8A8 program."""
+    from refq.crosscheck.adapters.torch_backend import TorchBackend
+
+    _, _, test = bundled
+    _compare_all(programs["w8a8"], test, TorchBackend(DEVICE, matmul="broadcast"))
 
 
 def test_a_changed_rounding_is_detected(programs: dict[str, Any],
