@@ -18,6 +18,9 @@ from refq.errors import RefqError
 # name → (module under refq.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show refq at work on bundled data, no arguments, no download"),
+    "eval": ("eval", "top-1 of FP, fake-quant and integer-only models per method and bits"),
+    "quantize": ("quantize", "run a method recipe and save its QuantSpec"),
+    "report": ("report", "per-layer error (cosine, MSE) of a quantized model, optional plots"),
     "golden": ("golden", "generate, verify, export and diff golden vectors"),
     "check": ("check", "run the conformance suite against a backend (needs refq[test])"),
 }

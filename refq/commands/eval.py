@@ -1,0 +1,251 @@
+"""``refq eval``: top-1 of the FP model, of each method's fake-quant simulation and (with
+``--integer``) of the lowered integer-only Program, printed as a table.
+
+Also home of the helpers the other model commands share (model/data options, bits parsing,
+the accuracy table). Heavy modules are imported inside functions so ``refq --help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refq.errors import SpecError
+
+_BITS = re.compile(r"^[Ww](\d+)[Aa](\d+)$")
+
+
+def parse_bits(text: str) -> list[tuple[int, int]]:
+    """``"W8A8,W4A4"`` (or plain ``"8"`` = W8A8) → [(8, 8), (4, 4)]; SpecError if malformed
+    or outside 2..16."""
+    out: list[tuple[int, int]] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        m = _BITS.match(part)
+        if m:
+            wa = (int(m.group(1)), int(m.group(2)))
+        elif part.isdigit():
+            wa = (int(part), int(part))
+        else:
+            raise SpecError(f"bad bits {part!r}: expected WxAy such as W8A8 (comma-separated)")
+        if not all(2 <= b <= 16 for b in wa):
+            raise SpecError(f"bad bits {part!r}: widths must lie in 2..16")
+        out.append(wa)
+    if not out:
+        raise SpecError("no bits given")
+    return out
+
+
+def parse_methods(text: str | None) -> list[str]:
+    """Comma-separated method names (None or "all" → every method); SpecError if unknown."""
+    from refq.methods import METHODS
+
+    if text is None or text.strip() == "all":
+        return list(METHODS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in METHODS]
+    if bad or not names:
+        raise SpecError(f"unknown method(s) {', '.join(bad) or repr(text)}; "
+                        f"known: {', '.join(METHODS)}")
+    return names
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --weights, --data, --calib, --limit, --seed, --quiet."""
+    parser.add_argument("--model", default="bundled",
+                        help="model config name (see refq.nn.CONFIGS) or 'bundled' (default)")
+    parser.add_argument("--weights", type=Path,
+                        help=".safetensors/.npz weights (timm or HF keys); required unless "
+                        "--model bundled")
+    parser.add_argument("--data", type=Path,
+                        help="ImageFolder root (class subfolders); default: the bundled "
+                        "digits (calib and test splits; bundled model only)")
+    parser.add_argument("--calib", type=int, default=32,
+                        help="calibration images (default 32; taken from the start of a "
+                        "shuffled --data folder, or from the bundled calib split)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="evaluate at most this many images (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the recipes and shuffle")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@dataclass
+class Workload:
+    """The folded (uint8-pixel input) model, calibration and evaluation pixels/labels."""
+
+    model: Any
+    calib: Any
+    images: Any
+    labels: Any
+    source: str
+
+
+def load_workload(args: argparse.Namespace) -> Workload:
+    """Build the model and data of ``args`` (see :func:`add_model_arguments`).
+
+    The model is folded (``fold_normalization``) so every input is uint8 pixels. With
+    ``--data`` the folder is shuffled with ``--seed``; the first ``--calib`` images calibrate
+    and the evaluation uses all images (``--limit`` caps it); the calibration images are
+    disjoint from the evaluated ones when the folder holds more than ``--calib`` images.
+    """
+    import numpy as np
+
+    from refq.nn import ImageFolder, create_model, eval_transform, load_bundled
+
+    if args.calib is not None and args.calib < 1:
+        raise SpecError(f"--calib must be >= 1, got {args.calib}")
+    if args.limit is not None and args.limit < 1:
+        raise SpecError(f"--limit must be >= 1, got {args.limit}")
+    if args.model == "bundled":
+        if args.weights is not None:
+            raise SpecError("--weights cannot be used with --model bundled")
+        model, digits = load_bundled()
+    else:
+        if args.weights is None:
+            raise SpecError(f"--model {args.model}: --weights FILE is required")
+        if not Path(args.weights).is_file():
+            raise SpecError(f"--weights {args.weights}: no such file")
+        if args.data is None:
+            raise SpecError(f"--model {args.model}: --data IMAGEFOLDER is required")
+        model = create_model(args.model, weights=args.weights)
+        digits = None
+    fm = model.fold_normalization()
+    if args.data is None:
+        assert digits is not None
+        calib, _ = digits.split("calib")
+        images, labels = digits.split("test")
+        calib = calib[: args.calib]
+        source = f"bundled digits test split ({images.shape[0]} images)"
+    else:
+        folder = ImageFolder(args.data, eval_transform(fm.config))
+        n = len(folder)
+        order = np.random.default_rng(args.seed).permutation(n)
+        k = min(args.calib, n)
+        calib, _ = folder.load([int(i) for i in order[:k]])
+        rest = order[k:] if n > k else order
+        images, labels = folder.load([int(i) for i in rest])
+        source = f"{args.data} ({len(folder.classes)} classes, {n} images)"
+    if args.limit is not None:
+        images, labels = images[: args.limit], labels[: args.limit]
+    return Workload(fm, calib, images, labels, source)
+
+
+def integer_top1(program: Any, images: Any, labels: Any, batch: int = 100) -> float:
+    """Top-1 (fraction) of the integer-only Program: ``refq.program.run`` on uint8 pixels
+    in batches, argmax of the logits tensor (``program.meta["logits"]``)."""
+    import numpy as np
+
+    from refq.program import run
+
+    logits = str(program.meta.get("logits", program.outputs[0]))
+    ok = 0
+    for i in range(0, images.shape[0], batch):
+        out = run(program, {"input": images[i:i + batch]}, keep="outputs")
+        ok += int(np.sum(np.argmax(out[logits], axis=-1) == labels[i:i + batch]))
+    return ok / max(1, int(images.shape[0]))
+
+
+@dataclass
+class Row:
+    """One line of the accuracy table; None = n/a (the reason goes to ``note``)."""
+
+    method: str
+    bits: str
+    fp: float
+    fq: float | None = None
+    integer: float | None = None
+    note: str = ""
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}"
+
+
+def table(rows: list[Row], integer: bool = True) -> str:
+    """The accuracy table (top-1 in %; Δ = integer − fake-quant, or fake-quant − FP
+    without the integer column)."""
+    head = ["method", "bits", "FP", "fake-quant"] + (["integer"] if integer else []) + ["Δ"]
+    body = []
+    for r in rows:
+        ref = r.integer if integer else r.fq
+        base = r.fq if integer else r.fp
+        d = "n/a" if ref is None or base is None else f"{100 * (ref - base):+.2f}"
+        cells = [r.method, r.bits, _pct(r.fp), _pct(r.fq)]
+        cells += [_pct(r.integer)] if integer else []
+        body.append([*cells, d])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+             "-|-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+    notes = [f"  {r.method} {r.bits}: {r.note}" for r in rows if r.note]
+    return "\n".join(lines + (["n/a:", *notes] if notes else []))
+
+
+def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]], *,
+                  integer: bool, seed: int = 0, progress: bool = True,
+                  fp: float | None = None,
+                  keep: dict[tuple[str, int, int], tuple[Any, Any]] | None = None
+                  ) -> list[Row]:
+    """For each method × bits: quantize on ``work.calib``, fake-quant top-1 and (with
+    ``integer``) the integer-only top-1 of the lowered Program. A recipe or lowering that
+    raises a RefqError (e.g. not implemented yet) gives n/a cells with the reason.
+    ``keep``: if given, receives (spec, program or None) per (method, w_bits, a_bits)."""
+    from tqdm import tqdm
+
+    from refq.errors import RefqError
+    from refq.methods import evaluate, quantize_model
+    from refq.program import lower
+
+    fp_top1 = evaluate(work.model, None, work.images, work.labels) if fp is None else fp
+    rows: list[Row] = []
+    grid = [(m, w, a) for m in methods for (w, a) in bits]
+    bar = tqdm(grid, desc="quantize+eval", unit="run", disable=not progress)
+    for method, w, a in bar:
+        bar.set_postfix_str(f"{method} W{w}A{a}")
+        row = Row(method, f"W{w}A{a}", fp_top1)
+        rows.append(row)
+        try:
+            spec = quantize_model(work.model, method, w, a, work.calib, seed=seed)
+        except RefqError as exc:
+            row.note = f"recipe: {exc}"
+            continue
+        row.fq = evaluate(work.model, spec, work.images, work.labels)
+        if keep is not None:
+            keep[(method, w, a)] = (spec, None)
+        if not integer:
+            continue
+        try:
+            prog = lower(work.model, spec, work.calib)
+            if keep is not None:
+                keep[(method, w, a)] = (spec, prog)
+            row.integer = integer_top1(prog, work.images, work.labels)
+        except RefqError as exc:
+            row.note = f"lowering: {exc}"
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--methods", default="all",
+                        help="comma-separated recipes (default: all of refq.methods.METHODS)")
+    parser.add_argument("--bits", default="W8A8", help="comma-separated, e.g. W8A8,W4A4")
+    parser.add_argument("--integer", action="store_true",
+                        help="also the integer-only top-1 of the lowered Program")
+
+
+def run(args: argparse.Namespace) -> int:
+    methods = parse_methods(args.methods)
+    bits = parse_bits(args.bits)
+    work = load_workload(args)
+    if work.images.shape[0] == 0:
+        raise SpecError("no images to evaluate")
+    rows = evaluate_grid(work, methods, bits, integer=args.integer, seed=args.seed,
+                         progress=not args.quiet)
+    print(f"data: {work.source}; calibration {work.calib.shape[0]} images, "
+          f"evaluated {work.images.shape[0]} images; top-1 in %")
+    print(table(rows, integer=args.integer))
+    return 0
