@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,19 @@ pytestmark = [
 ]
 
 DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
-N_CAL = 16
+N_CAL = 8
 N_TEST = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """torch intra-op threads spin badly on a shared 2-core machine: use one, then restore."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -44,21 +56,20 @@ def bundled() -> tuple[Any, Any, Any]:
     return fm, cal[:N_CAL], test[:N_TEST]
 
 
-def _per_head_spec(fm: Any, cal: Any, bits: int) -> Any:
-    """minmax spec with per-head, symmetric narrow q/k/v quantizers (axis 1): the lowering
-    realises them by add_exact + threshold + lookup(offset=1)."""
-    from refq.program.gap import minmax_spec
+def _per_head(spec: Any, taps: dict[str, Any], bits: int) -> Any:
+    """A copy of ``spec`` with per-head, symmetric narrow q/k/v quantizers (axis 1): the
+    lowering realises them by add_exact + threshold + lookup(offset=1)."""
     from refq.quant import UniformQuantizer
 
-    spec = minmax_spec(fm, cal, bits)
-    _, taps = fm.forward_with_taps(cal)
-    for t in list(spec.activations):
+    out = copy.copy(spec)
+    out.activations = dict(spec.activations)
+    for t in out.activations:
         if t.split(".")[-1] in ("q", "k", "v"):
             amax = np.abs(taps[t]).max(axis=(0, 2, 3))
-            spec.activations[t] = UniformQuantizer.from_minmax(
+            out.activations[t] = UniformQuantizer.from_minmax(
                 -amax, amax, bits, symmetric=True, narrow=True, axis=1
             )
-    return spec
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +78,12 @@ def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
     from refq.program.gap import minmax_spec
 
     fm, cal, _ = bundled
+    _, taps = fm.forward_with_taps(cal)
+    w8 = minmax_spec(fm, cal, 8)
     return {
-        "w8a8": lower(fm, minmax_spec(fm, cal, 8), cal),
+        "w8a8": lower(fm, w8, cal),
         "w4a4-log2": lower(fm, minmax_spec(fm, cal, 4, softmax="log2"), cal),
-        "w8a8-perhead": lower(fm, _per_head_spec(fm, cal, 8), cal),
+        "w8a8-perhead": lower(fm, _per_head(w8, taps, 8), cal),
     }
 
 
