@@ -1,0 +1,137 @@
+"""refq eval / quantize / report / demo end to end, and bad input → exit 2 with a message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from refq.cli import main
+from refq.commands.demo import verify_golden
+from refq.commands.eval import parse_bits
+from refq.errors import GoldenError, SpecError
+from refq.nn import load_bundled
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ImageFolder: 2 images each of digits 0, 1, 2 (32×32 grayscale PNG)."""
+    root = tmp_path_factory.mktemp("imgs")
+    _, data = load_bundled()
+    test, labels = data.split("test")
+    for digit in (0, 1, 2):
+        (root / str(digit)).mkdir()
+        idx = np.flatnonzero(labels == digit)[:2]
+        for k, i in enumerate(idx):
+            Image.fromarray(test[i, 0]).save(root / str(digit) / f"{k}.png")
+    return root
+
+
+def test_parse_bits() -> None:
+    assert parse_bits("W8A8, w4a6,6") == [(8, 8), (4, 6), (6, 6)]
+    for bad in ("W8X8", "W1A8", "W8A17", "", "eight"):
+        with pytest.raises(SpecError):
+            parse_bits(bad)
+
+
+def test_eval_image_folder(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["eval", "--data", str(folder), "--methods", "minmax", "--bits", "W8A8",
+               "--calib", "2", "--integer", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "evaluated 4 images" in out
+    assert "calibration 2 images" in out
+    header = next(line for line in out.splitlines() if line.startswith("method"))
+    assert [c.strip() for c in header.split("|")] == [
+        "method", "bits", "FP", "fake-quant", "integer", "Δ"]
+    row = next(line for line in out.splitlines() if line.startswith("minmax"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[1] == "W8A8"
+    for c in cells[2:5]:  # 4 images: every top-1 is a multiple of 25 %
+        assert float(c) in (0.0, 25.0, 50.0, 75.0, 100.0)
+
+
+def test_quantize_saves_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from refq.quant import QuantSpec
+
+    out = tmp_path / "spec"
+    assert main(["quantize", "--method", "minmax", "--bits", "W6A6", "--calib", "4",
+                 "--quiet", "--out", str(out)]) == 0
+    spec = QuantSpec.load(out)
+    assert (spec.method, spec.w_bits, spec.a_bits) == ("minmax", 6, 6)
+    assert json.loads((out / "spec.json").read_text())["a_bits"] == 6
+    assert "W6A6" in capsys.readouterr().out
+
+
+def test_report_table_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    rc = main(["report", "--bits", "W4A4", "--calib", "4", "--images", "2", "--quiet",
+               "--plots", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("blocks.0.")]
+    assert rows, out
+    cos = [float(r[3]) for r in rows]
+    assert all(-1.0 <= c <= 1.0 + 1e-9 for c in cos)
+    assert min(cos) < 1.0  # 4-bit quantization must change something
+    assert len(list(tmp_path.glob("*.png"))) > 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["eval", "--methods", "nosuch"], "unknown method"),
+        (["eval", "--bits", "W8X8"], "bad bits"),
+        (["quantize", "--bits", "W8A8,W4A4", "--out", "x"], "one WxAy"),
+        (["eval", "--model", "deit_tiny_patch16_224", "--weights", "/no/such.npz"],
+         "no such file"),
+        (["eval", "--data", "/no/such/folder"], "does not exist"),
+        (["demo", "--test-images", "0"], "--test-images"),
+    ],
+)
+def test_bad_input_exits_2(argv: list[str], needle: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert needle in err and err.startswith(f"refq {argv[0]}: error:")
+
+
+def test_empty_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--data", str(tmp_path)]) == 2
+    assert "no class subfolders" in capsys.readouterr().err
+
+
+def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "golden"
+    assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "minmax | W8A8" in text and "minmax | W4A4" in text
+    assert "verified: OK" in text
+    # the golden input is the first two test images of the bundled split (independent read)
+    from refq.files import read_npy
+
+    _, data = load_bundled()
+    test, _ = data.split("test")
+    np.testing.assert_array_equal(read_npy(out / "input.npy"), test[:2], strict=True)
+    manifest = json.loads((out / "MANIFEST.json").read_text())
+    assert len(manifest["tensors"]) > 20
+    assert verify_golden(out) == len(manifest["tensors"])
+    # tampering with one tensor (and its hash) must be caught by the re-run comparison
+    name, rel = sorted(manifest["tensors"].items())[-1]
+    from refq.files import npy_bytes
+
+    arr = read_npy(out / rel).copy()
+    arr.flat[0] += 1
+    (out / rel).write_bytes(npy_bytes(arr))
+    with pytest.raises(GoldenError, match="sha256"):
+        verify_golden(out)
+    import hashlib
+
+    manifest["files"][rel] = hashlib.sha256((out / rel).read_bytes()).hexdigest()
+    (out / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(GoldenError, match="differs on re-run"):
+        verify_golden(out)
