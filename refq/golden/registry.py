@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from refq.errors import GoldenError
 from refq.golden.case import Case
 
-CASE_MODULES = ("refq.golden.cases_requantize", "refq.golden.cases_kernels")
+CASE_MODULES = (
+    "refq.golden.cases_requantize",
+    "refq.golden.cases_kernels",
+    "refq.golden.cases_program",
+)
 
 
 @dataclass(frozen=True)
