@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the golden vectors (default: a new temporary folder)")
     parser.add_argument("--methods", default="all", help="comma-separated (default: all)")
     parser.add_argument("--bits", default="W8A8,W6A6,W4A4", help="default W8A8,W6A6,W4A4")
-    parser.add_argument("--test-images", type=int, default=200,
-                        help="test images evaluated (of the 400 of the split; default 200)")
+    parser.add_argument("--test-images", type=int, default=100,
+                        help="test images evaluated (of the 400 of the split; default 100)")
     parser.add_argument("--calib", type=int, default=32, help="calibration images (default 32)")
     parser.add_argument("--quick", action="store_true",
                         help="reduced run: minmax at W8A8 and W4A4 on 20 test images")

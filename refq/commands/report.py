@@ -6,6 +6,7 @@ histogram per quantized tensor with its quantization levels overlaid (needs matp
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=16,
                         help="evaluation images used for the statistics (default 16)")
     parser.add_argument("--plots", type=Path, help="write PNG histograms into this folder")
+    parser.add_argument("--plot-only", metavar="GLOB", default="*",
+                        help="plot only the tensors matching this glob (default: all)")
 
 
 def cosine_mse(ref: Any, got: Any) -> tuple[float, float]:
@@ -55,15 +58,14 @@ def _plot(path: Path, title: str, values: Any, levels: Any) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     v = np.asarray(values, dtype=np.float64).ravel()
-    ax.hist(v, bins=200, color="tab:blue", alpha=0.8, log=True)
+    ax.hist(v, bins=100, color="tab:blue", alpha=0.8, log=True)
     if levels is not None:
-        lv = np.asarray(levels)
-        step = max(1, lv.size // 256)
-        for x in lv[::step]:
-            ax.axvline(float(x), color="tab:red", linewidth=0.4, alpha=0.5)
+        lv = np.asarray(levels)[:: max(1, np.asarray(levels).size // 256)]
+        ax.vlines(lv, 0, 1, transform=ax.get_xaxis_transform(), colors="tab:red",
+                  linewidth=0.4, alpha=0.5)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("FP value (red: quantization levels)")
-    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.16)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         for name, q in list(spec.activations.items()) + list(spec.weights.items()):
             vals = fp_taps.get(name) if name in spec.activations else np.asarray(
                 spec.params.get(name, work.model.params[name]))[0]
-            if vals is None:
+            if vals is None or not fnmatch.fnmatchcase(name, args.plot_only):
                 continue
             fname = re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".png"
             _plot(args.plots / fname, f"{method} W{w}A{a} {name}", vals, _levels(q))

@@ -69,7 +69,7 @@ def test_quantize_saves_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_report_table_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     rc = main(["report", "--bits", "W4A4", "--calib", "4", "--images", "2", "--quiet",
-               "--plots", str(tmp_path)])
+               "--plots", str(tmp_path), "--plot-only", "blocks.0.*"])
     out = capsys.readouterr().out
     assert rc == 0, out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("blocks.0.")]
@@ -77,7 +77,9 @@ def test_report_table_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[st
     cos = [float(r[3]) for r in rows]
     assert all(-1.0 <= c <= 1.0 + 1e-9 for c in cos)
     assert min(cos) < 1.0  # 4-bit quantization must change something
-    assert len(list(tmp_path.glob("*.png"))) > 5
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert "blocks.0.mlp.fc1.weight.png" in pngs and len(pngs) > 5
+    assert all(p.startswith("blocks.0.") for p in pngs)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +123,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(manifest["tensors"]) > 20
     assert verify_golden(out) == len(manifest["tensors"])
     # tampering with one tensor (and its hash) must be caught by the re-run comparison
-    name, rel = sorted(manifest["tensors"].items())[-1]
+    _, rel = sorted(manifest["tensors"].items())[-1]
     from refq.files import npy_bytes
 
     arr = read_npy(out / rel).copy()
