@@ -1,10 +1,12 @@
 """refq.methods — method recipes (Contract C) and fake-quant simulation.
 
-State (partial): only the ``minmax`` baseline recipe exists. ``minmax``: every linear
+Recipes: ``minmax`` (below) and the six published ones in :mod:`refq.methods.recipes`
+(ptq4vit, tsptq, dopq, ias, repq, fqvit; that module's docstring says which quantizer
+sits on which tensor). ``minmax``: every linear
 weight gets a symmetric signed per-output-channel (axis 0) UniformQuantizer from its
 min/max; every activation input tap of every linear/matmul in ``model.ops()`` gets an
 asymmetric per-tensor UniformQuantizer from the min/max seen on the calibration images.
-Rounding half_even throughout. The other names of METHODS raise SpecError until written.
+Rounding half_even throughout.
 """
 from __future__ import annotations
 
@@ -54,11 +56,12 @@ def quantize_model(model: Model, method: str, w_bits: int, a_bits: int,
     if method not in METHODS:
         raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     _check_bits(w_bits, a_bits)
-    if opts:
-        raise SpecError(f"method {method!r}: unknown options {sorted(opts)}")
     if method == "minmax":
+        if opts:
+            raise SpecError(f"method {method!r}: unknown options {sorted(opts)}")
         return _minmax(model, w_bits, a_bits, calib_images)
-    raise SpecError(f"method {method!r} is not implemented yet (only 'minmax')")
+    from refq.methods.recipes import run_recipe
+    return run_recipe(model, method, w_bits, a_bits, calib_images, seed, opts)
 
 
 def fake_quant(model: Model, spec: QuantSpec) -> tuple[Model, TapFn]:
