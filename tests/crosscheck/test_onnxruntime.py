@@ -37,8 +37,9 @@ def test_suite_reports_agreements_and_known_disagreements() -> None:
     known = check_known_file()
     report = run_onnx_suite(
         OnnxRuntimeBackend(),
-        examples=25,
+        examples=10,
         known=known,
+        kernel_ops=[],  # matmul/linear.gemm: see the avoid_known test (shrinking is slow)
         keys=["onnx.quantize_linear_exact", "onnx.quantize_linear", "onnx.dequantize_linear"],
     )
     status = {e.key: e.status for e in report.entries}
@@ -52,11 +53,10 @@ def test_suite_reports_agreements_and_known_disagreements() -> None:
     # agreements of a key that has a known entry read "fixed?" (the key-level entry matches)
     assert status["onnx.regress.mmi-s8s8-k4096-extreme"] in ("pass", "fixed?")
     assert status["onnx.regress.ql-tie-odd-zp"] in ("pass", "fixed?")
-    assert status["matmul.gemm"] in ("pass", "known", "fixed?")
 
 
 def test_without_known_file_the_disagreements_fail() -> None:
-    report = run_onnx_suite(OnnxRuntimeBackend(), examples=5, known=[], keys=[])
+    report = run_onnx_suite(OnnxRuntimeBackend(), examples=5, known=[], keys=[], kernel_ops=[])
     assert not report.ok
     assert report.counts()["fail"] >= 4
 
@@ -64,9 +64,12 @@ def test_without_known_file_the_disagreements_fail() -> None:
 def test_avoiding_the_predicted_saturation_everything_else_agrees() -> None:
     report = run_onnx_suite(
         OnnxRuntimeBackend(avoid_known=True),
-        examples=25,
+        examples=10,
         known=[],
         keys=["onnx.matmul_bigk"],
         regressions=False,
     )
     assert report.ok, report.text()
+    status = {e.key: e.status for e in report.entries}
+    assert status["matmul.gemm"] == status["linear.gemm"] == "pass"
+    assert status["onnx.matmul_bigk"] == "pass"

@@ -35,13 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.crosscheck.known import Known, find_known, load_known
-from refq.crosscheck.report import Entry, SuiteReport
+from refq.crosscheck.report import SuiteReport
 from refq.errors import BackendError, SpecError
 from refq.golden.case import Case, write_case
 from refq.golden.kernels import kernel_case
 from refq.golden.manifest import write_manifest
 from refq.intmath import INT8, INT16, INT32, UINT8, IntFormat
-from refq.ops import GemmParams, RequantParams
+from refq.ops import GemmParams
 
 if TYPE_CHECKING:
     from refq.crosscheck.adapters.onnxruntime_backend import OnnxRuntimeBackend
@@ -76,7 +76,8 @@ def round_half_even(q: Fraction) -> int:
 def to_f32_exact(q: Fraction) -> np.float32:
     """``q`` rounded ONCE to the nearest float32, ties to even (overflow → ±inf)."""
     if q == 0:
-        return np.float32(0.0)
+        zero: np.float32 = np.float32(0)
+        return zero
     sign = -1 if q < 0 else 1
     a = abs(q)
     e = a.numerator.bit_length() - a.denominator.bit_length()
@@ -87,9 +88,9 @@ def to_f32_exact(q: Fraction) -> np.float32:
     if m >= 2**24:
         m //= 2  # exact: m == 2^24 after a carry
         e += 1
-    if e > 127:
-        return np.float32(sign * np.inf)
-    return np.float32(sign * m * 2.0 ** (e - 23))
+    value = float(sign) * float("inf") if e > 127 else float(sign * m) * 2.0 ** (e - 23)
+    out: np.float32 = np.float32(value)
+    return out
 
 
 # ------------------------------------------------------------------ oracles
@@ -108,7 +109,10 @@ def _per_axis(shape: tuple[int, ...], n: int, axis: int | None) -> npt.NDArray[n
 
 
 def quantize_linear_oracle(
-    x: npt.NDArray[np.float32], scales: list[Fraction], zps: list[int], fmt: IntFormat,
+    x: npt.NDArray[np.float32],
+    scales: list[Fraction],
+    zps: list[int],
+    fmt: IntFormat,
     axis: int | None,
 ) -> npt.NDArray[np.int64]:
     """saturate(round_half_even(x / scale) + zp), exact rational quotient."""
@@ -134,8 +138,13 @@ def dequantize_linear_oracle(
 
 
 def qlinear_matmul_oracle(
-    a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], za: int, zb: int,
-    real: Fraction, zy: int, fy: IntFormat,
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    za: int,
+    zb: int,
+    real: Fraction,
+    zy: int,
+    fy: IntFormat,
 ) -> npt.NDArray[np.int64]:
     """saturate(round_half_even(acc·real) + zy), acc exact in Python ints."""
     acc = np.matmul((a - za).astype(object), (b - zb).astype(object))
@@ -148,13 +157,21 @@ def qlinear_matmul_oracle(
 
 # ------------------------------------------------------------------ case builders
 def quantize_linear_case(
-    name: str, x: npt.ArrayLike, scale: list[float], zp: list[int], fmt: IntFormat,
+    name: str,
+    x: npt.ArrayLike,
+    scale: list[float],
+    zp: list[int],
+    fmt: IntFormat,
     axis: int | None = None,
 ) -> Case:
     xf = np.asarray(x, np.float32)
     sb = [int(v) for v in f32_bits(np.asarray(scale, np.float32))]
-    params = {"scale": sb, "zero_point": [int(z) for z in zp], "out_format": fmt.name,
-              "axis": axis}
+    params: dict[str, Any] = {
+        "scale": sb,
+        "zero_point": [int(z) for z in zp],
+        "out_format": fmt.name,
+        "axis": axis,
+    }
     case = Case(name, "onnx", 0, {"op": "onnx", "variant": "quantize_linear", "params": params})
     case.add("x_bits", f32_bits(xf), INT32, "input")
     y = quantize_linear_oracle(xf, _scales(params, "scale"), params["zero_point"], fmt, axis)
@@ -163,13 +180,21 @@ def quantize_linear_case(
 
 
 def dequantize_linear_case(
-    name: str, x: npt.ArrayLike, scale: list[float], zp: list[int], fmt: IntFormat,
+    name: str,
+    x: npt.ArrayLike,
+    scale: list[float],
+    zp: list[int],
+    fmt: IntFormat,
     axis: int | None = None,
 ) -> Case:
     xa = np.asarray(x, np.int64)
     sb = [int(v) for v in f32_bits(np.asarray(scale, np.float32))]
-    params = {"scale": sb, "zero_point": [int(z) for z in zp], "in_format": fmt.name,
-              "axis": axis}
+    params: dict[str, Any] = {
+        "scale": sb,
+        "zero_point": [int(z) for z in zp],
+        "in_format": fmt.name,
+        "axis": axis,
+    }
     case = Case(name, "onnx", 0, {"op": "onnx", "variant": "dequantize_linear", "params": params})
     case.add("x", xa, fmt, "input")
     y = dequantize_linear_oracle(xa, _scales(params, "scale"), params["zero_point"], axis)
@@ -178,13 +203,30 @@ def dequantize_linear_case(
 
 
 def qlinear_matmul_case(
-    name: str, a: npt.ArrayLike, b: npt.ArrayLike, fa: IntFormat, fb: IntFormat,
-    sa: float, za: int, sb: float, zb: int, sy: float, zy: int, fy: IntFormat,
+    name: str,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    fa: IntFormat,
+    fb: IntFormat,
+    sa: float,
+    za: int,
+    sb: float,
+    zb: int,
+    sy: float,
+    zy: int,
+    fy: IntFormat,
 ) -> Case:
     aa, ba = np.asarray(a, np.int64), np.asarray(b, np.int64)
     bits = [int(v) for v in f32_bits(np.asarray([sa, sb, sy], np.float32))]
-    params = {"a_format": fa.name, "b_format": fb.name, "out_format": fy.name,
-              "scales": bits, "a_zero_point": za, "b_zero_point": zb, "y_zero_point": zy}
+    params: dict[str, Any] = {
+        "a_format": fa.name,
+        "b_format": fb.name,
+        "out_format": fy.name,
+        "scales": bits,
+        "a_zero_point": za,
+        "b_zero_point": zb,
+        "y_zero_point": zy,
+    }
     case = Case(name, "onnx", 0, {"op": "onnx", "variant": "qlinear_matmul", "params": params})
     case.add("a", aa, fa, "input")
     case.add("b", ba, fb, "input")
@@ -221,14 +263,17 @@ def predicted_known(case: Case) -> bool:
         return False
     p = case.meta["params"]
     return u8s8_pair_saturates(
-        case.tensors["a"].values, case.tensors["b"].values,
-        IntFormat.parse(p["a_format"]), IntFormat.parse(p["b_format"]),
+        case.tensors["a"].values,
+        case.tensors["b"].values,
+        IntFormat.parse(p["a_format"]),
+        IntFormat.parse(p["b_format"]),
     )
 
 
 def _dt(fmt: IntFormat) -> Any:
-    return {INT8: np.int8, UINT8: np.uint8, INT16: np.int16, UINT16: np.uint16,
-            INT32: np.int32}[fmt]
+    return {INT8: np.int8, UINT8: np.uint8, INT16: np.int16, UINT16: np.uint16, INT32: np.int32}[
+        fmt
+    ]
 
 
 def run_family(backend: OnnxRuntimeBackend, case: Case) -> dict[str, npt.NDArray[np.integer]]:
@@ -259,11 +304,17 @@ def run_family(backend: OnnxRuntimeBackend, case: Case) -> dict[str, npt.NDArray
         fa, fb, fy = (IntFormat.parse(p[k]) for k in ("a_format", "b_format", "out_format"))
         sc = f32_from_bits(p["scales"])
         y = backend.qlinear_matmul(
-            case.tensors["a"].values.astype(_dt(fa)), sc[0],
+            case.tensors["a"].values.astype(_dt(fa)),
+            sc[0],
             np.array(p["a_zero_point"], _dt(fa)),
-            case.tensors["b"].values.astype(_dt(fb)), sc[1],
-            np.array(p["b_zero_point"], _dt(fb)), sc[2],
-            np.array(p["y_zero_point"], _dt(fy)), fa, fb, fy,
+            case.tensors["b"].values.astype(_dt(fb)),
+            sc[1],
+            np.array(p["b_zero_point"], _dt(fb)),
+            sc[2],
+            np.array(p["y_zero_point"], _dt(fy)),
+            fa,
+            fb,
+            fy,
         )
         return {"y": y}
     raise BackendError(f"onnxruntime: unknown onnx-family variant {v!r}")
@@ -287,8 +338,11 @@ def hunt_strategies() -> dict[str, Callable[[], Any]]:
             fmt = draw(fmts)
             n = draw(st.integers(1, 12))
             scale = 2.0 ** draw(st.integers(-24, 24)) if exact else draw(scale_st)
-            zp = draw(st.one_of(st.integers(fmt.min, fmt.max),
-                                st.sampled_from([fmt.min, fmt.max, 1, 3, 0])))
+            zp = draw(
+                st.one_of(
+                    st.integers(fmt.min, fmt.max), st.sampled_from([fmt.min, fmt.max, 1, 3, 0])
+                )
+            )
             # ties x = (k + 1/2)·scale, multiples, and any float (rounded to float32)
             k = st.integers(-(2**17), 2**17)
             tie = k.map(lambda i: float(np.float32((i + 0.5) * scale)))
@@ -307,9 +361,15 @@ def hunt_strategies() -> dict[str, Callable[[], Any]]:
             n = draw(st.integers(1, 12))
             scale = draw(scale_st)
             zp = 0 if fmt == INT32 else draw(st.integers(fmt.min, fmt.max))
-            xs = draw(st.lists(st.one_of(st.integers(fmt.min, fmt.max),
-                                         st.sampled_from([fmt.min, fmt.max, 0])),
-                               min_size=n, max_size=n))
+            xs = draw(
+                st.lists(
+                    st.one_of(
+                        st.integers(fmt.min, fmt.max), st.sampled_from([fmt.min, fmt.max, 0])
+                    ),
+                    min_size=n,
+                    max_size=n,
+                )
+            )
             return dequantize_linear_case("hyp.onnx.dequantize_linear", xs, [scale], [zp], fmt)
 
         return dequantize_linear()
@@ -318,18 +378,29 @@ def hunt_strategies() -> dict[str, Callable[[], Any]]:
     def qlinear_matmul(draw: Any) -> Case:
         fa, fb, fy = draw(st.sampled_from(QLINEAR_TYPES))
         m, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 64)), draw(st.integers(1, 4))
+
         def vals(fmt: IntFormat, shape: tuple[int, int]) -> npt.NDArray[np.int64]:
             el = st.one_of(st.integers(fmt.min, fmt.max), st.sampled_from([fmt.min, fmt.max]))
-            return np.array(draw(st.lists(el, min_size=shape[0] * shape[1],
-                                          max_size=shape[0] * shape[1])),
-                            np.int64).reshape(shape)
+            return np.array(
+                draw(st.lists(el, min_size=shape[0] * shape[1], max_size=shape[0] * shape[1])),
+                np.int64,
+            ).reshape(shape)
+
         a, b = vals(fa, (m, k)), vals(fb, (k, n))
         sc = st.floats(1e-4, 1.0).map(lambda v: float(np.float32(v)))
         return qlinear_matmul_case(
-            "hyp.onnx.qlinear_matmul", a, b, fa, fb,
-            draw(sc), draw(st.integers(fa.min, fa.max)), draw(sc),
-            draw(st.integers(fb.min, fb.max)), float(np.float32(draw(st.floats(1e-3, 100.0)))),
-            draw(st.integers(fy.min, fy.max)), fy,
+            "hyp.onnx.qlinear_matmul",
+            a,
+            b,
+            fa,
+            fb,
+            draw(sc),
+            draw(st.integers(fa.min, fa.max)),
+            draw(sc),
+            draw(st.integers(fb.min, fb.max)),
+            float(np.float32(draw(st.floats(1e-3, 100.0)))),
+            draw(st.integers(fy.min, fy.max)),
+            fy,
         )
 
     @st.composite
@@ -369,22 +440,60 @@ def regression_cases() -> list[Case]:
     cases: list[Case] = []
     # MatMulInteger u8 x s8: 255*127 + 255*127 = 64770 > int16 max (AVX2 vpmaddubsw)
     p = GemmParams(a_format=UINT8, b_format=INT8)
-    cases.append(kernel_case("onnx.regress.mmi-u8s8-pair-saturation", 0, "matmul.gemm", p,
-                             {"a": [[255, 255]], "b": [[127], [127]]}))
-    cases.append(kernel_case("onnx.regress.mmi-u8s8-pair-saturation-neg", 0, "matmul.gemm", p,
-                             {"a": [[255, 255]], "b": [[-128], [-128]]}))
+    cases.append(
+        kernel_case(
+            "onnx.regress.mmi-u8s8-pair-saturation",
+            0,
+            "matmul.gemm",
+            p,
+            {"a": [[255, 255]], "b": [[127], [127]]},
+        )
+    )
+    cases.append(
+        kernel_case(
+            "onnx.regress.mmi-u8s8-pair-saturation-neg",
+            0,
+            "matmul.gemm",
+            p,
+            {"a": [[255, 255]], "b": [[-128], [-128]]},
+        )
+    )
     # the same saturation seen through linear (MatMulInteger + Add)
-    cases.append(kernel_case("onnx.regress.linear-u8s8-pair-saturation", 0, "linear.gemm", p,
-                             {"x": [[255, 255]], "w": [[127, 127]], "bias": [0]}))
+    cases.append(
+        kernel_case(
+            "onnx.regress.linear-u8s8-pair-saturation",
+            0,
+            "linear.gemm",
+            p,
+            {"x": [[255, 255]], "w": [[127, 127]], "bias": [0]},
+        )
+    )
     # agreements pinned at the edges
     p8 = GemmParams(a_format=INT8, b_format=INT8)
-    cases.append(kernel_case("onnx.regress.mmi-s8s8-k4096-extreme", 0, "matmul.gemm", p8,
-                             {"a": np.full((1, 4096), -128), "b": np.full((4096, 1), -128)}))
+    cases.append(
+        kernel_case(
+            "onnx.regress.mmi-s8s8-k4096-extreme",
+            0,
+            "matmul.gemm",
+            p8,
+            {"a": np.full((1, 4096), -128), "b": np.full((4096, 1), -128)},
+        )
+    )
     pu = GemmParams(a_format=UINT8, b_format=UINT8, a_zero_point=0, b_zero_point=255)
-    cases.append(kernel_case("onnx.regress.mmi-u8u8-k4096-extreme", 0, "matmul.gemm", pu,
-                             {"a": np.full((1, 4096), 255), "b": np.zeros((4096, 1), int)}))
-    cases.append(quantize_linear_case("onnx.regress.ql-tie-odd-zp", [0.5, 1.5, 2.5, -0.5, -1.5],
-                                      [1.0], [1], INT8))
+    cases.append(
+        kernel_case(
+            "onnx.regress.mmi-u8u8-k4096-extreme",
+            0,
+            "matmul.gemm",
+            pu,
+            {"a": np.full((1, 4096), 255), "b": np.zeros((4096, 1), int)},
+        )
+    )
+    cases.append(
+        quantize_linear_case(
+            "onnx.regress.ql-tie-odd-zp", [0.5, 1.5, 2.5, -0.5, -1.5], [1.0], [1], INT8
+        )
+    )
     cases.extend(_found_cases())
     return cases
 
@@ -393,14 +502,28 @@ def _found_cases() -> list[Case]:
     """Regressions pinned from the hunt on this machine (onnxruntime 1.32.0, AVX2, no VNNI)."""
     return [
         # x/scale = 1.49999994 exactly; float32 division gives 1.5, half-even → 2; exact → 1
-        quantize_linear_case("onnx.regress.ql-f32-quotient-double-rounding",
-                             [np.float32(0.0015)], [0.001], [0], INT8),
+        quantize_linear_case(
+            "onnx.regress.ql-f32-quotient-double-rounding", [np.float32(0.0015)], [0.001], [0], INT8
+        ),
         # int32 x is cast to float32 (rounded) before the multiplication: two roundings
-        dequantize_linear_case("onnx.regress.dql-int32-double-rounding",
-                               [445782865], [0.001], [0], INT32),
+        dequantize_linear_case(
+            "onnx.regress.dql-int32-double-rounding", [445782865], [0.001], [0], INT32
+        ),
         # QLinearMatMul u8×s8 inherits the 16-bit pair-sum saturation
-        qlinear_matmul_case("onnx.regress.qlmm-u8s8-pair-saturation", [[255, 255]],
-                            [[127], [127]], UINT8, INT8, 1 / 512, 0, 1.0, 0, 1.0, 0, UINT8),
+        qlinear_matmul_case(
+            "onnx.regress.qlmm-u8s8-pair-saturation",
+            [[255, 255]],
+            [[127], [127]],
+            UINT8,
+            INT8,
+            1 / 512,
+            0,
+            1.0,
+            0,
+            1.0,
+            0,
+            UINT8,
+        ),
     ]
 
 
@@ -439,8 +562,10 @@ def run_onnx_suite(
             write_regressions(golden)
         report = run_suite(
             backend,
-            ops=[*(kernel_ops if kernel_ops is not None else ["matmul.gemm", "linear.gemm"]),
-                 "onnx.regress.*"],
+            ops=[
+                *(kernel_ops if kernel_ops is not None else ["matmul.gemm", "linear.gemm"]),
+                "onnx.regress.*",
+            ],
             golden=golden,
             examples=examples,
             known=known_list,
@@ -456,8 +581,16 @@ def run_onnx_suite(
         if keys is not None and key not in keys:
             continue
         report.entries.append(
-            _hypothesis_entry(backend, "onnxruntime", key, make(), examples, True,
-                              find_known(known_list, key), artifacts)
+            _hypothesis_entry(
+                backend,
+                "onnxruntime",
+                key,
+                make(),
+                examples,
+                True,
+                find_known(known_list, key),
+                artifacts,
+            )
         )
     return report
 

@@ -134,7 +134,9 @@ class OnnxRuntimeBackend:
                 raise BackendError(f"onnxruntime refused graph {key}: {exc}") from None
         return self._sessions[key]
 
-    def model(self, nodes: list[Any], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> Any:
+    def model(
+        self, nodes: list[Any], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
+    ) -> Any:
         """A ModelProto of ``nodes`` with typed, shape-free inputs/outputs (name, TensorProto
         type name)."""
         h = self._onnx.helper
@@ -190,7 +192,11 @@ class OnnxRuntimeBackend:
             return False
         if len(rq.get("multiplier", ())) != 1 or int(rq.get("in_zero_point", 0)) != 0:
             return False
-        if _fmt(rq.get("out_format")) != fa or (fa, fb) not in ((INT8, INT8), (UINT8, INT8), (UINT8, UINT8)):
+        if _fmt(rq.get("out_format")) != fa or (fa, fb) not in (
+            (INT8, INT8),
+            (UINT8, INT8),
+            (UINT8, UINT8),
+        ):
             return False
         return f32_exact(Fraction(int(rq["multiplier"][0]), 2 ** int(rq["shift"][0])))
 
@@ -220,13 +226,18 @@ class OnnxRuntimeBackend:
         out = _fmt(rq["out_format"])
         scale = np.float32(int(rq["multiplier"][0]) / 2.0 ** int(rq["shift"][0]))
         zy = np.array(int(rq["out_zero_point"]), _np_dtype(out))
-        y = self.qlinear_matmul(a, scale, za, b, np.float32(1), zb, np.float32(1), zy, fa, fb, out)
-        return {"y": y}
+        yq = self.qlinear_matmul(a, scale, za, b, np.float32(1), zb, np.float32(1), zy, fa, fb, out)
+        return {"y": yq}
 
     # ---------------------------------------------------------------- graphs
     def matmul_integer(
-        self, a: npt.NDArray[Any], b: npt.NDArray[Any], za: npt.NDArray[Any], zb: npt.NDArray[Any],
-        fa: IntFormat, fb: IntFormat,
+        self,
+        a: npt.NDArray[Any],
+        b: npt.NDArray[Any],
+        za: npt.NDArray[Any],
+        zb: npt.NDArray[Any],
+        fa: IntFormat,
+        fb: IntFormat,
     ) -> npt.NDArray[np.int32]:
         """MatMulInteger(a, b, za, zb) -> int32 (zero points as scalar inputs)."""
         ta, tb = _ONNX_INT[fa], _ONNX_INT[fb]
@@ -242,8 +253,14 @@ class OnnxRuntimeBackend:
         return y
 
     def linear_integer(
-        self, x: npt.NDArray[Any], w: npt.NDArray[Any], bias: npt.NDArray[np.int32],
-        zx: npt.NDArray[Any], zw: npt.NDArray[Any], fx: IntFormat, fw: IntFormat,
+        self,
+        x: npt.NDArray[Any],
+        w: npt.NDArray[Any],
+        bias: npt.NDArray[np.int32],
+        zx: npt.NDArray[Any],
+        zw: npt.NDArray[Any],
+        fx: IntFormat,
+        fw: IntFormat,
     ) -> npt.NDArray[np.int32]:
         """Add(MatMulInteger(x, Transpose(w), zx, zw), bias) -> int32."""
         tx, tw = _ONNX_INT[fx], _ONNX_INT[fw]
@@ -265,37 +282,58 @@ class OnnxRuntimeBackend:
         return y
 
     def qlinear_matmul(
-        self, a: npt.NDArray[Any], sa: np.float32, za: npt.NDArray[Any],
-        b: npt.NDArray[Any], sb: np.float32, zb: npt.NDArray[Any],
-        sy: np.float32, zy: npt.NDArray[Any], fa: IntFormat, fb: IntFormat, fy: IntFormat,
+        self,
+        a: npt.NDArray[Any],
+        sa: np.float32,
+        za: npt.NDArray[Any],
+        b: npt.NDArray[Any],
+        sb: np.float32,
+        zb: npt.NDArray[Any],
+        sy: np.float32,
+        zy: npt.NDArray[Any],
+        fa: IntFormat,
+        fb: IntFormat,
+        fy: IntFormat,
     ) -> npt.NDArray[np.integer]:
         """QLinearMatMul(a, sa, za, b, sb, zb, sy, zy) -> int8/uint8 (scalars as inputs)."""
         ta, tb, ty = _ONNX_INT[fa], _ONNX_INT[fb], _ONNX_INT[fy]
         sess = self.session(
             ("QLinearMatMul", ta, tb, ty),
             lambda: self.model(
+                [self.node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"])],
                 [
-                    self.node(
-                        "QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"]
-                    )
-                ],
-                [
-                    ("a", ta), ("sa", "FLOAT"), ("za", ta), ("b", tb), ("sb", "FLOAT"),
-                    ("zb", tb), ("sy", "FLOAT"), ("zy", ty),
+                    ("a", ta),
+                    ("sa", "FLOAT"),
+                    ("za", ta),
+                    ("b", tb),
+                    ("sb", "FLOAT"),
+                    ("zb", tb),
+                    ("sy", "FLOAT"),
+                    ("zy", ty),
                 ],
                 [("y", ty)],
             ),
         )
         feeds = {
-            "a": a, "sa": np.array(sa, np.float32), "za": za, "b": b,
-            "sb": np.array(sb, np.float32), "zb": zb, "sy": np.array(sy, np.float32), "zy": zy,
+            "a": a,
+            "sa": np.array(sa, np.float32),
+            "za": za,
+            "b": b,
+            "sb": np.array(sb, np.float32),
+            "zb": zb,
+            "sy": np.array(sy, np.float32),
+            "zy": zy,
         }
         y: npt.NDArray[np.integer] = sess.run(None, feeds)[0]
         return y
 
     def quantize_linear(
-        self, x: npt.NDArray[np.float32], scale: npt.NDArray[np.float32],
-        zp: npt.NDArray[Any], fy: IntFormat, axis: int = 1,
+        self,
+        x: npt.NDArray[np.float32],
+        scale: npt.NDArray[np.float32],
+        zp: npt.NDArray[Any],
+        fy: IntFormat,
+        axis: int = 1,
     ) -> npt.NDArray[np.integer]:
         """QuantizeLinear(x, scale, zp) (per-tensor if ``scale`` is 0-d, else along ``axis``)."""
         ty = {8: "INT8", 16: "INT16"}[fy.bits] if fy.signed else {8: "UINT8", 16: "UINT16"}[fy.bits]
@@ -311,12 +349,21 @@ class OnnxRuntimeBackend:
         return y
 
     def dequantize_linear(
-        self, x: npt.NDArray[Any], scale: npt.NDArray[np.float32], zp: npt.NDArray[Any],
-        fx: IntFormat, axis: int = 1,
+        self,
+        x: npt.NDArray[Any],
+        scale: npt.NDArray[np.float32],
+        zp: npt.NDArray[Any],
+        fx: IntFormat,
+        axis: int = 1,
     ) -> npt.NDArray[np.float32]:
         """DequantizeLinear(x, scale, zp) -> float32."""
-        names = {(8, True): "INT8", (8, False): "UINT8", (16, True): "INT16",
-                 (16, False): "UINT16", (32, True): "INT32"}
+        names = {
+            (8, True): "INT8",
+            (8, False): "UINT8",
+            (16, True): "INT16",
+            (16, False): "UINT16",
+            (32, True): "INT32",
+        }
         tx = names[(fx.bits, fx.signed)]
         sess = self.session(
             ("DequantizeLinear", tx, scale.ndim, axis),
