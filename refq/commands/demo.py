@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test images evaluated (of the 400 of the split; default 100)")
     parser.add_argument("--calib", type=int, default=32, help="calibration images (default 32)")
     parser.add_argument("--quick", action="store_true",
-                        help="reduced run: minmax at W8A8 and W4A4 on 20 test images")
+                        help="reduced run: minmax at W8A8 and W4A4, 8 calibration and 10 "
+                        "test images")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     if args.quick:
-        methods, bits, n_test = ["minmax"], [(8, 8), (4, 4)], 20
+        methods, bits, n_test, args.calib = ["minmax"], [(8, 8), (4, 4)], 10, 8
     else:
         methods, bits = parse_methods(args.methods), parse_bits(args.bits)
         n_test = args.test_images
