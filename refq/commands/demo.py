@@ -137,4 +137,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"golden: {n} tensors written to {out} (minmax W8A8, 2 test images), "
           f"verified: OK ({m} tensors re-computed, bit-exact)")
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    return 0
+    return 1 if any("FAILED" in r.note for r in rows) else 0

@@ -192,7 +192,8 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
                   ) -> list[Row]:
     """For each method × bits: quantize on ``work.calib``, fake-quant top-1 and (with
     ``integer``) the integer-only top-1 of the lowered Program. A recipe or lowering that
-    raises a RefqError (e.g. not implemented yet) gives n/a cells with the reason.
+    raises a RefqError (e.g. not implemented yet) gives n/a cells with the reason; any other
+    exception gives n/a with "FAILED" and the exception (the caller decides the exit code).
     ``keep``: if given, receives (spec, program or None) per (method, w_bits, a_bits)."""
     from tqdm import tqdm
 
@@ -210,10 +211,13 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
         rows.append(row)
         try:
             spec = quantize_model(work.model, method, w, a, work.calib, seed=seed)
+            row.fq = evaluate(work.model, spec, work.images, work.labels)
         except RefqError as exc:
             row.note = f"recipe: {exc}"
             continue
-        row.fq = evaluate(work.model, spec, work.images, work.labels)
+        except Exception as exc:  # a recipe bug must not hide the other rows
+            row.note = f"recipe FAILED: {type(exc).__name__}: {exc}"
+            continue
         if keep is not None:
             keep[(method, w, a)] = (spec, None)
         if not integer:
@@ -225,6 +229,8 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
             row.integer = integer_top1(prog, work.images, work.labels)
         except RefqError as exc:
             row.note = f"lowering: {exc}"
+        except Exception as exc:  # reported in the table, not swallowed
+            row.note = f"lowering FAILED: {type(exc).__name__}: {exc}"
     return rows
 
 
@@ -248,4 +254,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {work.source}; calibration {work.calib.shape[0]} images, "
           f"evaluated {work.images.shape[0]} images; top-1 in %")
     print(table(rows, integer=args.integer))
-    return 0
+    return 1 if any("FAILED" in r.note for r in rows) else 0
