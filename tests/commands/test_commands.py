@@ -137,3 +137,25 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (out / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(GoldenError, match="differs on re-run"):
         verify_golden(out)
+
+
+def test_grid_reports_na_and_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    import refq.methods
+    from refq.commands.eval import Workload, evaluate_grid, table
+
+    def fake(model: object, method: str, w: int, a: int, calib: object,
+             seed: int = 0) -> object:
+        if method == "ptq4vit":
+            raise SpecError("method 'ptq4vit' is not implemented yet")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(refq.methods, "quantize_model", fake)
+    model, data = load_bundled()
+    test, labels = data.split("test")
+    work = Workload(model.fold_normalization(), test[:2], test[:2], labels[:2], "t")
+    rows = evaluate_grid(work, ["ptq4vit", "repq"], [(4, 4)], integer=True,
+                         progress=False, fp=0.5)
+    text = table(rows)
+    assert [r.fq for r in rows] == [None, None]
+    assert "ptq4vit | W4A4 | 50.00 | n/a        | n/a     | n/a" in text
+    assert "not implemented yet" in text and "FAILED: RuntimeError: boom" in text
