@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,7 @@ class Row:
     fq: float | None = None
     integer: float | None = None
     note: str = ""
+    seconds: float = 0.0
 
 
 def _pct(v: float | None) -> str:
@@ -167,7 +169,8 @@ def _pct(v: float | None) -> str:
 def table(rows: list[Row], integer: bool = True) -> str:
     """The accuracy table (top-1 in %; Δ = integer − fake-quant, or fake-quant − FP
     without the integer column)."""
-    head = ["method", "bits", "FP", "fake-quant"] + (["integer"] if integer else []) + ["Δ"]
+    head = ["method", "bits", "FP", "fake-quant"] + (["integer"] if integer else [])
+    head += ["Δ", "time s"]
     body = []
     for r in rows:
         ref = r.integer if integer else r.fq
@@ -175,7 +178,7 @@ def table(rows: list[Row], integer: bool = True) -> str:
         d = "n/a" if ref is None or base is None else f"{100 * (ref - base):+.2f}"
         cells = [r.method, r.bits, _pct(r.fp), _pct(r.fq)]
         cells += [_pct(r.integer)] if integer else []
-        body.append([*cells, d])
+        body.append([*cells, d, f"{r.seconds:.1f}"])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
               for i, h in enumerate(head)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
@@ -197,9 +200,7 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
     ``keep``: if given, receives (spec, program or None) per (method, w_bits, a_bits)."""
     from tqdm import tqdm
 
-    from refq.errors import RefqError
-    from refq.methods import evaluate, quantize_model
-    from refq.program import lower
+    from refq.methods import evaluate
 
     fp_top1 = evaluate(work.model, None, work.images, work.labels) if fp is None else fp
     rows: list[Row] = []
@@ -209,29 +210,40 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
         bar.set_postfix_str(f"{method} W{w}A{a}")
         row = Row(method, f"W{w}A{a}", fp_top1)
         rows.append(row)
-        try:
-            spec = quantize_model(work.model, method, w, a, work.calib, seed=seed)
-            row.fq = evaluate(work.model, spec, work.images, work.labels)
-        except RefqError as exc:
-            row.note = f"recipe: {exc}"
-            continue
-        except Exception as exc:  # a recipe bug must not hide the other rows
-            row.note = f"recipe FAILED: {type(exc).__name__}: {exc}"
-            continue
-        if keep is not None:
-            keep[(method, w, a)] = (spec, None)
-        if not integer:
-            continue
-        try:
-            prog = lower(work.model, spec, work.calib)
-            if keep is not None:
-                keep[(method, w, a)] = (spec, prog)
-            row.integer = integer_top1(prog, work.images, work.labels)
-        except RefqError as exc:
-            row.note = f"lowering: {exc}"
-        except Exception as exc:  # reported in the table, not swallowed
-            row.note = f"lowering FAILED: {type(exc).__name__}: {exc}"
+        t0 = time.perf_counter()
+        _run_one(work, row, method, w, a, integer, seed, keep)
+        row.seconds = time.perf_counter() - t0
     return rows
+
+
+def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: bool, seed: int,
+             keep: dict[tuple[str, int, int], tuple[Any, Any]] | None) -> None:
+    from refq.errors import RefqError
+    from refq.methods import evaluate, quantize_model
+    from refq.program import lower
+
+    try:
+        spec = quantize_model(work.model, method, w, a, work.calib, seed=seed)
+        row.fq = evaluate(work.model, spec, work.images, work.labels)
+    except RefqError as exc:
+        row.note = f"recipe: {exc}"
+        return
+    except Exception as exc:  # a recipe bug must not hide the other rows
+        row.note = f"recipe FAILED: {type(exc).__name__}: {exc}"
+        return
+    if keep is not None:
+        keep[(method, w, a)] = (spec, None)
+    if not integer:
+        return
+    try:
+        prog = lower(work.model, spec, work.calib)
+        if keep is not None:
+            keep[(method, w, a)] = (spec, prog)
+        row.integer = integer_top1(prog, work.images, work.labels)
+    except RefqError as exc:
+        row.note = f"lowering: {exc}"
+    except Exception as exc:  # reported in the table, not swallowed
+        row.note = f"lowering FAILED: {type(exc).__name__}: {exc}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,7 +46,7 @@ def test_eval_image_folder(folder: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "calibration 2 images" in out
     header = next(line for line in out.splitlines() if line.startswith("method"))
     assert [c.strip() for c in header.split("|")] == [
-        "method", "bits", "FP", "fake-quant", "integer", "Δ"]
+        "method", "bits", "FP", "fake-quant", "integer", "Δ", "time s"]
     row = next(line for line in out.splitlines() if line.startswith("minmax"))
     cells = [c.strip() for c in row.split("|")]
     assert cells[1] == "W8A8"
