@@ -24,7 +24,8 @@ Per recipe, which quantizer sits on which tensor:
     operands: per-head signed uniform (:func:`refq.calib.ptq4vit_search_matmul`), the
     post-softmax operand a twin uniform (``softmax=True``, mode "code"). Option ``metric``:
     "cosine" (default) or "hessian" (:func:`refq.calib.hessian.hessian_metric_factory`,
-    CE against the FP argmax, on the same calibration subset). Input image not quantized.
+    CE against the FP argmax, on the same calibration subset). Options ``n`` (candidates,
+    default 100) and ``rounds`` (default 3) shrink the search. Input image not quantized.
 
 ``repq`` (RepQ-ViT)
     post-LayerNorm activations (norm1 -> qkv, norm2 -> fc1): per-channel asymmetric min-max
@@ -179,7 +180,7 @@ def _linear_input(ctx: _Ctx, op: OpInfo) -> FloatArray:
 
 # --------------------------------------------------------------------------- ptq4vit
 
-def ptq4vit(ctx: _Ctx, metric: str = "cosine") -> QuantSpec:
+def ptq4vit(ctx: _Ctx, metric: str = "cosine", n: int = 100, rounds: int = 3) -> QuantSpec:
     if metric not in ("cosine", "hessian"):
         raise SpecError(f"ptq4vit: metric must be 'cosine' or 'hessian', got {metric!r}")
     ctx.minmax_all(skip_input=True)
@@ -198,7 +199,7 @@ def ptq4vit(ctx: _Ctx, metric: str = "cosine") -> QuantSpec:
             bias = ctx.params.get(bname)
             wq, xq, rec = ptq4vit_search(
                 _linear_input(ctx, op), ctx.param(op.weight), bias, w_bits=ctx.w_bits,
-                a_bits=ctx.a_bits, metric=m,
+                a_bits=ctx.a_bits, metric=m, n=n, rounds=rounds,
                 weight_blocks=3 if op.name.endswith("attn.qkv") else 1,
                 post_gelu=op.inputs[0].endswith("mlp.gelu"))
             ctx.weights[op.weight] = wq
@@ -210,11 +211,12 @@ def ptq4vit(ctx: _Ctx, metric: str = "cosine") -> QuantSpec:
             if not softmax:  # q @ k^T: the right operand is k transposed
                 b = np.swapaxes(b, -1, -2)
             aq, bq, rec = ptq4vit_search_matmul(a, b, a_bits=ctx.a_bits, b_bits=ctx.a_bits,
-                                                metric=m, softmax=softmax)
+                                                metric=m, softmax=softmax, n=n,
+                                                rounds=rounds)
             ctx.acts[op.inputs[0]] = aq
             ctx.acts[op.inputs[1]] = bq
         records[op.name] = {k: v for k, v in rec.items() if isinstance(v, (int, float, str))}
-    ctx.notes["metric"] = metric
+    ctx.notes.update(metric=metric, candidates=n, rounds=rounds)
     return ctx.spec("ptq4vit")
 
 
@@ -325,7 +327,7 @@ def tsptq(ctx: _Ctx) -> QuantSpec:
 def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
                calib_images: npt.ArrayLike, seed: int, opts: dict[str, Any]) -> QuantSpec:
     """Dispatch to the recipe ``method`` with its options (SpecError on unknown ones)."""
-    allowed = {"ptq4vit": {"metric"}, "repq": set(), "dopq": {"choice"},
+    allowed = {"ptq4vit": {"metric", "n", "rounds"}, "repq": set(), "dopq": {"choice"},
                "ias": {"sos", "iters"}, "fqvit": set(), "tsptq": set()}[method]
     opts = dict(opts)
     calib_sub = opts.pop("calib_sub", CALIB_SUB)

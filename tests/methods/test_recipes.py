@@ -1,0 +1,71 @@
+"""The six published recipes: spec round-trip, quantizer kinds on the right taps, W8A8
+accuracy close to FP on the bundled digits model (independent oracle: the FP model's own
+accuracy on the same images)."""
+import numpy as np
+import pytest
+
+from refq.errors import SpecError
+from refq.methods import evaluate, fake_quant, quantize_model
+from refq.nn import load_bundled
+from refq.quant import QuantSpec
+
+FAST = ("repq", "dopq", "ias", "fqvit")
+
+
+@pytest.fixture(scope="module")
+def data():  # type: ignore[no-untyped-def]
+    m, d = load_bundled()
+    ci, _ = d.split("calib")
+    ti, tl = d.split("test")
+    return m, d.normalize(ci[:8]), d.normalize(ti[:100]), tl[:100]
+
+
+@pytest.fixture(scope="module")
+def fp_acc(data):  # type: ignore[no-untyped-def]
+    m, _, xt, lt = data
+    return evaluate(m, None, xt, lt)
+
+
+@pytest.mark.parametrize("method", FAST + ("tsptq", "ptq4vit"))
+def test_w8a8_roundtrip_and_accuracy(data, fp_acc, method):  # type: ignore[no-untyped-def]
+    m, xc, xt, lt = data
+    opts = {"n": 10, "rounds": 1} if method == "ptq4vit" else {}
+    spec = quantize_model(m, method, 8, 8, xc, calib_sub=2, **opts)
+    assert spec.method == method and spec.w_bits == 8 and spec.a_bits == 8
+    back = QuantSpec.from_dict(spec.to_dict())
+    assert sorted(back.activations) == sorted(spec.activations)
+    assert sorted(back.weights) == sorted(spec.weights)
+    x = xt[:4]
+    mq, tap = fake_quant(m, spec)
+    mq2, tap2 = fake_quant(m, back)
+    np.testing.assert_array_equal(mq.forward(x, tap=tap), mq2.forward(x, tap=tap2))
+    acc = evaluate(m, spec, xt, lt)
+    assert acc >= fp_acc - 0.02, (method, acc, fp_acc)
+
+
+def test_quantizer_kinds_on_taps(data):  # type: ignore[no-untyped-def]
+    m, xc, _, _ = data
+    kinds = {meth: quantize_model(m, meth, 4, 4, xc, calib_sub=2) for meth in FAST}
+    sm = "blocks.0.attn.softmax"
+    assert kinds["repq"].activations[sm].kind == "log2"
+    assert kinds["dopq"].activations[sm].kind != kinds["repq"].activations[sm].kind
+    assert kinds["fqvit"].activations[sm].kind == "log2"
+    assert kinds["fqvit"].activations["blocks.0.add1"].kind != "uniform"
+    # reparameterized post-LN activation: per tensor, LayerNorm params replaced
+    for meth in ("repq", "dopq", "ias"):
+        s = kinds[meth]
+        assert s.activations["blocks.0.norm1"].to_dict()["axis"] is None
+        assert "blocks.0.norm1.weight" in s.params and "blocks.0.attn.qkv.weight" in s.params
+    # mean vs median reparam differ
+    assert not np.array_equal(kinds["repq"].params["blocks.0.norm1.weight"],
+                              kinds["dopq"].params["blocks.0.norm1.weight"])
+
+
+def test_bad_options(data):  # type: ignore[no-untyped-def]
+    m, xc, _, _ = data
+    with pytest.raises(SpecError):
+        quantize_model(m, "repq", 8, 8, xc, nope=1)
+    with pytest.raises(SpecError):
+        quantize_model(m, "ptq4vit", 8, 8, xc, metric="l1")
+    with pytest.raises(SpecError):
+        quantize_model(m, "ias", 8, 8, xc, sos="yes")
