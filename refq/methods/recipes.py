@@ -337,8 +337,8 @@ def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
     extra: tuple[str, ...] = ()
     if method in ("fqvit", "tsptq"):
         depth = len({op.name.split(".")[1] for op in model.ops() if op.name.startswith("blocks.")})
-        extra = ("embed",) + tuple(f"blocks.{i}.{a}" for i in range(depth)
-                                   for a in ("add1", "add2", "attn.q@k", "mlp.fc1"))
+        extra = ("embed", *(f"blocks.{i}.{a}" for i in range(depth)
+                               for a in ("add1", "add2", "attn.q@k", "mlp.fc1")))
     ctx = _Ctx(model, w_bits, a_bits, calib_images, calib_sub, extra)
     if method == "ptq4vit":
         return ptq4vit(ctx, **opts)

@@ -26,7 +26,7 @@ def fp_acc(data):  # type: ignore[no-untyped-def]
     return evaluate(m, None, xt, lt)
 
 
-@pytest.mark.parametrize("method", FAST + ("tsptq", "ptq4vit"))
+@pytest.mark.parametrize("method", (*FAST, "tsptq", "ptq4vit"))
 def test_w8a8_roundtrip_and_accuracy(data, fp_acc, method):  # type: ignore[no-untyped-def]
     m, xc, xt, lt = data
     opts = {"n": 10, "rounds": 1} if method == "ptq4vit" else {}
