@@ -191,7 +191,8 @@ def table(rows: list[Row], integer: bool = True) -> str:
 def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]], *,
                   integer: bool, seed: int = 0, progress: bool = True,
                   fp: float | None = None,
-                  keep: dict[tuple[str, int, int], tuple[Any, Any]] | None = None
+                  keep: dict[tuple[str, int, int], tuple[Any, Any]] | None = None,
+                  options: dict[str, dict[str, Any]] | None = None,
                   ) -> list[Row]:
     """For each method × bits: quantize on ``work.calib``, fake-quant top-1 and (with
     ``integer``) the integer-only top-1 of the lowered Program. A recipe or lowering that
@@ -211,19 +212,20 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
         row = Row(method, f"W{w}A{a}", fp_top1)
         rows.append(row)
         t0 = time.perf_counter()
-        _run_one(work, row, method, w, a, integer, seed, keep)
+        _run_one(work, row, method, w, a, integer, seed, keep, (options or {}).get(method, {}))
         row.seconds = time.perf_counter() - t0
     return rows
 
 
 def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: bool, seed: int,
-             keep: dict[tuple[str, int, int], tuple[Any, Any]] | None) -> None:
+             keep: dict[tuple[str, int, int], tuple[Any, Any]] | None,
+             opts: dict[str, Any] | None = None) -> None:
     from refq.errors import RefqError
     from refq.methods import evaluate, quantize_model
     from refq.program import lower
 
     try:
-        spec = quantize_model(work.model, method, w, a, work.calib, seed=seed)
+        spec = quantize_model(work.model, method, w, a, work.calib, seed=seed, **(opts or {}))
         row.fq = evaluate(work.model, spec, work.images, work.labels)
     except RefqError as exc:
         row.note = f"recipe: {exc}"
