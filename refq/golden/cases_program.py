@@ -109,6 +109,31 @@ def program_case(
     return case
 
 
+def program_of(case: Case) -> tuple[Program, dict[str, npt.NDArray[np.int64]]]:
+    """The Program stored in a program/block case (``meta["program"]`` plus its ``param``
+    tensors) and its inputs — what a testbench re-runs by hand."""
+    from refq.program.ir import TensorDecl
+
+    d = case.meta.get("program")
+    if not isinstance(d, dict):
+        raise GoldenError(f"case {case.name}: no program in meta.json")
+    try:
+        prog = Program(
+            str(d["name"]),
+            {n: TensorDecl.from_dict(n, t) for n, t in d["tensors"].items()},
+            {n: t.values.astype(np.int64) for n, t in case.tensors.items() if t.role == "param"},
+            [Op.from_dict(i, o) for i, o in enumerate(d["ops"])],
+            [str(v) for v in d["inputs"]],
+            [str(v) for v in d["outputs"]],
+            dict(d["meta"]),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GoldenError(f"case {case.name}: malformed program ({exc})") from None
+    prog.validate()
+    inputs = {n: t.values.astype(np.int64) for n, t in case.tensors.items() if t.role == "input"}
+    return prog, inputs
+
+
 def _model_case(bits: int, name: str, seed: int) -> Case:
     program, pixels = _lowered(bits)
     return program_case(name, seed, "program", program, {"input": pixels})
@@ -141,4 +166,4 @@ for _bits in BITS:
             _bits, _block,
         )
 
-__all__ = ["BLOCKS", "program_case", "subprogram"]
+__all__ = ["BLOCKS", "program_case", "program_of", "subprogram"]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from refq.golden.case import read_case
-from refq.program.ir import Op, Program, TensorDecl
+from refq.golden.cases_program import program_of
+from refq.program.ir import Program
 from refq.program.run import run
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -20,20 +21,7 @@ CASES = sorted(
 
 def rebuild(case_dir: Path) -> tuple[Program, dict[str, np.ndarray]]:
     """The Program from meta.json's ``program`` and the case's param tensors; its inputs."""
-    case = read_case(case_dir)
-    d = case.meta["program"]
-    prog = Program(
-        d["name"],
-        {n: TensorDecl.from_dict(n, t) for n, t in d["tensors"].items()},
-        {n: t.values.astype(np.int64) for n, t in case.tensors.items() if t.role == "param"},
-        [Op.from_dict(i, o) for i, o in enumerate(d["ops"])],
-        list(d["inputs"]),
-        list(d["outputs"]),
-        d["meta"],
-    )
-    prog.validate()
-    inputs = {n: t.values for n, t in case.tensors.items() if t.role == "input"}
-    return prog, inputs
+    return program_of(read_case(case_dir))
 
 
 def test_program_cases_are_committed() -> None:
