@@ -39,6 +39,24 @@ INT_DOMAIN = 2**62
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 
+
+def bisect_first_passing(
+    lo: IntArray, hi: IntArray, passed: Callable[[IntArray], npt.NDArray[np.bool_]], steps: int
+) -> IntArray:
+    """Vectorized integer bisection: for each element, the smallest k in (lo, hi] with
+    ``passed(k)``, assuming ``passed`` is monotone, not passed at lo and passed at hi (the
+    caller handles the elements where that does not hold). The midpoint is computed without
+    overflow for any int64 lo, hi; at most ``steps`` halvings."""
+    for _ in range(steps):
+        active = (hi - 1) > lo
+        if not bool(active.any()):
+            break
+        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)
+        pm = passed(mid)
+        hi = np.where(active & pm, mid, hi)
+        lo = np.where(active & ~pm, mid, lo)
+    return hi
+
 QUANTIZERS: dict[str, type[Quantizer]] = {}
 """Registry: ``kind`` -> Quantizer subclass (filled by :func:`register`)."""
 
@@ -309,15 +327,7 @@ class Quantizer(abc.ABC):
         hi = np.full((g, nb), INT_DOMAIN, dtype=np.int64)
         p_lo = passed(lo)
         p_hi = passed(hi)
-        # invariant for the rest: not passed(lo), passed(hi); find smallest passed in (lo, hi]
-        for _ in range(64):
-            active = (hi - 1) > lo
-            if not bool(active.any()):
-                break
-            mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)
-            pm = passed(mid)
-            hi = np.where(active & pm, mid, hi)
-            lo = np.where(active & ~pm, mid, lo)
+        hi = bisect_first_passing(lo, hi, passed, 64)
         t = np.where(p_lo, _I64_MIN, np.where(p_hi, hi, _I64_MAX)).astype(np.int64)
         return t[0] if self.axis is None and self.group_size is None else t
 

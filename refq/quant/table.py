@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from refq.errors import SpecError
 from refq.intmath.arrays import IntArray
-from refq.quant.base import FloatArray, Quantizer
+from refq.quant.base import FloatArray, Quantizer, bisect_first_passing
 
 _SIGN = np.int64(-(2**63))
 _MAG = np.int64(2**63 - 1)
@@ -63,14 +63,7 @@ def thresholds_from_formula(
     lo = np.full(nb, _key(np.array([-np.inf]))[0], dtype=np.int64)
     hi = np.full(nb, _key(np.array([np.inf]))[0], dtype=np.int64)
     p_lo, p_hi = passed(lo), passed(hi)
-    for _ in range(70):
-        active = (hi - 1) > lo
-        if not bool(active.any()):
-            break
-        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)
-        pm = passed(mid)
-        hi = np.where(active & pm, mid, hi)
-        lo = np.where(active & ~pm, mid, lo)
+    hi = bisect_first_passing(lo, hi, passed, 70)
     t = _unkey(hi).copy()
     t[p_lo] = -np.inf
     t[~p_hi] = np.inf
