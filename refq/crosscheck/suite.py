@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,7 @@ def run_suite(
     artifacts: Path | None = None,
     generated: bool = True,
     backend_spec: str | None = None,
+    extra_strategies: Mapping[str, Callable[[], Any]] | None = None,
 ) -> SuiteReport:
     """Run refq's conformance suite on ``backend``.
 
@@ -165,7 +166,14 @@ def run_suite(
     :data:`refq.crosscheck.strategies.STRATEGIES`); ``golden``: a golden set folder whose
     cases are run too; ``examples``: hypothesis examples per key; ``known``: known
     disagreements (list or JSON file); ``artifacts``: where minimal failing cases are written
-    (as golden case folders, replayable with ``refq check --replay``).
+    (as golden case folders, replayable with ``refq check --replay``);
+    ``extra_strategies``: more hypothesis strategies (key → zero-argument factory of a
+    strategy drawing :class:`~refq.golden.case.Case`), run after refq's own and selected by
+    ``ops`` the same way — how an adapter adds its backend-specific hunts.
+
+    A golden case is matched against ``known`` by its name; a key-level entry (``op.variant``)
+    explains only a golden case that fails, so one agreeing case of a key known to disagree
+    elsewhere is not reported ``fixed?``.
     """
     from refq.crosscheck.strategies import STRATEGIES
 
@@ -174,7 +182,7 @@ def run_suite(
     spec = backend_spec or backend.name
     report = SuiteReport(backend.name)
     if generated:
-        for key, make in STRATEGIES.items():
+        for key, make in {**STRATEGIES, **(extra_strategies or {})}.items():
             if _selected(key, ops_list):
                 report.entries.append(
                     _hypothesis_entry(
@@ -197,7 +205,9 @@ def run_suite(
                 report.entries.append(Entry(case.name, "golden", "skip", reason="unsupported"))
                 continue
             mismatches, error = run_case(backend, case)
-            kn = find_known(known_list, case.name) or find_known(known_list, key)
+            kn = find_known(known_list, case.name)
+            if kn is None and (mismatches or error):
+                kn = find_known(known_list, key)
             entry = Entry(
                 case.name,
                 "golden",

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.crosscheck.known import Known, find_known, load_known
+from refq.crosscheck.known import Known, load_known
 from refq.crosscheck.report import SuiteReport
 from refq.errors import BackendError, SpecError
 from refq.golden.case import Case, write_case
@@ -552,9 +552,10 @@ def run_onnx_suite(
     big-K hypothesis strategies (``keys``), and the named regression cases — with the known
     disagreements reported as ``known``.
     """
-    from refq.crosscheck.suite import _hypothesis_entry, run_suite
+    from refq.crosscheck.suite import run_suite
 
     known_list = load_known(known) if isinstance(known, (str, Path)) else list(known or [])
+    hunts = {k: v for k, v in hunt_strategies().items() if keys is None or k in keys}
     with tempfile.TemporaryDirectory() as tmp:
         golden = None
         if regressions:
@@ -564,6 +565,7 @@ def run_onnx_suite(
             backend,
             ops=[
                 *(kernel_ops if kernel_ops is not None else ["matmul.gemm", "linear.gemm"]),
+                *hunts,
                 "onnx.regress.*",
             ],
             golden=golden,
@@ -571,27 +573,12 @@ def run_onnx_suite(
             known=known_list,
             artifacts=artifacts,
             backend_spec="onnxruntime",
+            extra_strategies=hunts,
         )
-        if regressions:  # golden entries are named by case; keep the family/kernels order
+        if regressions:
             for e in report.entries:
                 if e.source == "golden":
                     e.source = "regression"
-    strategies = hunt_strategies()
-    for key, make in strategies.items():
-        if keys is not None and key not in keys:
-            continue
-        report.entries.append(
-            _hypothesis_entry(
-                backend,
-                "onnxruntime",
-                key,
-                make(),
-                examples,
-                True,
-                find_known(known_list, key),
-                artifacts,
-            )
-        )
     return report
 
 
