@@ -7,6 +7,11 @@ Uniform (asymmetric): s = (max - min)/(2^b - 1), z = round(-min/s), q = clamp(ro
 candidate list and keeps the lowest MSE ``mean((x - x̂)²)``; the FIRST candidate wins on
 ties (the code updates only on a strictly smaller score). Per channel (``axis`` given)
 every channel is searched on its own values. A zero range gets s = 1e-8 (refq's guard).
+
+SULQ (:func:`sulq_eta_search`): η over SULQ_ETAS, y range = min/max of log2(x + η) (the
+official code searches η only, not the range), each η scored by MSE with the code's init
+formula; a code-mode quantizer is then built from the chosen η and range, as the official
+forward pass uses them.
 """
 
 from __future__ import annotations
@@ -127,23 +132,43 @@ def sulq_eta_search(
     *,
     etas: Sequence[float] = SULQ_ETAS,
     mode: str = "paper",
+    score_mode: str = "paper",
     metric: str | Metric = "mse",
 ) -> tuple[ShiftUniformLog2Quantizer, dict[str, Any]]:
-    """I&S-ViT SULQ η search: for each η (in order) fit
-    ``ShiftUniformLog2Quantizer.from_data(x, bits, η, mode)`` (y range = min/max of
-    log2(x + η)) and keep the lowest MSE, first on ties. ``mode`` "paper" | "code" (see
-    refq.quant.sulq). Record: ``eta``, ``y_min``, ``y_max``, ``index``, ``loss``,
-    ``losses``, ``etas``, ``mode``."""
+    """I&S-ViT SULQ η search, as the official code calibrates it.
+
+    For each η (in order) fit ``ShiftUniformLog2Quantizer.from_data(x, bits, η,
+    score_mode)`` (y range = min/max of log2(x + η)), keep the lowest loss (MSE by
+    default), first on ties, then return the quantizer of that η and y range in ``mode``
+    ("paper" | "code", see refq.quant.sulq).
+
+    ``score_mode`` is the form the candidates are scored with. The official code
+    (``LogSqrt2Quantizer.init_quantization_scale``) scores every η with its init formula —
+    Δ = (y_max - y_min)/(2^b - 1), clamp to 2^b - 1, i.e. the "paper" form — and then runs
+    its forward pass in the "code" form (Δ = (y_max - y_min)/2^b, 2^b + 1 codes) with the
+    chosen η, y_min, y_max; so the default ``score_mode="paper"`` with ``mode="code"`` is
+    the official calibration of the code-mode quantizer. ``score_mode="code"`` picks η by
+    the code form's own loss instead (refq's option, not the official flow).
+
+    Record: ``eta``, ``y_min``, ``y_max``, ``index``, ``loss`` and ``losses`` (of the
+    scoring form), ``etas``, ``mode``, ``score_mode``, ``mse`` (MSE of the RETURNED
+    quantizer on ``x``)."""
     xa = as_float(x)
     b = check_bits(bits)
+    for name, v in (("mode", mode), ("score_mode", score_mode)):
+        if v not in ("paper", "code"):
+            raise SpecError(f"sulq_eta_search: {name} must be 'paper' or 'code', got {v!r}")
 
     def make(e: float) -> ShiftUniformLog2Quantizer:
-        return ShiftUniformLog2Quantizer.from_data(xa, b, e, mode)  # type: ignore[arg-type]
+        return ShiftUniformLog2Quantizer.from_data(xa, b, e, score_mode)  # type: ignore[arg-type]
 
     res = grid_search(xa, make, [float(e) for e in etas], metric=metric)
-    q = res.best
+    s = res.best
+    q = s if mode == score_mode else ShiftUniformLog2Quantizer(
+        b, s.eta, s.y_min, s.y_max, mode)  # type: ignore[arg-type]
     rec = res.record()
     del rec["param"]
-    rec.update(eta=q.eta, y_min=q.y_min, y_max=q.y_max, mode=mode,
-               etas=[float(e) for e in etas])
+    err = q.fake_quant(xa) - xa
+    rec.update(eta=q.eta, y_min=q.y_min, y_max=q.y_max, mode=mode, score_mode=score_mode,
+               etas=[float(e) for e in etas], mse=float(np.mean(err * err)))
     return q, rec
