@@ -107,17 +107,45 @@ def check_range(
     its value and the allowed range.
     """
     arr = as_int64(x, name)
-    lo = fmt.narrow_min if narrow else fmt.min
-    bad = (arr < lo) | (arr > fmt.max)
-    if bool(bad.any()):
-        idx = first_index(bad)
-        where = f"{op}: " if op else ""
-        raise RangeError(
-            f"{where}tensor {name!r} value {int(arr[idx])} at index {idx} outside "
-            f"{fmt.name}{' narrow' if narrow else ''} range [{lo}, {fmt.max}] "
-            f"({int(bad.sum())} element(s) out of range)"
-        )
+    check_bounds(arr, fmt, name, op, narrow)
     return arr
+
+
+def check_bounds(
+    arr: Any, fmt: IntFormat, name: str = "x", op: str | None = None, narrow: bool = False
+) -> None:
+    """Raise RangeError unless every element of the integer array ``arr`` lies in ``fmt``.
+
+    Like :func:`check_range` but returns nothing and converts nothing: ``arr`` may be of any
+    integer dtype (int32 intermediates are checked in place). The test is one min and one
+    max reduction (skipped when ``arr``'s dtype cannot leave ``fmt``); only on failure is
+    the first offending index located and reported.
+    """
+    a = np.asarray(arr)
+    if a.dtype.kind not in "iu":
+        raise SpecError(f"{name}: expected an integer array, got dtype {a.dtype}")
+    lo = fmt.narrow_min if narrow else fmt.min
+    info = np.iinfo(a.dtype)
+    if a.size == 0 or (int(info.min) >= lo and int(info.max) <= fmt.max):
+        return
+    if int(a.min()) >= lo and int(a.max()) <= fmt.max:
+        return
+    _raise_out_of_range(a, lo, fmt, name, op, narrow)
+
+
+def _raise_out_of_range(
+    a: Any, lo: int, fmt: IntFormat, name: str, op: str | None, narrow: bool
+) -> None:
+    """Raise the RangeError of :func:`check_bounds` for an array known to leave [lo, max]."""
+    a = np.asarray(a)
+    bad = (a < lo) | (a > fmt.max)
+    idx = first_index(bad)
+    where = f"{op}: " if op else ""
+    raise RangeError(
+        f"{where}tensor {name!r} value {int(a[idx])} at index {idx} outside "
+        f"{fmt.name}{' narrow' if narrow else ''} range [{lo}, {fmt.max}] "
+        f"({int(bad.sum())} element(s) out of range)"
+    )
 
 
 def saturate(x: Any, fmt: IntFormat, narrow: bool = False) -> IntArray:
@@ -155,6 +183,7 @@ __all__ = [
     "UINT4",
     "UINT8",
     "IntFormat",
+    "check_bounds",
     "check_range",
     "saturate",
     "wrap",

@@ -31,8 +31,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refq.errors import SpecError
-from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, ilog2, isqrt, round_div
+from refq.errors import RangeError, SpecError
+from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, isqrt, round_div
+from refq.intmath.formats import check_bounds
+from refq.intmath.rounding import round_div_shifted
 from refq.ops._common import (
     Params,
     int_input,
@@ -70,36 +72,141 @@ class LayerNormParams(Params):
         need_int(self.out_bits, "out_bits", 8, 64)
 
 
-def align(x: Any, p: LayerNormParams, op: str) -> IntArray:
-    """(x - zero_point) << channel_shift, int32 (checked): the PTF / O-2SF input form."""
-    xa = int_input(x, p.in_format, "x", op, 1)
+def _align(x: Any, p: LayerNormParams, op: str) -> tuple[IntArray, int, int]:
+    """:func:`align` and a proven interval [lo, hi] holding every aligned value."""
+    fmt = p.in_format
+    xa = int_input(x, fmt, "x", op, 1)
     c = xa.shape[-1]
     if c == 0:
         raise SpecError(f"{op}: empty channel axis")
     sh = per_channel(p.channel_shift, c, "channel_shift", op)
-    return check_range((xa - np.int64(p.zero_point)) << sh, INT32, "aligned x", op)
+    zp = p.zero_point
+    smax = max(p.channel_shift)
+    # zero_point lies in fmt, so fmt.min - zp <= 0 <= fmt.max - zp: shifting widens both ends
+    lo, hi = (fmt.min - zp) << smax, (fmt.max - zp) << smax
+    if zp == 0 and smax == 0:
+        a = xa
+    else:
+        a = xa - np.int64(zp)
+        if smax:
+            a <<= sh
+    if lo < INT32.min or hi > INT32.max:
+        check_bounds(a, INT32, "aligned x", op)
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    return a, lo, hi
+
+
+def align(x: Any, p: LayerNormParams, op: str) -> IntArray:
+    """(x - zero_point) << channel_shift, int32 (checked): the PTF / O-2SF input form.
+
+    The int32 check is proven from ``in_format``, ``zero_point`` and the largest shift where
+    that interval fits int32 (e.g. int8 inputs), else done on the values. The result may
+    share memory with ``x`` (plain form): callers never write into it.
+    """
+    return _align(x, p, op)[0]
 
 
 def _bias(p: LayerNormParams, c: int, op: str) -> IntArray:
     return per_channel(p.bias, c, "bias", op)
 
 
-def _finish(y: IntArray, p: LayerNormParams, op: str) -> IntArray:
-    return check_range(y + _bias(p, y.shape[-1], op), signed(p.out_bits), "out", op)
+def _finish(y: IntArray, p: LayerNormParams, op: str, bound: int | None = None) -> IntArray:
+    """y + bias (in place: ``y`` is a fresh array), checked against int<out_bits> — unless
+    ``bound`` >= max |y| is given and bound + max|bias| fits, which proves the range."""
+    bias = _bias(p, y.shape[-1], op)
+    if any(p.bias):
+        y += bias
+    fmt = signed(p.out_bits)
+    if bound is None or bound + max(abs(b) for b in p.bias) > fmt.max:
+        check_bounds(y, fmt, "out", op)
+    return y
+
+
+_POW2 = np.left_shift(np.int64(1), np.arange(63, dtype=np.int64))
+
+
+def _bit_length(n: IntArray) -> IntArray:
+    """bit_length of each element of a non-negative int64 array (0 for 0): the number of
+    powers of two 2^0..2^62 that are <= n, by one exact integer search."""
+    return np.asarray(np.searchsorted(_POW2, n, side="right"), dtype=np.int64)
+
+
+def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
+    """Σ y² over the last axis in int63 (checked). ``bound`` >= max |y|: when C·bound² fits
+    int63 the int64 sum is exact and in range; otherwise each row is summed on Python ints
+    first, and a row beyond int63 raises RangeError (int64 would wrap silently)."""
+    c = y.shape[-1]
+    fmt = signed(63)
+    if c * bound * bound > fmt.max:
+        rows = y.reshape(-1, c).tolist()
+        for i, row in enumerate(rows):
+            total = sum(t * t for t in row)
+            if total > fmt.max:
+                idx = (*(int(j) for j in np.unravel_index(i, y.shape[:-1])), 0)
+                raise RangeError(
+                    f"{op}: tensor 'sum(y^2)' value {total} at index "
+                    f"{idx} outside {fmt.name} range "
+                    f"[{fmt.min}, {fmt.max}]"
+                )
+    v: IntArray = np.einsum("...c,...c->...", y, y)[..., None]
+    return v
+
+
+# Upper bounds ⌊√((i + 1)·2^52 - 1)⌋ + 1 >= √m for every m with m >> 52 == i, i < 2^10.
+_SQRT_TOP = isqrt((np.arange(1, 1025, dtype=np.int64) << np.int64(52)) - np.int64(1)) + 1
+_NORM_LO, _NORM_HI = 1 << 60, 1 << 62
+
+
+def _isqrt_normalized(m: IntArray) -> IntArray:
+    """⌊√m⌋ for int64 m in {0} ∪ [2^60, 2^62) (what layernorm_refq's k makes of v), with 0
+    mapped to 1 (s = max(isqrt(m), 1)).
+
+    Three integer Newton steps x ← ⌊(x + ⌊m/x⌋)/2⌋ from the table bound above (relative
+    error < 2^-9, so the error after the steps is < 1), keeping the running minimum (the
+    iteration decreases to ⌊√m⌋ and may then step up by one); the result is verified by
+    x² <= m < (x + 1)², and any element outside the normalized range or failing the
+    verification sends the whole array to :func:`refq.intmath.isqrt`.
+    """
+    if m.size == 0:
+        return np.ones(m.shape, dtype=np.int64)
+    zero = m == 0
+    mm = np.where(zero, np.int64(_NORM_LO), m)
+    if int(mm.min()) < _NORM_LO or int(mm.max()) >= _NORM_HI:
+        return np.maximum(isqrt(m), 1)
+    x = _SQRT_TOP[mm >> np.int64(52)]
+    for _ in range(3):
+        x = np.minimum(x, (x + mm // x) >> np.int64(1))
+    x1 = x + np.int64(1)
+    if not (bool((x * x <= mm).all()) and bool((x1 * x1 > mm).all())):
+        return np.maximum(isqrt(m), 1)
+    return np.asarray(np.where(zero, np.int64(1), x), dtype=np.int64)
 
 
 def layernorm_refq(x: Any, params: LayerNormParams) -> IntArray:
-    """refq exact-statistics LayerNorm (module docstring)."""
+    """refq exact-statistics LayerNorm (module docstring).
+
+    Range checks: aligned x (int32), ``C*x - sum`` (int40), ``sum(y^2)`` (int63) are proven
+    from the input interval where it fits and checked on the values otherwise; ``out`` is
+    checked. |y|·2^k <= √(v·4^k) < 2^31, so y << k fits and round_div_shifted is exact.
+    """
     op = "layernorm_refq"
     p = params
-    a = align(x, p, op)
+    a, lo, hi = _align(x, p, op)
     c = a.shape[-1]
-    y = check_range(np.int64(c) * a - a.sum(axis=-1, keepdims=True), signed(40), "C*x - sum", op)
-    v = check_range((y * y).sum(axis=-1, keepdims=True), signed(63), "sum(y^2)", op)
-    k = np.maximum(np.int64(0), (np.int64(62) - (ilog2(np.maximum(v, 1)) + 1)) >> 1)
-    s = np.maximum(isqrt(v << (2 * k)), 1)
-    out = round_div(y << (np.int64(p.frac_bits) + k), np.broadcast_to(s, y.shape), "half_even")
-    return _finish(out, p, op)
+    y = a * np.int64(c)
+    y -= a.sum(axis=-1, keepdims=True)
+    ybound = c * (hi - lo)  # |C·a_i - Σa| <= C·(hi - lo)
+    if ybound > signed(40).max:
+        check_bounds(y, signed(40), "C*x - sum", op)
+        ybound = max(-int(y.min()), int(y.max())) if y.size else 0
+    v = _sum_of_squares(y, ybound, op)
+    k = np.maximum(np.int64(0), (np.int64(62) - _bit_length(np.maximum(v, 1))) >> 1)
+    s = _isqrt_normalized(v << (2 * k))  # = max(isqrt(v·4^k), 1)
+    y <<= k
+    out = round_div_shifted(y, p.frac_bits, s, "half_even")
+    # |y|·2^k <= √(v·4^k) < s + 1, so |y|·2^k <= s and |out| <= 2^F: out + bias is proven
+    # in int<out_bits> when 2^F + max|bias| fits, else checked on the values.
+    return _finish(out, p, op, bound=1 << p.frac_bits)
 
 
 def _mean_center(a: IntArray) -> IntArray:
