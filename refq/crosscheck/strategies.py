@@ -105,11 +105,21 @@ def linear_gemm(draw: st.DrawFn) -> Case:
     w = _values(draw, (n, k), fb.min, fb.max, [])
     bias = _values(draw, (n,), -(2**20), 2**20, [0])
     requant = None
-    if draw(st.booleans()):
+    family = draw(st.sampled_from([None, "double", "dyadic"]))
+    if family == "double":
         requant = RequantParams(
             family="double",
             multiplier=(draw(_MULT),),
             shift=(draw(st.integers(-31, 0)),),
+            out_format=INT8,
+        )
+    elif family == "dyadic":  # what lowered programs use: (acc·b) >> c, half_even
+        requant = RequantParams(
+            family="dyadic",
+            multiplier=(draw(st.integers(1, 2**31 - 1)),),
+            shift=(draw(st.integers(20, 40)),),
+            rounding="half_even",
+            out_zero_point=draw(st.integers(-128, 127)),
             out_format=INT8,
         )
     p = GemmParams(
