@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from refq.calib._common import FloatArray, as_float
 from refq.errors import SpecError
+from refq.intmath.rounding import Rounding
 from refq.quant import UniformQuantizer
 
 SCALE_CHOICES = ("mean", "median", "mad")
@@ -131,14 +132,18 @@ def reparameterize(
     return new, record
 
 
-def layer_quantizer(record: dict[str, Any], bits: int) -> UniformQuantizer:
-    """The per-tensor unsigned UniformQuantizer (s̃, z̃) of a :func:`reparameterize` record:
-    with ``zero_point_rounding`` "none" it has a float zero point (RepQ-ViT's fake-quant-only
-    form, ``integer_exact`` False); with "half_even" an integer one (lowerable)."""
+def layer_quantizer(record: dict[str, Any], bits: int, *, signed: bool = False,
+                    narrow: bool = False, rounding: Rounding = "half_even") -> UniformQuantizer:
+    """The per-tensor UniformQuantizer (s̃, z̃) of a :func:`reparameterize` record, with the
+    code range of ``signed`` / ``narrow`` (default unsigned [0, 2^b-1]; it must be the range
+    of the per-channel quantizer it replaces, otherwise the clamp differs and the fold is no
+    longer lossless) and ``rounding``: with ``zero_point_rounding`` "none" it has a float
+    zero point (RepQ-ViT's fake-quant-only form, ``integer_exact`` False); with "half_even"
+    an integer one (lowerable)."""
     fz = record["zero_point_rounding"] == "none"
     z = record["zero_point"] if fz else int(record["zero_point"])
-    return UniformQuantizer(record["scale"], bits, z, signed=False, rounding="half_even",
-                            float_zero_point=fz)
+    return UniformQuantizer(record["scale"], bits, z, signed=signed, narrow=narrow,
+                            rounding=rounding, float_zero_point=fz)
 
 
 def reparameterize_quantizer(
@@ -153,8 +158,14 @@ def reparameterize_quantizer(
 ) -> tuple[dict[str, FloatArray], UniformQuantizer, dict[str, Any]]:
     """:func:`reparameterize` from a per-channel UniformQuantizer of the LayerNorm output
     (channel axis last: ``axis`` -1 or the last axis index; not per-group), returning
-    ``(new_params, per-tensor quantizer, record)``; the new quantizer has the bits, sign
-    and rounding convention of :func:`layer_quantizer`."""
+    ``(new_params, per-tensor quantizer, record)``; the new quantizer keeps the bits, sign,
+    narrow flag and rounding of ``quantizer`` (same code range, so the clamp is preserved).
+
+    Lossless after quantization: with ``zero_point_rounding="half_even"`` (integer z̃) the
+    per-tensor codes of the folded LayerNorm output equal the per-channel codes of the
+    original one, and the next linear's output is unchanged up to float64 rounding (a code
+    can only flip where x/s_c lies within a few ulps of a rounding tie). With "none"
+    (RepQ-ViT) codes shift by the fractional part of z̃ - z_c: not lossless."""
     if not isinstance(quantizer, UniformQuantizer) or quantizer.axis is None or (
         quantizer.group_size is not None
     ):
@@ -162,7 +173,8 @@ def reparameterize_quantizer(
     new, rec = reparameterize(params, norm, linear, quantizer.scale,
                               quantizer.zero_point.astype(np.float64), choice=choice,
                               zero_point_rounding=zero_point_rounding, mad_k=mad_k)
-    return new, layer_quantizer(rec, quantizer.bits), rec
+    return new, layer_quantizer(rec, quantizer.bits, signed=quantizer.signed,
+                                narrow=quantizer.narrow, rounding=quantizer.rounding), rec
 
 
 __all__ = ["MAD_K", "SCALE_CHOICES", "layer_quantizer", "layer_statistic", "reparameterize",

@@ -104,3 +104,33 @@ def test_reparameterize_quantizer() -> None:
     _, qf, _ = reparameterize_quantizer(p, "n", "l", qc)
     assert not qf.integer_exact
     assert float(qf.zero_point) == pytest.approx(float(np.mean(qc.zero_point)))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_reparameterize_quantizer_keeps_code_range_and_is_lossless(signed: bool) -> None:
+    """The per-tensor quantizer keeps the sign / clamp range of the per-channel one, and the
+    next linear's output after quantization is unchanged (integer mean zero point). Oracle:
+    the unfolded per-channel fake-quant followed by the original linear."""
+    from refq.calib import reparameterize_quantizer
+    from refq.quant import UniformQuantizer
+
+    rng = np.random.default_rng(7)
+    c, o = 6, 5
+    p = {"n.weight": rng.standard_normal(c), "n.bias": rng.standard_normal(c),
+         "l.weight": rng.standard_normal((o, c)), "l.bias": rng.standard_normal(o)}
+    scale = rng.uniform(0.05, 0.5, c)
+    # zero points within the code range; values exercise both clamps (|x| up to 3 ranges)
+    zp = (np.array([1, -2, 0, 1, 3, -3]) if signed else np.array([9, 6, 8, 9, 7, 9]))
+    qc = UniformQuantizer(scale, 4, zp, signed=signed, axis=-1)
+    y = rng.standard_normal((40, c)) * 2.0  # the LayerNorm's normalised input, kept fixed
+    x = y * p["n.weight"] + p["n.bias"]
+    newp, qt, _ = reparameterize_quantizer(p, "n", "l", qc, zero_point_rounding="half_even")
+    assert qt.signed == signed and qt.code_range() == qc.code_range()
+    assert qt.axis is None
+    xp = y * newp["n.weight"] + newp["n.bias"]
+    codes = qc.quantize(x)
+    assert np.any(codes == qc.code_range()[0]) and np.any(codes == qc.code_range()[1])
+    np.testing.assert_array_equal(qt.quantize(xp), codes, strict=True)
+    ref = qc.fake_quant(x) @ p["l.weight"].T + p["l.bias"]
+    got = qt.fake_quant(xp) @ newp["l.weight"].T + newp["l.bias"]
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from refq.calib.sos import quant_block_loss_grad, reconstruct_block
 from refq.nn.backward import block_forward
@@ -92,7 +93,8 @@ def test_sos_reconstruct_tiny_model() -> None:
         assert s1.params[k].tobytes() == s2.params[k].tobytes()
 
 
-def test_stage2_reparam_is_lossless() -> None:
+@pytest.mark.parametrize("signed", [False, True])
+def test_stage2_reparam_is_lossless(signed: bool) -> None:
     from refq.calib.sos import repq_reparam
     from refq.nn.layers import layernorm, linear
     from refq.quant import QuantSpec
@@ -100,8 +102,9 @@ def test_stage2_reparam_is_lossless() -> None:
     p = _params(4, c=4)
     x = np.random.default_rng(5).normal(size=(6, 5, 4))
     scale = np.array([0.1, 0.2, 0.4, 0.3])
-    zp = np.array([9, 6, 8, 9])  # integer mean zero point: lossless also after quantization
-    q = UniformQuantizer(scale, 4, zp, signed=False, axis=-1)
+    # zero points with a non-integer mean: stage 2 rounds the layer zero point (lossless)
+    zp = np.array([1, -2, 0, 2]) if signed else np.array([9, 6, 8, 10])
+    q = UniformQuantizer(scale, 4, zp, signed=signed, axis=-1)
     spec = QuantSpec(method="ias", model="t", w_bits=4, a_bits=4,
                      activations={PRE + "norm1": q})
     p2, spec2 = repq_reparam(p, spec)
