@@ -6,8 +6,9 @@ fake-quantized activations matches the FP block output on the same (FP) input.
 Stage 2: the channel→layer reparameterization of norm1→qkv and norm2→fc1 (lossless), passed
 in as ``reparam`` (default :func:`repq_reparam`, refq.calib's reparameterize_quantizer;
 None skips it).
-Stage 3: weights fake-quantized too; inputs come from the quantized model (the previous
-reconstructed blocks), targets from the FP model.
+Stage 3: weight quantizers (re-)initialised on the learned, reparameterized weights (hook
+``weight_init``), weights fake-quantized too; inputs come from the quantized model (quantized
+patch embedding, then the previous reconstructed blocks), targets from the FP model.
 
 Loss (paper): squared error summed over tokens and channels, mean over the batch:
 ``L = sum((y - t)^2) / B``. Optimiser: Adam (beta1 0.9, beta2 0.999, eps 1e-8), lr 4e-5 with a
@@ -15,8 +16,13 @@ cosine schedule to 0, batch 64, 1000 iterations per block (paper: 200 at W6A6); 
 configurable. Mini-batches are drawn with ``numpy.random.default_rng(seed)`` (same seed →
 same bytes). Gradients: refq.nn.backward; rounding by the straight-through estimator: the
 gradient passes through a fake quantizer where its input lies within [min level, max level]
-of that quantizer (per channel when it has an ``axis``), zero outside. Weight quantizers pass
-the gradient everywhere (pure STE: learned weights are re-quantized every step).
+of that quantizer (per channel when it has an ``axis``), zero outside — the official code's
+``clamp(round_ste(x/Δ) + z, 0, 2^b-1)`` passes it within half a step more on each side; refq
+uses the level range. Weight quantizers likewise (a weight clipped by its quantizer gets no
+gradient, as ``torch.clamp`` in the official code); learned weights are re-quantized every
+step with fixed scales. Non-uniform quantizers (SULQ, log2) use the same range STE (the
+official SULQ also differentiates through its 2^(.) reconstruction; refq does not).
+Official code: github.com/zysxmu/IaS-ViT (test_quant.py, quant/block_recon.py).
 """
 
 from __future__ import annotations
@@ -35,7 +41,16 @@ from refq.nn.backward import (
     linear_backward,
     softmax_backward,
 )
-from refq.nn.layers import FloatArray, gelu, layernorm, linear, merge_heads, softmax, split_heads
+from refq.nn.layers import (
+    FloatArray,
+    gelu,
+    layernorm,
+    linear,
+    merge_heads,
+    patchify,
+    softmax,
+    split_heads,
+)
 
 QuantFn = Any
 """A refq.quant Quantizer (``fake_quant(x)`` and ``levels()``)."""
@@ -74,15 +89,23 @@ def quant_block_loss_grad(
     act_q: Mapping[str, QuantFn],
     weight_q: Mapping[str, QuantFn],
     out: dict[str, FloatArray] | None = None,
+    grad: bool = True,
 ) -> tuple[float, dict[str, FloatArray]]:
     """Loss ``sum((block_q(x) - target)^2)/B`` and its gradient w.r.t. the block's params.
 
     Activation quantizers are keyed by tap name (``{prefix}norm1``, ``attn.q|k|v``,
     ``attn.softmax``, ``attn.attn@v``, ``norm2``, ``mlp.gelu``), weight quantizers by param
-    name; missing keys mean "not quantized".
+    name; missing keys mean "not quantized". ``out["y"]`` receives the block output;
+    ``grad=False`` skips the backward pass (the gradient dict is then empty).
     """
     a, mm = prefix + "attn.", prefix + "mlp."
-    w = {k: _fq(weight_q.get(k), np.asarray(p[k]))[0] for k in p}
+    w: dict[str, FloatArray] = {}
+    w_mask: dict[str, FloatArray] = {}
+    for name in p:
+        if name.startswith(prefix):
+            w[name], mk = _fq(weight_q.get(name), np.asarray(p[name]))
+            if mk is not None:
+                w_mask[name] = mk
     n1r = layernorm(x, w[prefix + "norm1.weight"], w[prefix + "norm1.bias"], eps)
     n1, k_n1 = _fq(act_q.get(prefix + "norm1"), n1r)
     qkv = linear(n1, w[a + "qkv.weight"], w.get(a + "qkv.bias"))
@@ -107,6 +130,8 @@ def quant_block_loss_grad(
     bsz = x.shape[0]
     diff = y - target
     loss = float(np.sum(diff * diff) / bsz)
+    if not grad:
+        return loss, {}
     gy = 2.0 * diff / bsz
     gr_: dict[str, FloatArray] = {}
     gg, gr_[mm + "fc2.weight"], gr_[mm + "fc2.bias"] = linear_backward(g, w[mm + "fc2.weight"], gy)
@@ -132,6 +157,9 @@ def quant_block_loss_grad(
         gr_[a + "qkv.bias"] = gqb
     _, gr_[prefix + "norm1.weight"], gr_[prefix + "norm1.bias"] = layernorm_backward(
         x, w[prefix + "norm1.weight"], eps, _m(gn1, k_n1))
+    for name, mk in w_mask.items():
+        if name in gr_:
+            gr_[name] = gr_[name] * mk
     return loss, gr_
 
 
@@ -189,11 +217,22 @@ def reconstruct_block(
 Reparam = Callable[[dict[str, FloatArray], Any], tuple[dict[str, FloatArray], Any]]
 """Stage 2 hook: ``reparam(params, spec) -> (params, spec)`` (channel→layer, lossless)."""
 
+WeightInit = Callable[[dict[str, FloatArray]], dict[str, Any]]
+"""Stage 3 hook: ``weight_init(params) -> {weight param name: Quantizer}`` — the weight
+quantizers initialised on the weights as they are after stages 1 and 2 (the official code
+initialises them only then, on the learned and reparameterized weights)."""
 
-def repq_reparam(params: dict[str, FloatArray], spec: Any) -> tuple[dict[str, FloatArray], Any]:
+
+def repq_reparam(params: dict[str, FloatArray], spec: Any,
+                 zero_point_rounding: str = "half_even") -> tuple[dict[str, FloatArray], Any]:
     """Stage 2 default: refq.calib.reparameterize_quantizer (scale choice "mean", RepQ) on
     ``blocks.i.norm1 -> attn.qkv`` and ``norm2 -> mlp.fc1`` wherever the spec's activation
-    quantizer of that LayerNorm tap is per-channel; other entries are left unchanged."""
+    quantizer of that LayerNorm tap is per-channel; other entries are left unchanged.
+
+    ``zero_point_rounding="half_even"`` (default): the layer zero point z̃ = mean(z_c) is
+    rounded to an integer BEFORE the fold, which makes the stage lossless after quantization
+    (same codes, same next-linear output up to float64 rounding) and the result lowerable.
+    I&S-ViT's code keeps z̃ unrounded ("none"), which is not lossless."""
     import dataclasses
 
     from refq.calib.reparam import reparameterize_quantizer
@@ -204,10 +243,39 @@ def repq_reparam(params: dict[str, FloatArray], spec: Any) -> tuple[dict[str, Fl
         for ln, lin in (("norm1", "attn.qkv"), ("norm2", "mlp.fc1")):
             if tap.endswith("." + ln) and getattr(q, "axis", None) is not None:
                 pre = tap[: -len(ln)]
-                new, q_layer, _ = reparameterize_quantizer(p, pre + ln, pre + lin, q)
+                new, q_layer, _ = reparameterize_quantizer(
+                    p, pre + ln, pre + lin, q, zero_point_rounding=zero_point_rounding)
                 p.update({k: np.asarray(v, dtype=np.float64) for k, v in new.items()})
                 acts[tap] = q_layer
     return p, dataclasses.replace(spec, activations=acts)
+
+
+def quant_embed(model: Any, p: Mapping[str, FloatArray], images: FloatArray,
+                act_q: Mapping[str, QuantFn], weight_q: Mapping[str, QuantFn]) -> FloatArray:
+    """The block-0 input of the fake-quantized ViT/DeiT: ``input`` tap quantizer on the
+    images, fake-quantized patch-embedding weight, ``patch_embed`` and ``embed`` tap
+    quantizers (each where the mappings have one), as refq.nn.vit's forward."""
+    cfg = model.config
+    x = _fq(act_q.get("input"), np.asarray(images, dtype=np.float64))[0]
+    w = _fq(weight_q.get("patch_embed.proj.weight"), np.asarray(p["patch_embed.proj.weight"]))[0]
+    tok = linear(patchify(x, cfg.patch_size), w.reshape(w.shape[0], -1),
+                 p["patch_embed.proj.bias"])
+    tok = _fq(act_q.get("patch_embed"), tok)[0]
+    b = x.shape[0]
+    prefix = [np.broadcast_to(p["cls_token"], (b, 1, cfg.embed_dim))]
+    if cfg.distilled:
+        prefix.append(np.broadcast_to(p["dist_token"], (b, 1, cfg.embed_dim)))
+    h: FloatArray = np.concatenate([*prefix, tok], axis=1) + p["pos_embed"]
+    return _fq(act_q.get("embed"), h)[0]
+
+
+def _block_losses(p: Mapping[str, FloatArray], pre: str, cfg: Any, x: FloatArray,
+                  t: FloatArray, act: Mapping[str, QuantFn], wq: Mapping[str, QuantFn],
+                  out: dict[str, FloatArray] | None = None) -> float:
+    """Reconstruction loss per image on the whole set (forward only)."""
+    loss, _ = quant_block_loss_grad(p, pre, cfg.num_heads, cfg.ln_eps, x, t, act, wq, out=out,
+                                    grad=False)
+    return loss
 
 
 def sos_reconstruct(
@@ -220,15 +288,28 @@ def sos_reconstruct(
     batch: int = 64,
     seed: int = 0,
     reparam: Reparam | None = repq_reparam,
+    weight_init: WeightInit | None = None,
     stages: tuple[int, ...] = (1, 2, 3),
+    log: Callable[[str], None] | None = None,
 ) -> Any:
     """I&S-ViT SOS on a ViT/DeiT ``model`` with the quantizers of ``spec`` (a QuantSpec).
 
-    Returns a copy of ``spec`` whose ``params`` hold the learned weights/biases of every
-    block (plus the reparameterized ones if ``reparam`` is given) and whose ``notes["sos"]``
-    records the settings and per-block final losses. The block-0 input is the FP embedding
-    (the ``embed`` tap quantizer, if any, is not applied); weight quantizers are used as given
-    in the spec (not re-initialised after stage 1). Block seeds are ``seed + block index``.
+    Every calibration image is used (mini-batches of ``batch`` drawn from all of them).
+    Stage 1: inputs and targets of block i are the FP model's (as the official code); the
+    spec's activation quantizers apply, weights stay FP. Stage 2: ``reparam`` (default
+    :func:`repq_reparam`, lossless); its losslessness is measured: the largest absolute
+    difference of every block output (quantized activations, FP inputs) before and after
+    the fold, recorded as ``notes["sos"]["stage2_max_abs_diff"]``. Stage 3: weight
+    quantizers from ``weight_init(params)`` when given (else the spec's), inputs of block i
+    from the quantized model (:func:`quant_embed`, then the reconstructed quantized blocks
+    0..i-1), targets the FP block outputs. Block seeds are ``seed + i`` (stage 1) and
+    ``seed + 1000 + i`` (stage 3). Not reconstructed (the official code also reconstructs
+    them as single layers): the patch embedding and the head.
+
+    Returns a copy of ``spec`` whose ``params`` hold the learned (and reparameterized) block
+    parameters, whose ``weights`` are the stage-3 weight quantizers, and whose
+    ``notes["sos"]`` records the settings and, per stage and block, the reconstruction loss
+    per image on the whole calibration set before and after learning (``losses``).
     """
     import dataclasses
 
@@ -236,47 +317,70 @@ def sos_reconstruct(
 
     cfg = model.config
     x = np.asarray(calib_images, dtype=np.float64)
+    nimg = x.shape[0]
     _, cache = vit_forward_cached(model, x)
     p: dict[str, FloatArray] = dict(cache["p"])
     p.update({k: np.asarray(v, dtype=np.float64) for k, v in spec.params.items()})
     fp_in = [c.x for c in cache["blocks"]]
     fp_out = [*fp_in[1:], cache["h"]]
     learned: dict[str, FloatArray] = {}
-    losses: dict[str, list[float]] = {}
+    losses: dict[str, list[list[float]]] = {}
     act = dict(spec.activations)
+    say = log if log is not None else (lambda _m: None)
+
+    def run_block(stage: int, i: int, h: FloatArray, wq: Mapping[str, QuantFn],
+                  bseed: int) -> None:
+        pre = f"blocks.{i}."
+        before = _block_losses(p, pre, cfg, h, fp_out[i], act, wq)
+        new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act, wq,
+                                iters=iters, lr=lr, batch=batch, seed=bseed)
+        p.update(new)
+        learned.update(new)
+        after = _block_losses(p, pre, cfg, h, fp_out[i], act, wq)
+        losses.setdefault(f"stage{stage}", []).append([before, after])
+        say(f"stage {stage} block {i}: loss/image {before:.6g} -> {after:.6g}")
+
     if 1 in stages:
         for i in range(cfg.depth):
-            pre = f"blocks.{i}."
-            new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, fp_in[i], fp_out[i], act,
-                                    {}, iters=iters, lr=lr, batch=batch, seed=seed + i)
-            p.update(new)
-            learned.update(new)
+            run_block(1, i, fp_in[i], {}, seed + i)
+    stage2_diff: float | None = None
     if 2 in stages and reparam is not None:
+        ref = []
+        for i in range(cfg.depth):
+            o: dict[str, FloatArray] = {}
+            _block_losses(p, f"blocks.{i}.", cfg, fp_in[i], fp_out[i], act, {}, out=o)
+            ref.append(o["y"])
         p, spec = reparam(p, spec)
         act = dict(spec.activations)
         learned.update({k: p[k] for k in p if k.startswith("blocks.")})
+        stage2_diff = 0.0
+        for i in range(cfg.depth):
+            o = {}
+            _block_losses(p, f"blocks.{i}.", cfg, fp_in[i], fp_out[i], act, {}, out=o)
+            stage2_diff = max(stage2_diff, float(np.max(np.abs(o["y"] - ref[i]))))
+        say(f"stage 2: max |block output change| = {stage2_diff:.3g}")
+    wq_all = dict(spec.weights)
+    if weight_init is not None:
+        wq_all.update(weight_init(p))
     if 3 in stages:
-        h = fp_in[0]
+        h = quant_embed(model, p, x, act, wq_all)
         for i in range(cfg.depth):
             pre = f"blocks.{i}."
-            new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act,
-                                    dict(spec.weights), iters=iters, lr=lr, batch=batch,
-                                    seed=seed + 1000 + i)
-            p.update(new)
-            learned.update(new)
-            o: dict[str, FloatArray] = {}
-            loss, _ = quant_block_loss_grad(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act,
-                                            dict(spec.weights), out=o)
-            losses.setdefault("stage3", []).append(loss / x.shape[0])
+            wq = {k: v for k, v in wq_all.items() if k.startswith(pre)}
+            run_block(3, i, h, wq, seed + 1000 + i)
+            o = {}
+            _block_losses(p, pre, cfg, h, fp_out[i], act, wq, out=o)
             h = o["y"]
     params = dict(spec.params)
     params.update(learned)
     notes = dict(spec.notes)
     notes["sos"] = {"iters": iters, "lr": lr, "batch": batch, "seed": seed,
-                    "stages": list(stages), "reparam": reparam is not None,
-                    "final_block_loss_per_image": losses.get("stage3", [])}
-    return dataclasses.replace(spec, params=params, notes=notes)
+                    "calib_images": int(nimg), "stages": list(stages),
+                    "reparam": reparam is not None, "weight_init": weight_init is not None,
+                    "stage2_max_abs_diff": stage2_diff, "losses": losses,
+                    "final_block_loss_per_image": [v[1] for v in losses.get("stage3", [])]}
+    return dataclasses.replace(spec, params=params, weights=wq_all, notes=notes)
 
 
-__all__ = ["LEARNED_SUFFIXES", "Reparam", "quant_block_loss_grad", "reconstruct_block",
-           "repq_reparam", "sos_reconstruct"]
+__all__ = ["LEARNED_SUFFIXES", "Reparam", "WeightInit", "quant_block_loss_grad", "quant_embed",
+           "reconstruct_block", "repq_reparam", "sos_reconstruct"]

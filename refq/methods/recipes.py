@@ -22,10 +22,18 @@ Per recipe, which quantizer sits on which tensor:
     both searched jointly by :func:`refq.calib.ptq4vit_search` (3 alternating rounds, 100
     candidates). fc2 input (post-GELU): twin uniform (``post_gelu=True``). q@k and attn@v
     operands: per-head signed uniform (:func:`refq.calib.ptq4vit_search_matmul`), the
-    post-softmax operand a twin uniform (``softmax=True``, mode "code"). Option ``metric``:
-    "cosine" (default) or "hessian" (:func:`refq.calib.hessian.hessian_metric_factory`,
-    CE against the FP argmax, on the same calibration subset). Options ``n`` (candidates,
-    default 100) and ``rounds`` (default 3) shrink the search. Input image not quantized.
+    post-softmax operand a twin uniform (``softmax=True``, mode "code"). Input image not
+    quantized. Options:
+
+    - ``metric`` (default ``"hessian"``, the paper's): the layer-output metric of every
+      search. "hessian": PTQ4ViT's Hessian-guided ``mean((dL/dO ⊙ (O - Ô))²)`` via
+      :func:`refq.calib.hessian.hessian_metric_factory`, with refq's policy for the paper's
+      degenerate gradient (PTQ4ViT issue #23): L = cross-entropy of the FP model against its
+      own argmax, gradients w.r.t. every op output on the same calibration subset as the
+      search (one forward + backward, about 3-4 forward-pass equivalents on ``calib_sub``
+      images). "cosine": cosine distance of the layer outputs (no gradients); "mse".
+    - ``n`` (default 100 candidates) and ``rounds`` (default 3 alternating rounds) shrink
+      the search.
 
 ``repq`` (RepQ-ViT)
     post-LayerNorm activations (norm1 -> qkv, norm2 -> fc1): per-channel asymmetric min-max
@@ -44,9 +52,19 @@ Per recipe, which quantizer sits on which tensor:
     every activation per-tensor and every weight per-channel (axis 0) percentile-MSE uniform
     (:func:`refq.calib.percentile_mse_init`); post-softmax SULQ
     (:func:`refq.calib.sulq_eta_search`); post-LN per-channel percentile-MSE then
-    reparameterized (``choice="mean"``). Option ``sos=True``: the post-LN quantizers stay
-    per-channel and :func:`refq.calib.sos.sos_reconstruct` (``iters`` option, default 20)
-    learns weights/biases block by block and folds them (RepQ reparam, stage 2).
+    reparameterized (``choice="mean"``, RepQ-ViT's unrounded zero point). Options:
+
+    - ``sos`` (default ``False``; the paper's full method is ``sos=True``, off by default
+      because it costs minutes): I&S-ViT's three-stage smooth optimization
+      (:func:`refq.calib.sos.sos_reconstruct`) on ALL calibration images: (1) post-LN
+      quantizers stay per-channel, block weights/biases learned with FP weights; (2) lossless
+      channel→layer fold (mean scale, zero point rounded to an integer); (3) per-channel
+      percentile-MSE weight quantizers re-initialised on the learned weights, blocks
+      reconstructed again with quantized weights, inputs from the quantized model and FP
+      targets. The fold and the weight quantizers of the result replace the no-SOS ones.
+    - ``sos_iters`` (default 1000, the paper's; it uses 200 at W6A6): Adam iterations per
+      block per stage; ``sos_lr`` (default 4e-5, the paper's; cosine schedule to 0);
+      ``sos_batch`` (default 64, the paper's). Mini-batches drawn with the recipe ``seed``.
 
 ``fqvit`` (FQ-ViT)
     LayerNorm inputs (``embed``, ``blocks.i.add1``, ``blocks.i.add2``): PTF
@@ -180,9 +198,13 @@ def _linear_input(ctx: _Ctx, op: OpInfo) -> FloatArray:
 
 # --------------------------------------------------------------------------- ptq4vit
 
-def ptq4vit(ctx: _Ctx, metric: str = "cosine", n: int = 100, rounds: int = 3) -> QuantSpec:
-    if metric not in ("cosine", "hessian"):
-        raise SpecError(f"ptq4vit: metric must be 'cosine' or 'hessian', got {metric!r}")
+PTQ4VIT_METRICS = ("hessian", "cosine", "mse")
+"""Layer-output metrics of the ptq4vit recipe (``metric`` option; "hessian" is the paper's)."""
+
+
+def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3) -> QuantSpec:
+    if metric not in PTQ4VIT_METRICS:
+        raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
     ctx.minmax_all(skip_input=True)
     metric_for: Callable[[str], Any] | None = None
     if metric == "hessian":
@@ -192,7 +214,7 @@ def ptq4vit(ctx: _Ctx, metric: str = "cosine", n: int = 100, rounds: int = 3) ->
     for op in ctx.ops:
         if op.name == "patch_embed.proj":
             continue
-        m: Any = "cosine" if metric_for is None else metric_for(op.name)
+        m: Any = metric if metric_for is None else metric_for(op.name)
         if op.kind == "linear":
             assert op.weight is not None
             bname = op.weight[: -len("weight")] + "bias"
@@ -279,9 +301,28 @@ def dopq(ctx: _Ctx, choice: str = "median") -> QuantSpec:
     return repq(ctx, choice=choice, method="dopq")
 
 
-def ias(ctx: _Ctx, sos: bool = False, iters: int = 20, seed: int = 0) -> QuantSpec:
+def _pct_weight_init(ctx: _Ctx) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """SOS stage-3 hook: per-channel percentile-MSE weight quantizers of the block linears
+    on the learned, reparameterized weights (the other weights keep theirs)."""
+    def init(params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for op in ctx.ops:
+            if op.weight is not None and op.weight.startswith("blocks."):
+                w = params[op.weight]
+                out[op.weight], _ = percentile_mse_init(w, ctx.w_bits, kind="weight", axis=0)
+        return out
+    return init
+
+
+def ias(ctx: _Ctx, sos: bool = False, sos_iters: int = 1000, sos_lr: float = 4e-5,
+        sos_batch: int = 64, seed: int = 0) -> QuantSpec:
     if not isinstance(sos, bool):
         raise SpecError(f"ias: sos must be a bool, got {sos!r}")
+    for name, v, lo in (("sos_iters", sos_iters, 0), ("sos_batch", sos_batch, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise SpecError(f"ias: {name} must be an int >= {lo}, got {v!r}")
+    if not isinstance(sos_lr, (int, float)) or isinstance(sos_lr, bool) or not sos_lr > 0:
+        raise SpecError(f"ias: sos_lr must be a number > 0, got {sos_lr!r}")
     for t in ctx.act_taps:
         ctx.acts[t], _ = percentile_mse_init(ctx.x(t), ctx.a_bits)
     _reparam_post_ln(ctx, lambda x: percentile_mse_init(
@@ -289,12 +330,12 @@ def ias(ctx: _Ctx, sos: bool = False, iters: int = 20, seed: int = 0) -> QuantSp
     _pct_weights(ctx)
     for t in _softmax_taps(ctx):
         ctx.acts[t], _ = sulq_eta_search(ctx.x(t), ctx.a_bits)
+    ctx.notes["sos"] = sos
     spec = ctx.spec("ias")
     if sos:
         from refq.calib.sos import sos_reconstruct
-        spec = sos_reconstruct(ctx.model, spec, ctx.images, iters=iters, lr=4e-5, batch=64,
-                               seed=seed)
-        spec.notes["sos_iters"] = iters
+        spec = sos_reconstruct(ctx.model, spec, ctx.images, iters=sos_iters, lr=float(sos_lr),
+                               batch=sos_batch, seed=seed, weight_init=_pct_weight_init(ctx))
     return spec
 
 
@@ -328,7 +369,8 @@ def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
                calib_images: npt.ArrayLike, seed: int, opts: dict[str, Any]) -> QuantSpec:
     """Dispatch to the recipe ``method`` with its options (SpecError on unknown ones)."""
     allowed = {"ptq4vit": {"metric", "n", "rounds"}, "repq": set(), "dopq": {"choice"},
-               "ias": {"sos", "iters"}, "fqvit": set(), "tsptq": set()}[method]
+               "ias": {"sos", "sos_iters", "sos_lr", "sos_batch"}, "fqvit": set(),
+               "tsptq": set()}[method]
     opts = dict(opts)
     calib_sub = opts.pop("calib_sub", CALIB_SUB)
     bad = sorted(set(opts) - allowed)
