@@ -77,19 +77,31 @@ def hessian_metric_factory(
     calib_images: npt.ArrayLike,
     labels: npt.ArrayLike | None = None,
     loss: str = "ce",
-) -> Callable[[str], WeightedMSE]:
+) -> Callable[..., WeightedMSE]:
     """A per-layer metric: ``factory(op_name)`` -> ``weighted_mse(dL/dO)`` for that op.
 
     The returned callable is pluggable as ``metric=`` of refq.calib's PTQ4ViT searches for the
     op of that name (the scored tensor must be the op output on the SAME calibration images,
-    in the same order). Raises SpecError for an op without a gradient.
+    in the same order). ``factory(op, shape)`` with the shape of the scored output also
+    accepts a per-head ``(B, H, N, d)`` layout of a merged ``(B, N, H·d)`` op output (the
+    attn@v search), re-laying the gradient out to match. Raises SpecError for an op without
+    a gradient or a shape it cannot match.
     """
     grads = layer_output_grads(model, calib_images, labels=labels, loss=loss)
 
-    def metric_for(op: str) -> WeightedMSE:
+    def metric_for(op: str, shape: tuple[int, ...] | None = None) -> WeightedMSE:
         if op not in grads:
             raise SpecError(f"hessian metric: no gradient for op {op!r}; have {sorted(grads)}")
-        return weighted_mse(grads[op])
+        g = grads[op]
+        if shape is not None and tuple(shape) != g.shape:
+            # a matmul scored per head, (B, H, N, d), whose op output is the merged (B, N, H·d)
+            if len(shape) == 4 and g.ndim == 3 and g.shape == (
+                    shape[0], shape[2], shape[1] * shape[3]):
+                g = g.reshape(shape[0], shape[2], shape[1], shape[3]).transpose(0, 2, 1, 3)
+            else:
+                raise SpecError(f"hessian metric: gradient of {op!r} has shape {g.shape}, "
+                                f"the scored output {tuple(shape)}")
+        return weighted_mse(g)
 
     return metric_for
 

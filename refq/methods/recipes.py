@@ -206,7 +206,7 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3) -
     if metric not in PTQ4VIT_METRICS:
         raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
     ctx.minmax_all(skip_input=True)
-    metric_for: Callable[[str], Any] | None = None
+    metric_for: Callable[..., Any] | None = None
     if metric == "hessian":
         from refq.calib.hessian import hessian_metric_factory
         metric_for = hessian_metric_factory(ctx.model, ctx.images[: ctx.sub], labels=None)
@@ -214,11 +214,11 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3) -
     for op in ctx.ops:
         if op.name == "patch_embed.proj":
             continue
-        m: Any = metric if metric_for is None else metric_for(op.name)
         if op.kind == "linear":
             assert op.weight is not None
             bname = op.weight[: -len("weight")] + "bias"
             bias = ctx.params.get(bname)
+            m: Any = metric if metric_for is None else metric_for(op.name)
             wq, xq, rec = ptq4vit_search(
                 _linear_input(ctx, op), ctx.param(op.weight), bias, w_bits=ctx.w_bits,
                 a_bits=ctx.a_bits, metric=m, n=n, rounds=rounds,
@@ -232,6 +232,8 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3) -
             softmax = op.inputs[0].endswith("softmax")
             if not softmax:  # q @ k^T: the right operand is k transposed
                 b = np.swapaxes(b, -1, -2)
+            out_shape = (*a.shape[:-1], b.shape[-1])
+            m = metric if metric_for is None else metric_for(op.name, out_shape)
             aq, bq, rec = ptq4vit_search_matmul(a, b, a_bits=ctx.a_bits, b_bits=ctx.a_bits,
                                                 metric=m, softmax=softmax, n=n,
                                                 rounds=rounds)
