@@ -122,3 +122,54 @@ def test_stage2_reparam_is_lossless(signed: bool) -> None:
     np.testing.assert_allclose(out(p2, _Id()), out(p, _Id()), rtol=1e-9, atol=1e-9)  # type: ignore[arg-type]
     np.testing.assert_allclose(out(p2, spec2.activations[PRE + "norm1"]), out(p, q),
                                rtol=1e-9, atol=1e-9)
+
+
+class _Clip:
+    """A 'quantizer' whose fake_quant is clip(x, lo, hi): its exact derivative is the STE
+    mask of refq.calib.sos (1 inside [lo, hi], 0 outside), so finite differences of the
+    real function are an independent oracle for the STE gradient path."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+
+    def fake_quant(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lo, self.hi)
+
+    def levels(self) -> np.ndarray:
+        return np.array([self.lo, self.hi])
+
+
+def test_ste_masks_vs_fd_of_clip_surrogate() -> None:
+    p = _params(6)
+    r = np.random.default_rng(7)
+    x, t = r.normal(size=(3, 5, 4)), r.normal(size=(3, 5, 4))
+    act = {PRE + k: _Clip(-0.6, 0.7) for k in ("norm1", "attn.q", "attn.k", "attn.v",
+                                                "attn.attn@v", "norm2", "mlp.gelu")}
+    act[PRE + "attn.softmax"] = _Clip(0.05, 0.8)
+    wq = {PRE + "mlp.fc1.weight": _Clip(-0.4, 0.4), PRE + "attn.qkv.weight": _Clip(-0.5, 0.5)}
+    loss, g = quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, act, wq)  # type: ignore[arg-type]
+
+    def f(pp: dict[str, np.ndarray]) -> float:
+        return quant_block_loss_grad(pp, PRE, 2, 1e-6, x, t, act, wq, grad=False)[0]  # type: ignore[arg-type]
+
+    assert f(p) == loss
+    checked = 0
+    for name in (PRE + "attn.qkv.weight", PRE + "mlp.fc1.weight", PRE + "mlp.fc2.weight",
+                 PRE + "attn.proj.bias", PRE + "mlp.fc1.bias"):
+        for i in range(0, p[name].size, 3):
+            idx = np.unravel_index(i, p[name].shape)
+            w0 = p[name][idx]
+            if name in wq and min(abs(w0 - wq[name].lo), abs(w0 - wq[name].hi)) < 1e-4:
+                continue  # FD across the clip kink
+            h = 1e-6
+            pp, pm = dict(p), dict(p)
+            pp[name], pm[name] = p[name].copy(), p[name].copy()
+            pp[name][idx] += h
+            pm[name][idx] -= h
+            fd = (f(pp) - f(pm)) / (2 * h)
+            assert abs(fd - g[name][idx]) <= 1e-5 * max(abs(fd), 1e-2), (name, idx, fd)
+            checked += 1
+    assert checked > 20
+    # clipped weights get no gradient
+    clipped = np.abs(p[PRE + "mlp.fc1.weight"]) > 0.4
+    assert clipped.any() and np.all(g[PRE + "mlp.fc1.weight"][clipped] == 0)
