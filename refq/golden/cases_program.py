@@ -27,7 +27,7 @@ import numpy.typing as npt
 from refq.errors import GoldenError
 from refq.golden.case import Case, Role
 from refq.golden.registry import register
-from refq.program.ir import Op, Program
+from refq.program.ir import Op, Program, TensorDecl
 
 N_CALIB = 32
 BLOCKS: dict[str, tuple[str, ...]] = {
@@ -82,10 +82,71 @@ def subprogram(program: Program, prefixes: tuple[str, ...], name: str) -> Progra
     return sub
 
 
+TOKEN_FREE_MOVES = frozenset(
+    {"reshape", "transpose", "split", "threshold", "lookup", "shift_left", "add_exact", "affine"}
+)
+"""Movement ops whose params name no token count other than a reshape's ``shape``."""
+
+
+def token_axes(decl: TensorDecl, n_tokens: int) -> list[int]:
+    """Axes (after the batch axis) of a value/input of size ``n_tokens``: its token axes."""
+    return [i for i, d in enumerate(decl.shape) if i > 0 and d == n_tokens]
+
+
+def with_tokens(program: Program, n_tokens: int, keep: int, name: str) -> Program:
+    """``program`` (one encoder block or a part of it, built for ``n_tokens`` tokens) for
+    ``keep`` tokens: every token axis of every input and value declaration, and every
+    ``n_tokens`` entry of a reshape's target shape, becomes ``keep``.
+
+    A transformer block's computation is defined for any token count (its weights, tables
+    and requantization parameters do not depend on it). Token axes are recognised by their
+    size, so ``n_tokens`` must differ from every other dimension of the program (checked:
+    GoldenError otherwise), and only token-agnostic movement ops may appear."""
+    if not 0 < keep <= n_tokens:
+        raise GoldenError(f"{name}: keep {keep} tokens of {n_tokens}?")
+    const_dims = {d for n in program.consts for d in program.tensors[n].shape}
+    value_dims = {d for t in program.tensors.values() if t.kind != "const"
+                  for i, d in enumerate(t.shape) if i > 0}
+    other = (const_dims | value_dims) - {n_tokens}
+    if n_tokens in const_dims or not value_dims & {n_tokens}:
+        raise GoldenError(f"{name}: token count {n_tokens} is ambiguous or absent "
+                          f"(other dimensions {sorted(other)})")
+    out = Program(name, meta=dict(program.meta, tokens=keep, model_tokens=n_tokens))
+    for t, d in program.tensors.items():
+        if d.kind == "const":
+            out.const(t, program.consts[t], d.fmt, d.doc, d.scale, d.zero_point)
+            continue
+        axes = token_axes(d, n_tokens)
+        shape = tuple(keep if i in axes else v for i, v in enumerate(d.shape))
+        out.declare(t, shape, d.fmt, d.kind, d.scale, d.zero_point, d.doc)
+    for op in program.ops:
+        params = dict(op.params)
+        if op.kind == "move":
+            if op.key not in TOKEN_FREE_MOVES:
+                raise GoldenError(f"{name}: op {op.key} ({op.name}) may depend on the "
+                                  "token count")
+            if op.key == "reshape":
+                params["shape"] = [keep if (i > 0 and v == n_tokens) else v
+                                   for i, v in enumerate(params["shape"])]
+        out.add(Op(op.kind, op.key, op.inputs, op.outputs, params, op.name))
+    out.outputs = list(program.outputs)
+    out.validate()
+    return out
+
+
 def program_case(
-    name: str, seed: int, kind: str, program: Program, inputs: Mapping[str, npt.ArrayLike]
+    name: str,
+    seed: int,
+    kind: str,
+    program: Program,
+    inputs: Mapping[str, npt.ArrayLike],
+    extra: Mapping[str, Any] | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> Case:
-    """Run ``program`` on ``inputs`` and package everything as a golden Case."""
+    """Run ``program`` on ``inputs`` and package everything as a golden Case.
+
+    ``extra``: more JSON-safe entries of meta.json. ``keep``: which intermediates to store
+    (all if None; inputs, params and outputs are always stored)."""
     from refq.program.files import program_dict
     from refq.program.run import run
 
@@ -94,7 +155,7 @@ def program_case(
     for decl in pdict["tensors"].values():  # information only: 9 significant digits, so
         if decl["scale"] is not None:  # last-bit float differences between NumPy builds
             decl["scale"] = float(f"{decl['scale']:.9g}")  # do not change the bytes
-    case = Case(name, kind, seed, {"program": pdict})
+    case = Case(name, kind, seed, {**(extra or {}), "program": pdict})
 
     def add(t: str, v: npt.ArrayLike, role: Role) -> None:
         case.add(t, v, program.tensors[t].fmt, role)
@@ -104,16 +165,16 @@ def program_case(
     for t in sorted(program.consts):
         add(t, program.consts[t], "param")
     for t, v in values.items():
-        if t not in program.inputs:
-            add(t, v, "output" if t in program.outputs else "intermediate")
+        if t in program.outputs:
+            add(t, v, "output")
+        elif t not in program.inputs and (keep is None or keep(t)):
+            add(t, v, "intermediate")
     return case
 
 
 def program_of(case: Case) -> tuple[Program, dict[str, npt.NDArray[np.int64]]]:
     """The Program stored in a program/block case (``meta["program"]`` plus its ``param``
     tensors) and its inputs — what a testbench re-runs by hand."""
-    from refq.program.ir import TensorDecl
-
     d = case.meta.get("program")
     if not isinstance(d, dict):
         raise GoldenError(f"case {case.name}: no program in meta.json")
@@ -134,6 +195,40 @@ def program_of(case: Case) -> tuple[Program, dict[str, npt.NDArray[np.int64]]]:
     return prog, inputs
 
 
+def block_part(case: Case, part: str, name: str | None = None) -> Case:
+    """The ``part`` ("attention" or "mlp") of an encoder block case, from its files alone:
+    the ops of that part (:data:`BLOCKS`), their tensors as stored — no re-computation.
+
+    The attention part reads ``embed`` and ends at ``blocks.0.add1``; the MLP part reads
+    ``blocks.0.add1`` (the attention part's output) and ends at ``blocks.0.add2``. For the
+    min-max cases this reproduces the committed ``.attention``/``.mlp`` cases byte for byte
+    (tested); the per-method cases store only the encoder block and leave the parts to
+    this function (golden/ size budget)."""
+    if part not in ("attention", "mlp") or case.meta.get("program", {}).get("meta", {}).get(
+        "subprogram"
+    ) != list(BLOCKS["encoder"]):
+        raise GoldenError(f"case {case.name}: block_part({part!r}) needs an encoder block case")
+    from refq.program.files import program_dict
+
+    prog, _ = program_of(case)
+    base = prog.name.removesuffix(".encoder")
+    sub = subprogram(prog, BLOCKS[part], f"{base}.{part}")
+    extra = {k: v for k, v in case.meta.items() if k != "program"}
+    if isinstance(extra.get("block"), dict):
+        extra["block"] = dict(extra["block"], part=part)
+    out = Case(name or case.name.removesuffix(".encoder") + f".{part}", case.kind, case.seed,
+               {**extra, "program": program_dict(sub)})
+    for t in sub.inputs:
+        out.add(t, case.tensors[t].values, sub.tensors[t].fmt, "input")
+    for t in sorted(sub.consts):
+        out.add(t, case.tensors[t].values, sub.tensors[t].fmt, "param")
+    for op in sub.ops:
+        for t in op.outputs:
+            role: Role = "output" if t in sub.outputs else "intermediate"
+            out.add(t, case.tensors[t].values, sub.tensors[t].fmt, role)
+    return out
+
+
 def _model_case(bits: int, name: str, seed: int) -> Case:
     program, pixels = _lowered(bits)
     return program_case(name, seed, "program", program, {"input": pixels})
@@ -146,6 +241,107 @@ def _block_case(bits: int, block: str, name: str, seed: int) -> Case:
     full = run(program, {"input": pixels})
     sub = subprogram(program, BLOCKS[block], f"{program.name}.{block}")
     return program_case(name, seed, "block", sub, {t: full[t] for t in sub.inputs})
+
+
+BLOCK_TOKENS = 17
+"""Tokens fed to the per-method block cases: the class token and the first 16 patches."""
+
+
+@lru_cache(maxsize=16)
+def _method_lowered(method: str, bits: int) -> tuple[Program, dict[str, npt.NDArray[np.int64]]]:
+    """Block 0 of the bundled model under the stored spec of ``method`` (refq.golden.specs),
+    lowered and run on the first test image: (program, every tensor)."""
+    from refq.golden.specs import block0_model, calib_images, golden_image, load_spec
+    from refq.program import lower
+    from refq.program.run import run
+
+    spec = load_spec(method, bits)
+    name = f"deit_digits.{method}.w{bits}a{bits}"
+    program = lower(block0_model(), spec, calib_images(), name=name)
+    return program, run(program, {"input": golden_image()})
+
+
+def _method_block_case(method: str, bits: int, block: str, name: str, seed: int) -> Case:
+    from refq.golden.specs import MODEL_NOTE, N_CALIB, spec_name
+
+    program, values = _method_lowered(method, bits)
+    sub = subprogram(program, BLOCKS[block], f"{program.name}.{block}")
+    n_tok = program.tensors["embed"].shape[1]
+    short = with_tokens(sub, n_tok, BLOCK_TOKENS, sub.name)
+    inputs = {}
+    for t in sub.inputs:
+        v = values[t]
+        for ax in token_axes(sub.tensors[t], n_tok):
+            v = np.take(v, np.arange(BLOCK_TOKENS), axis=ax)
+        inputs[t] = v
+    extra = {"block": {
+        "block": "blocks.0",
+        "part": block,
+        "tokens": BLOCK_TOKENS,
+        "model_tokens": n_tok,
+        "inputs": (f"the first {BLOCK_TOKENS} tokens (class token + patches 0..{BLOCK_TOKENS - 2}"
+                   f") of each block input as computed by the whole program on test image 0; "
+                   "a block's computation is valid for any token count"),
+        "spec": f"refq/golden/specs/{spec_name(method, bits)} (stored, not recalibrated)",
+        "lowered_from": MODEL_NOTE,
+        "lowering_calib_images": f"bundled digits calib split, first {N_CALIB}",
+    }}
+    return program_case(name, seed, "block", short, inputs, extra)
+
+
+TINY = "deit_tiny_patch16_224"
+TINY_SEED = 7
+TINY_CALIB = 4
+TINY_DEPTH = 2
+"""deit_tiny's 12 blocks do not fit the golden/ budget (int8 weights alone are 5.7 MB, the
+program in meta.json 2.1 MB); the case keeps its geometry with 2 blocks."""
+TINY_NAME = f"program.deit_tiny_random.depth{TINY_DEPTH}.minmax.w8a8"
+
+
+def tiny_boundary(t: str) -> bool:
+    """The intermediates a deit_tiny case stores: the block boundaries — ``embed`` (input
+    of block 0), ``blocks.i.add1`` (attention → MLP) and ``blocks.i.add2`` (output of
+    block i)."""
+    return t == "embed" or (t.startswith("blocks.") and t.endswith((".add1", ".add2")))
+
+
+@lru_cache(maxsize=1)
+def _tiny(seed: int) -> tuple[Program, npt.NDArray[np.uint8]]:
+    """deit_tiny geometry with seeded random weights, min-max W8A8 on seeded random
+    images: (program, the test image)."""
+    from refq.nn.factory import create_model
+    from refq.program import lower
+    from refq.program.gap import minmax_spec
+
+    model = create_model(TINY, None, seed=seed, depth=TINY_DEPTH).fold_normalization()
+    rng = np.random.default_rng(seed)
+    cfg = model.config
+    shape = (TINY_CALIB + 1, cfg.in_chans, cfg.img_size, cfg.img_size)
+    images = rng.integers(0, 256, size=shape, dtype=np.int64).astype(np.uint8)
+    calib, test = images[:TINY_CALIB], images[TINY_CALIB:]
+    spec = minmax_spec(model, calib, 8)
+    name = f"{TINY}.random{seed}.depth{TINY_DEPTH}.minmax.w8a8"
+    return lower(model, spec, calib, name=name), test
+
+
+def _tiny_case(name: str, seed: int) -> Case:
+    program, image = _tiny(seed)
+    cfg_note = {
+        "model": f"{TINY} geometry (embed 192, 3 heads of 64, mlp 768, 224x224 input, "
+                 "patch 16, 197 tokens, 1000 classes) with depth reduced from 12 to "
+                 f"{TINY_DEPTH} (golden/ size budget), normalisation folded",
+        "weights": f"refq.nn.factory.random_params(seed={seed}): N(0, 0.02^2), LayerNorm "
+                   "weights 1 + N(0, 0.1^2)",
+        "images": f"numpy default_rng({seed}).integers(0, 256, ({TINY_CALIB + 1}, 3, 224, "
+                  f"224)) as uint8: the first {TINY_CALIB} calibrate, the last is the input",
+        "spec": f"refq.program.gap.minmax_spec W8A8 on the {TINY_CALIB} calibration images",
+        "stored": "every parameter (params), the input, the logits (output) and the block "
+                  "boundaries (intermediates embed, blocks.i.add1 and blocks.i.add2); the "
+                  "other intermediates (about 3 MB per block) are not stored: re-run the "
+                  "program in meta.program to get them",
+    }
+    return program_case(name, seed, "program", program, {"input": image},
+                        {"scope": cfg_note}, keep=tiny_boundary)
 
 
 def _register(name: str, kind: str, build: Callable[..., Case], doc: str, *args: Any) -> None:
@@ -166,4 +362,27 @@ for _bits in BITS:
             _bits, _block,
         )
 
-__all__ = ["BLOCKS", "program_case", "program_of", "subprogram"]
+def _register_methods() -> None:
+    from refq.golden.specs import BITS as SPEC_BITS
+    from refq.golden.specs import METHODS
+
+    for method in METHODS:
+        for bits in SPEC_BITS:
+            _register(
+                f"block.deit_digits.{method}.w{bits}a{bits}.encoder", "block",
+                _method_block_case,
+                f"encoder block 0 of the bundled DeiT, {method} W{bits}A{bits} (stored spec),"
+                f" first {BLOCK_TOKENS} tokens of 1 test image; parts: block_part()",
+                method, bits, "encoder",
+            )
+
+
+_register_methods()
+register(
+    TINY_NAME, "program", TINY_SEED,
+    f"{TINY} geometry at depth {TINY_DEPTH}, seeded random weights, min-max W8A8, 1 random "
+    "image: params, input, block boundaries, logits",
+)(partial(_tiny_case, TINY_NAME))
+
+__all__ = ["BLOCKS", "BLOCK_TOKENS", "block_part", "program_case", "program_of", "subprogram",
+           "tiny_boundary", "token_axes", "with_tokens"]

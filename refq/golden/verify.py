@@ -3,6 +3,7 @@ case is re-computed from the registry and compared exactly, tensor by tensor."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,11 @@ class CaseResult:
         return not self.problems
 
 
-def verify(root: Path, progress: bool = True) -> list[CaseResult]:
-    """One result per case of the set (plus one named ``MANIFEST`` for stray files)."""
+def verify(
+    root: Path, progress: bool = True, cpu: dict[str, float] | None = None
+) -> list[CaseResult]:
+    """One result per case of the set (plus one named ``MANIFEST`` for stray files);
+    CPU seconds of re-reading and re-computing each case into ``cpu`` if given."""
     root = Path(root)
     manifest = read_manifest(root)
     file_problems = check_files(root, manifest)
@@ -40,28 +44,36 @@ def verify(root: Path, progress: bool = True) -> list[CaseResult]:
         results.append(res)
         if res.problems:
             continue  # never trust a file whose hash does not match
-        try:
-            stored = read_case(root / name)
-            fresh = lookup(name).make()
-        except GoldenError as exc:
-            res.problems.append(str(exc))
-            continue
-        if json_bytes(fresh.full_meta()) != (root / name / "meta.json").read_bytes():
-            res.problems.append(f"{name}/meta.json: differs from the re-computed case")
-        for tname in sorted(set(stored.tensors) | set(fresh.tensors)):
-            if tname not in fresh.tensors or tname not in stored.tensors:
-                res.problems.append(f"{name}/{tname}.npy: tensor present on one side only")
-                continue
-            d = compare_tensor(
-                tname,
-                stored.tensors[tname].values,
-                fresh.tensors[tname].values,
-                fresh.tensors[tname].fmt,
-                ("stored", "recomputed"),
-            )
-            if not d.equal:
-                res.problems.append(f"{name}/{tname}.npy: {d.detail}")
+        c0 = time.process_time()
+        _compare_case(root, name, res)
+        if cpu is not None:
+            cpu[name] = time.process_time() - c0
     return results
+
+
+def _compare_case(root: Path, name: str, res: CaseResult) -> None:
+    """Re-compute case ``name`` and compare it with its stored files (problems into res)."""
+    try:
+        stored = read_case(root / name)
+        fresh = lookup(name).make()
+    except GoldenError as exc:
+        res.problems.append(str(exc))
+        return
+    if json_bytes(fresh.full_meta()) != (root / name / "meta.json").read_bytes():
+        res.problems.append(f"{name}/meta.json: differs from the re-computed case")
+    for tname in sorted(set(stored.tensors) | set(fresh.tensors)):
+        if tname not in fresh.tensors or tname not in stored.tensors:
+            res.problems.append(f"{name}/{tname}.npy: tensor present on one side only")
+            continue
+        d = compare_tensor(
+            tname,
+            stored.tensors[tname].values,
+            fresh.tensors[tname].values,
+            fresh.tensors[tname].fmt,
+            ("stored", "recomputed"),
+        )
+        if not d.equal:
+            res.problems.append(f"{name}/{tname}.npy: {d.detail}")
 
 
 __all__ = ["CaseResult", "verify"]

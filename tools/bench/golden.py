@@ -1,0 +1,102 @@
+"""Benchmark: generating the whole golden set and verifying the committed golden/, with the
+time split by case kind (kernel, requantize, block, program).
+
+    python tools/bench/golden.py [--repeat 3] [--only PATTERN]
+
+Each repetition runs generation and verification in two fresh interpreters (no warm
+caches: lowering, bundled data), so a kind's time includes the work its cases share — e.g.
+the first block case of a (method, bits) pays for lowering that spec, the program case of
+deit_digits pays for lowering the full model, which the min-max block cases of the same
+bits then reuse. Reported: CPU seconds (``time.process_time``, fair under machine load) and
+wall seconds per kind, the median over the repetitions, plus the whole-process wall time
+(imports included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from refq.golden import cases, generate, verify
+phase, path, only = sys.argv[1], Path(sys.argv[2]), sys.argv[3] or None
+cpu, wall = {}, {}
+if phase == "generate":
+    wall = generate(path, only, force=True, progress=False, cpu=cpu)
+else:
+    results = verify(path, progress=False, cpu=cpu)
+    bad = [r.name for r in results if not r.ok]
+    if bad:
+        sys.exit(f"verify failed: {bad}")
+kinds = {n: e.kind for n, e in cases().items()}
+print(json.dumps({"cpu": cpu, "wall": wall, "kinds": kinds}))
+"""
+
+
+def child(phase: str, path: Path, only: str) -> tuple[dict[str, float], dict[str, float], float]:
+    """(cpu by kind, wall by kind, process wall seconds) of one fresh run of ``phase``."""
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD, phase, str(path), only], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    total = time.perf_counter() - t0
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu: dict[str, float] = defaultdict(float)
+    wall: dict[str, float] = defaultdict(float)
+    for name, secs in d["cpu"].items():
+        cpu[d["kinds"][name]] += secs
+    for name, secs in d["wall"].items():
+        wall[d["kinds"][name]] += secs
+    return dict(cpu), dict(wall), total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="", help="case pattern (default: every case)")
+    ap.add_argument("--committed", type=Path, default=ROOT / "golden",
+                    help="the set to verify (default: the committed golden/)")
+    a = ap.parse_args()
+    runs: dict[str, list[tuple[dict[str, float], dict[str, float], float]]] = {
+        "generate": [], "verify": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(a.repeat):
+            runs["generate"].append(child("generate", Path(tmp) / "g", a.only))
+            runs["verify"].append(child("verify", a.committed, a.only))
+    kinds = sorted({k for rs in runs.values() for r in rs for k in r[0]})
+    counts: dict[str, int] = defaultdict(int)
+    from refq.golden import cases, select
+
+    table = cases()
+    for e in select(a.only or None):
+        counts[table[e.name].kind] += 1
+    print(f"median of {a.repeat} fresh runs; CPU s (wall s)")
+    print("| kind | cases | generate CPU s | generate wall s | verify CPU s |")
+    print("|---|---|---|---|---|")
+    for k in [*kinds, "all"]:
+        def med(phase: str, i: int, kind: str = k) -> float:
+            parts = [r[0] if i == 0 else r[1] for r in runs[phase]]
+            vals = [sum(p.values()) if kind == "all" else p.get(kind, 0.0) for p in parts]
+            return statistics.median(vals)
+
+        n = sum(counts.values()) if k == "all" else counts[k]
+        print(f"| {k} | {n} | {med('generate', 0):.2f} | {med('generate', 1):.2f} | "
+              f"{med('verify', 0):.2f} |")
+    for phase in runs:
+        print(f"{phase}: whole process wall {statistics.median(r[2] for r in runs[phase]):.1f} s"
+              " (imports and hashing included)")
+
+
+if __name__ == "__main__":
+    main()
