@@ -9,21 +9,51 @@ the first large frees, and until then each fresh buffer costs page faults that d
 small matmuls (seen here: the same conversion took 0.87 ms cold and 0.12 ms warm). The
 numbers are steady-state, as in any long-running process.
 
-    python tools/bench/gemm.py [--rounds N]
+    python tools/bench/gemm.py [--rounds N] [--threads T] [--cpu]
+
+--threads limits the BLAS threads (threadpoolctl) for every candidate alike; --cpu times with
+process CPU time (user+sys of all threads) instead of wall time, which is steadier when other
+processes share the cores (then multi-threaded BLAS wall times swing by 10x and more).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import statistics
 import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from timing import interleaved_medians
 
 from refq.intmath import exact_matmul
+
+CLOCK: Callable[[], float] = time.perf_counter
+
+
+def medians(
+    candidates: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 2
+) -> dict[str, float]:
+    """interleaved_medians with the clock chosen on the command line."""
+    if CLOCK is time.perf_counter:
+        return interleaved_medians(candidates, rounds, warmup)
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            t0 = CLOCK()
+            fn()
+            times[name].append(CLOCK() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
 
 SHAPES = [  # name, a shape (batch prepended), b shape, b batched too
     ("qkv   197x384 @ 384x1152", (197, 384), (384, 1152), False),
@@ -38,7 +68,7 @@ def bench_one(a: np.ndarray, b: np.ndarray, rounds: int) -> dict[str, float]:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     ai, bi = a.astype(np.int64), b.astype(np.int64)
     assert np.array_equal(exact_matmul(a, b), ai @ bi)
-    times = interleaved_medians(
+    times = medians(
         {
             "exact": lambda: exact_matmul(a, b),
             "exact32": lambda: exact_matmul(a, b, np.int32),
@@ -47,14 +77,30 @@ def bench_one(a: np.ndarray, b: np.ndarray, rounds: int) -> dict[str, float]:
         },
         rounds,
     )
-    times.update(interleaved_medians({"i64": lambda: ai @ bi}, max(3, rounds // 10), warmup=0))
+    times.update(medians({"i64": lambda: ai @ bi}, max(3, rounds // 10), warmup=0))
     return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
+    parser.add_argument("--cpu", action="store_true", help="time with process CPU time")
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu:
+        CLOCK = time.process_time
+    limit: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(args.threads)
+    with limit:
+        run(args.rounds)
+    print(f"BLAS threads: {args.threads or 'default'}; clock: {'cpu' if args.cpu else 'wall'}")
+
+
+def run(rounds: int) -> None:
     rng = np.random.default_rng(0)
     cases = []
     for name, sa, sb, batched_b in SHAPES:
@@ -72,7 +118,7 @@ def main() -> None:
     )
     worst_f32, least_i64, worst_32 = 0.0, float("inf"), 0.0
     for name, batch, a, b in cases:
-        t = bench_one(a, b, args.rounds)
+        t = bench_one(a, b, rounds)
         worst_f32 = max(worst_f32, t["exact"] / t["f32"])
         least_i64 = min(least_i64, t["i64"] / t["exact"])
         worst_32 = max(worst_32, t["exact32"] / t["f32"])
