@@ -23,12 +23,16 @@ general path decides):
 - ``round_shift``: one nudge then one arithmetic shift, ⌊(x + n) / 2^s⌋, with the nudge n
   chosen per rounding (half_up 2^(s-1); half_even 2^(s-1) - 1 + (⌊x/2^s⌋ mod 2); half_away
   2^(s-1) - [x < 0]; ceil 2^s - 1; trunc (2^s - 1)·[x < 0]); taken when max(x) + n fits int64.
-- ``round_div`` / :func:`round_div_shifted` with a positive divisor that is shared along some
-  axes (a per-row divisor, e.g. shape (..., 1)): one exact reciprocal R = ⌊2^(P+sh)/b⌋ per
+- ``round_div`` / :func:`round_div_shifted` with a divisor that is shared along some axes (a
+  scalar or a per-row divisor, e.g. shape (..., 1); for round_div all positive or all
+  negative, the latter as (-a)/(-b)): one exact reciprocal R = ⌊2^(P+sh)/b⌋ per
   divisor, the estimate w = a·R (+ 2^(P-1) for the nearest roundings) and z = ⌊w/2^P⌋.
   |a·2^(P+sh)/b - a·R| < |a| <= A, so z is the exact answer wherever the low P bits of w are
   at least A away from a multiple of 2^P; the few elements closer than that (ties and exact
-  quotients among them) are recomputed exactly. P is chosen so that |w| < 2^62.
+  quotients among them) are recomputed exactly. P is chosen so that |w| < 2^62. For floor,
+  half_up and ceil with 4·b·(A + 1) <= 2^P (small divisors) a per-divisor nudge replaces the
+  check: a/b lies on the grid (1/b)Z, so a nudge between the error and the grid step decides
+  every element (see the comment in ``_grouped_round_div``).
 """
 
 from __future__ import annotations
@@ -245,6 +249,21 @@ def _grouped_round_div(
             dtype=np.int64,
         ).reshape(shb.shape)
     w = aa * recip
+    bmax = int(ba.max())
+    if rounding in ("floor", "half_up", "ceil") and 4 * bmax * (big + 1) <= (1 << p):
+        # a/b has fractional part in (1/b)Z: floor(x + e) = floor(x) for 0 <= e < 1/b (and
+        # likewise at x + 1/2 in (1/2b)Z, x + 1 - e for 0 < e <= 1/b), so a nudge of about
+        # 2^P/4b (half_up: + 2^(P-1); ceil: 2^P - ⌊2^(P-1)/b⌋) outweighs the error |a|/2^P
+        # < 1/4b and no element is ambiguous.
+        if rounding == "floor":
+            off = (np.int64(1 << (p - 2))) // ba
+        elif rounding == "half_up":
+            off = np.int64(1 << (p - 1)) + (np.int64(1 << (p - 2))) // ba
+        else:
+            off = np.int64(1 << p) - (np.int64(1 << (p - 1))) // ba
+        w += off
+        w >>= np.int64(p)
+        return np.asarray(w, dtype=np.int64)
     if rounding in _NEAREST:
         w += np.int64(1 << (p - 1))
     z = w >> np.int64(p)
@@ -258,13 +277,19 @@ def _grouped_round_div(
         z += aa < 0
     if bool(amb.any()):
         idx = np.nonzero(amb)
-        a_s = aa[idx].tolist()
-        s_s = np.broadcast_to(sh, aa.shape)[idx].tolist()
-        b_s = np.broadcast_to(ba, aa.shape)[idx].tolist()
-        z[idx] = np.array(
-            [_py_round_div(a << s, b, rounding) for a, s, b in zip(a_s, s_s, b_s, strict=True)],
-            dtype=np.int64,
-        )
+        a_s = aa[idx]
+        s_s = np.broadcast_to(sh, aa.shape)[idx]
+        b_s = np.broadcast_to(ba, aa.shape)[idx]
+        if shmax < 62 and big < (1 << (62 - shmax)):  # a << sh fits: exact, vectorized
+            z[idx] = _round_div_general(a_s << s_s, b_s, rounding)
+        else:
+            z[idx] = np.array(
+                [
+                    _py_round_div(a << s, b, rounding)
+                    for a, s, b in zip(a_s.tolist(), s_s.tolist(), b_s.tolist(), strict=True)
+                ],
+                dtype=np.int64,
+            )
     return np.asarray(z, dtype=np.int64)
 
 
@@ -287,8 +312,14 @@ def round_div(a: Any, b: Any, rounding: Rounding) -> IntArray:
     rounding = check_rounding(rounding)
     aa = as_int64(a, "a")
     ba = as_int64(b, "b")
-    if ba.size and int(ba.min()) > 0 and _is_grouped(aa, ba):
-        fast = _grouped_round_div(aa, np.zeros((), dtype=np.int64), ba, rounding)
+    if _is_grouped(aa, ba):
+        bmin, bmax = int(ba.min()), int(ba.max())
+        fast = None
+        if bmin > 0:
+            fast = _grouped_round_div(aa, np.zeros((), dtype=np.int64), ba, rounding)
+        elif bmax < 0 and bmin > _I64_MIN and int(aa.min()) > _I64_MIN:
+            # a / b = (-a) / (-b): the same rational, hence the same rounding
+            fast = _grouped_round_div(-aa, np.zeros((), dtype=np.int64), -ba, rounding)
         if fast is not None:
             return fast
     return _round_div_general(aa, ba, rounding)

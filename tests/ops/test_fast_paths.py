@@ -100,8 +100,25 @@ SMALL_ROWS = st.integers(1, 8).flatmap(
 )
 
 
-@given(rows=st.one_of(ROWS, SMALL_ROWS), mode=MODE)
+SMALL_DIVISORS = st.integers(1, 8).flatmap(  # the nudge path: 4·b·(|a| + 1) <= 2^P
+    lambda n: st.lists(
+        st.tuples(st.lists(st.integers(-(2**20), 2**20), min_size=n, max_size=n),
+                  st.integers(1, 2**10)),
+        min_size=1, max_size=4,
+    )
+)
+
+
+@given(rows=st.one_of(ROWS, SMALL_ROWS, SMALL_DIVISORS), mode=MODE)
 @example(rows=[([1, 3, 5, -1, -3, -5, 0], 2)], mode="half_even")  # ties and a zero
+@example(rows=[([1, 3, 5, -1, -3, -5, 0], 2)], mode="half_up")
+@example(rows=[([6, -6, 9, 0, 3, -3], 3), ([14, -14, 7, 21, -7, 0], 7)], mode="floor")
+@example(rows=[([6, -6, 9, 0, 3, -3], 3), ([14, -14, 7, 21, -7, 0], 7)], mode="ceil")
+@example(rows=[([3, 9, -3, -9, 15, 0], 6), ([5, -5, 15, -15, 1, 2], 10)], mode="half_up")
+@example(rows=[([1023, 1024, -1023, -1024, 0, 2**20, -(2**20)], 1024)], mode="floor")
+@example(rows=[([1023, 1024, -1023, -1024, 0, 2**20, -(2**20)], 1024)], mode="ceil")
+@example(rows=[([511, 512, 513, -511, -512, -513], 1024), ([1, -1, 0, 2, -2, 7], 1)],
+         mode="half_up")
 @example(rows=[([1, 3, 5, -1, -3, -5, 0], 2)], mode="half_away")
 @example(rows=[([6, -6, 7, -7, 0], 3), ([10, -10, 0, 1, 2], 5)], mode="ceil")  # exact quotients
 @example(rows=[([6, -6, 7, -7, 0], 3)], mode="trunc")
@@ -113,6 +130,25 @@ def test_round_div_per_row_divisor(rows: list[tuple[list[int], int]], mode: str)
     b = [d for _, d in rows]
     got = round_div(_grid(a), np.array(b, dtype=np.int64)[:, None], mode)  # type: ignore[arg-type]
     np.testing.assert_array_equal(got, _rows_div(a, b, mode), strict=True)
+
+
+@given(rows=st.one_of(ROWS, SMALL_ROWS, SMALL_DIVISORS), mode=MODE)
+@example(rows=[([1, 3, 5, -1, -3, -5, 0], 2)], mode="half_away")  # ties, quotient sign flips
+@example(rows=[([6, -6, 7, -7, 0], 3)], mode="trunc")
+@example(rows=[([-(2**63), 5], 7)], mode="floor")  # -a does not fit: RangeError
+def test_round_div_negative_divisors(rows: list[tuple[list[int], int]], mode: str) -> None:
+    a = [r for r, _ in rows]
+    b = [-d for _, d in rows]
+    if any(v == -(2**63) for r in a for v in r):  # documented: -a does not fit int64
+        with pytest.raises(RangeError, match="-2\\^63"):
+            round_div(_grid(a), np.array(b, dtype=np.int64)[:, None], mode)  # type: ignore[arg-type]
+        return
+    want = _rows_div(a, b, mode)
+    got = round_div(_grid(a), np.array(b, dtype=np.int64)[:, None], mode)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got, want, strict=True)
+    got = round_div(_grid(a), b[0], mode)  # type: ignore[arg-type]  # scalar divisor
+    np.testing.assert_array_equal(
+        got, _grid([[round_rational(v, b[0], mode) for v in r] for r in a]), strict=True)
 
 
 @given(
