@@ -130,9 +130,8 @@ def _round_shift_fast(xa: IntArray, sa: IntArray, rounding: Rounding) -> IntArra
         elif rounding == "half_up":
             t = xa + np.int64(h)
         elif rounding == "half_away":
-            t = xa >> np.int64(63)  # -1 where x < 0
-            t += xa
-            t += np.int64(h)
+            t = xa + np.int64(h)
+            t += xa >> np.int64(63)  # -1 where x < 0; x + h - 1 >= -2^63 as h >= 1
         else:  # half_even
             t = xa >> np.int64(s)
             t &= np.int64(1)
