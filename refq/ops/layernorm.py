@@ -132,11 +132,14 @@ def _bit_length(n: IntArray) -> IntArray:
 
 
 def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
-    """Σ y² over the last axis in int63 (checked). ``bound`` >= max |y|: when C·bound² fits
-    int63 the int64 sum is exact and in range; otherwise each row is summed on Python ints
-    first, and a row beyond int63 raises RangeError (int64 would wrap silently)."""
+    """Σ y² over the last axis in int63 (checked). ``bound`` >= max |y| (a static bound; the
+    values' own max |y| is taken when it is not enough): when C·bound² fits int63 the int64
+    sum is exact and in range; otherwise each row is summed on Python ints first, and a row
+    beyond int63 raises RangeError (int64 would wrap silently)."""
     c = y.shape[-1]
     fmt = signed(63)
+    if c * bound * bound > fmt.max and y.size:
+        bound = max(-int(y.min()), int(y.max()))  # the values' own bound
     if c * bound * bound > fmt.max:
         rows = y.reshape(-1, c).tolist()
         for i, row in enumerate(rows):
