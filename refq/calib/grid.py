@@ -5,10 +5,19 @@
 what is compared, the identity by default; ``target = output(x)``) and keeps the lowest
 loss, the FIRST candidate on ties. Candidates whose ``make`` raises SpecError (an
 unrepresentable combination) are skipped and recorded as None.
+
+Two speed-ups that leave every loss and the winner unchanged:
+
+- ``dedupe=True``: candidates whose quantizers are equal (same ``to_dict()``) are scored
+  once; the later ones reuse the first one's loss.
+- ``candidate_fq(p, x)``: the fake-quantized tensor of candidate ``p`` computed WITHOUT
+  building its quantizer (it must equal ``make(p).fake_quant(x)`` element for element, and
+  ``make`` must succeed for every candidate); ``make`` then runs for the winner only.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -46,6 +55,8 @@ def grid_search(
     metric: str | Metric = "mse",
     output: Callable[[FloatArray], FloatArray] | None = None,
     fake_quant: Callable[[Q, FloatArray], FloatArray] | None = None,
+    dedupe: bool = False,
+    candidate_fq: Callable[[P, FloatArray], FloatArray] | None = None,
 ) -> GridResult[P, Q]:
     """Lowest-loss candidate of ``grid`` (first on ties); see the module docstring.
 
@@ -59,6 +70,14 @@ def grid_search(
     target = xa if output is None else output(xa)
     losses: list[float | None] = []
     made: list[Q | None] = []
+    if candidate_fq is not None:
+        scored: list[float] = []
+        for p in grid:
+            y = candidate_fq(p, xa)
+            scored.append(float(m(target, y if output is None else output(y))))
+        i = first_argmin(np.array(scored))
+        return GridResult(make(grid[i]), grid[i], i, scored[i], list[float | None](scored))
+    seen: dict[str, float] = {}
     for p in grid:
         try:
             q = make(p)
@@ -66,11 +85,19 @@ def grid_search(
             losses.append(None)
             made.append(None)
             continue
+        key = json.dumps(q.to_dict(), sort_keys=True) if dedupe else ""  # type: ignore[attr-defined]
+        if dedupe and key in seen:
+            losses.append(seen[key])
+            made.append(q)
+            continue
         y = fake_quant(q, xa) if fake_quant is not None else q.fake_quant(xa)  # type: ignore[attr-defined]
         if output is not None:
             y = output(y)
-        losses.append(float(m(target, y)))
+        loss = float(m(target, y))
+        losses.append(loss)
         made.append(q)
+        if dedupe:
+            seen[key] = loss
     scores = np.array([np.inf if v is None else v for v in losses])
     if not np.isfinite(scores).any():
         raise SpecError("grid_search: no candidate could be built or scored")

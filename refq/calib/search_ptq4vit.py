@@ -248,9 +248,14 @@ def search_matmul_scales(
     history: list[dict[str, Any]] = []
     a_idx: list[int] | int = -1
     b_idx = [-1] * heads
+    twin_scores: list[float] | None = None
     for _ in range(rounds):
         if a_twin is not None:
-            scores = [m(ref, a_twin(aa, k) @ bm) for k in range(splits)]
+            # B is not quantized in this step, so every round scores the same splits:
+            # computed once, reused (same numbers, fewer matmuls)
+            if twin_scores is None:
+                twin_scores = [m(ref, a_twin(aa, k) @ bm) for k in range(splits)]
+            scores = twin_scores
             split_m = _best(scores)
             a_idx = split_m
             a_loss: Any = float(scores[split_m])

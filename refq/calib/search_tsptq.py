@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.calib._common import as_float, check_bits
+from refq.calib._common import FloatArray, as_float, check_bits
 from refq.calib.grid import grid_search
 from refq.calib.metrics import Metric
 from refq.errors import SpecError
@@ -60,7 +60,7 @@ def o2sf_search(
     def make(p: tuple[float, int | None]) -> OutlierTwoScaleQuantizer:
         return OutlierTwoScaleQuantizer.from_calibration(xa, b, axis=axis, tau=p[0], k=p[1])
 
-    res = grid_search(xa, make, grid, metric=metric)
+    res = grid_search(xa, make, grid, metric=metric, dedupe=True)
     q = res.best
     rec = res.record()
     del rec["param"]
@@ -69,6 +69,28 @@ def o2sf_search(
                outliers=[int(i) for i in np.flatnonzero(q.flags)], base_scale=q.base_scale,
                zero_point=int(q.zero_point[0]), grid=[[t, kk] for t, kk in grid])
     return q, rec
+
+
+def v2sf_formula_fake_quant(x: FloatArray, xmax: float, bits: int, k: int) -> FloatArray:
+    """``ValueTwoScaleQuantizer.from_max(xmax, bits, k).fake_quant(x)`` from the V-2SF
+    defining formula (refq.quant.two_scale), without building the quantizer's threshold
+    tables: the tables reproduce the formula on every float64 input, and the levels are the
+    same float64 expressions, so the result is identical (checked in
+    tests/methods/test_search_speed.py). Used to score search candidates quickly."""
+    flag = 1 << (bits - 1)
+    big_m = flag - 1
+    ratio = 2.0**k
+    s = xmax / (big_m * ratio)
+    large_min = max(1, flag >> k)
+    # np.rint rounds half to even like round_real(·, "half_even"); they differ only in the
+    # sign of a zero result, which the int64 codes below do not keep
+    xs = np.rint(x / s)
+    small = np.maximum(xs, 0.0)
+    big = np.clip(np.rint(x / (s * ratio)), float(large_min), float(big_m)) + flag
+    codes = np.where(xs <= big_m, small, big).astype(np.int64)
+    c = codes.astype(np.float64)
+    out: FloatArray = np.where(codes < flag, c * s, (c - flag) * (s * ratio))
+    return out
 
 
 def v2sf_search(
@@ -93,7 +115,10 @@ def v2sf_search(
     def make(p: tuple[int, float]) -> ValueTwoScaleQuantizer:
         return ValueTwoScaleQuantizer.from_max(p[1], b, p[0])
 
-    res = grid_search(xa, make, grid, metric=metric)
+    def candidate_fq(p: tuple[int, float], v: FloatArray) -> FloatArray:
+        return v2sf_formula_fake_quant(v, p[1], b, p[0])
+
+    res = grid_search(xa, make, grid, metric=metric, candidate_fq=candidate_fq)
     q = res.best
     rec = res.record()
     del rec["param"]
@@ -102,4 +127,4 @@ def v2sf_search(
     return q, rec
 
 
-__all__ = ["CLIP_FRACTIONS", "TAUS", "o2sf_search", "v2sf_search"]
+__all__ = ["CLIP_FRACTIONS", "TAUS", "o2sf_search", "v2sf_formula_fake_quant", "v2sf_search"]
