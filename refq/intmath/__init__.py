@@ -23,6 +23,7 @@ from refq.intmath.formats import (
     UINT4,
     UINT8,
     IntFormat,
+    check_bounds,
     check_range,
     saturate,
     wrap,
@@ -30,7 +31,7 @@ from refq.intmath.formats import (
 from refq.intmath.from_real import dyadic_from_real, quantize_multiplier
 from refq.intmath.gemm import exact_matmul
 from refq.intmath.isqrt import ilog2, isqrt
-from refq.intmath.rounding import ROUNDINGS, Rounding, round_div, round_shift
+from refq.intmath.rounding import ROUNDINGS, Rounding, round_div, round_div_shifted, round_shift
 
 __all__ = [
     "INT4",
@@ -45,6 +46,7 @@ __all__ = [
     "IntFormat",
     "Rounding",
     "as_int64",
+    "check_bounds",
     "check_range",
     "dyadic_from_real",
     "dyadic_requantize",
@@ -54,6 +56,7 @@ __all__ = [
     "multiply_by_quantized_multiplier",
     "quantize_multiplier",
     "round_div",
+    "round_div_shifted",
     "round_shift",
     "rounding_divide_by_pot",
     "saturate",
