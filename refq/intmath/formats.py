@@ -98,6 +98,18 @@ INT32 = IntFormat(32, True)
 INT64 = IntFormat(64, True)
 
 
+_DTYPE_RANGES: dict[np.dtype[Any], tuple[int, int]] = {}
+
+
+def _dtype_range(dt: np.dtype[Any]) -> tuple[int, int]:
+    """(min, max) of an integer dtype, cached (np.iinfo costs microseconds per call)."""
+    r = _DTYPE_RANGES.get(dt)
+    if r is None:
+        info = np.iinfo(dt)
+        r = _DTYPE_RANGES[dt] = (int(info.min), int(info.max))
+    return r
+
+
 def check_range(
     x: Any, fmt: IntFormat, name: str = "x", op: str | None = None, narrow: bool = False
 ) -> IntArray:
@@ -125,8 +137,8 @@ def check_bounds(
     if a.dtype.kind not in "iu":
         raise SpecError(f"{name}: expected an integer array, got dtype {a.dtype}")
     lo = fmt.narrow_min if narrow else fmt.min
-    info = np.iinfo(a.dtype)
-    if a.size == 0 or (int(info.min) >= lo and int(info.max) <= fmt.max):
+    dmin, dmax = _dtype_range(a.dtype)
+    if a.size == 0 or (dmin >= lo and dmax <= fmt.max):
         return
     if int(a.min()) >= lo and int(a.max()) <= fmt.max:
         return

@@ -8,6 +8,7 @@ Parameter containers are frozen dataclasses of ints, tuples of ints, strings and
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -114,11 +115,15 @@ def per_channel(values: tuple[int, ...], channels: int, name: str, op: str) -> I
     return np.asarray(values, dtype=np.int64)
 
 
+@lru_cache(maxsize=256, typed=True)
 def signed(bits: int) -> IntFormat:
+    """IntFormat(bits, True), cached (formats are immutable values)."""
     return IntFormat(bits, True)
 
 
+@lru_cache(maxsize=256, typed=True)
 def unsigned(bits: int) -> IntFormat:
+    """IntFormat(bits, False), cached (formats are immutable values)."""
     return IntFormat(bits, False)
 
 
