@@ -79,14 +79,14 @@ def _chunked(
     """Sum of exact float matmuls over K-chunks of at most ``kc`` columns.
 
     Each chunk result is an exact integer. The chunk sum is accumulated in int32 when the
-    whole result is bounded by ``total_bound`` < 2^31. A single chunk (the common case) goes
-    through :func:`_pipelined`.
+    whole result is bounded by ``total_bound`` < 2^31. A single chunk (the common case) and
+    every 4-byte (float32) chunking go through :func:`_pipelined`.
     """
     k = a.shape[-1]
     n_chunks = -(-k // kc)
-    if n_chunks == 1:
-        return _pipelined(a, b, np.dtype(dtype), out_dtype)
     kc = -(-k // n_chunks)  # balanced chunks, still <= the exact bound
+    if n_chunks == 1 or np.dtype(dtype).itemsize == 4:
+        return _pipelined(a, b, np.dtype(dtype), out_dtype, kc, total_bound)
     af = a.astype(dtype)
     bf = b.astype(dtype)
     acc = np.int32 if total_bound < 2**31 else np.int64
@@ -137,8 +137,11 @@ def _pipelined(
     b: npt.NDArray[np.integer[Any]],
     dtype: np.dtype[Any],
     out_dtype: type[np.signedinteger[Any]],
+    kc: int,
+    total_bound: int,
 ) -> npt.NDArray[np.signedinteger[Any]]:
-    """``a @ b`` by BLAS in ``dtype`` (exact: the caller proved K·P <= 2^mantissa), tiled.
+    """``a @ b`` by BLAS in ``dtype``, tiled; K-chunks of ``kc`` columns each provably exact
+    (the caller proved kc·P <= 2^mantissa), the whole result bounded by ``total_bound``.
 
     A 2-D ``b`` makes the problem one 2-D GEMM over all rows of ``a``; a batched ``b`` is
     taken batch matrix by batch matrix. Each tile of at most ``_TILE`` output elements (whole
@@ -146,6 +149,9 @@ def _pipelined(
     call into a reused scratch result, and that cache-resident result converted into the
     integer output (through int32 when the output is int64 and the tile is 4-byte: two vector
     casts beat the scalar 4-byte → int64 loop). Every conversion is of an exact integer value.
+    With several K-chunks (4-byte dtype only, so each chunk result |v| <= 2^24 fits int32)
+    the chunk results are summed exactly in int32 when ``total_bound`` < 2^31, else in the
+    int64 output tile.
     """
     k, n = a.shape[-1], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) if b.ndim > 2 else ()
@@ -184,9 +190,38 @@ def _pipelined(
             at = _SCRATCH.get("a", dtype, (j - i, s - r, k))
             np.copyto(at, a3[i:j, r:s], casting="unsafe")
             ct = _SCRATCH.get("c", dtype, (j - i, s - r, n))
-            np.matmul(at, bi, out=ct)
-            _convert(ct, out[i:j, r:s], via32)
+            if kc >= k:
+                np.matmul(at, bi, out=ct)
+                _convert(ct, out[i:j, r:s], via32)
+            else:
+                _sum_chunks(at, bi, ct, out[i:j, r:s], kc, total_bound)
     return out.reshape((*lead, n))
+
+
+def _sum_chunks(
+    at: npt.NDArray[Any],
+    bi: npt.NDArray[Any],
+    ct: npt.NDArray[Any],
+    dst: npt.NDArray[np.signedinteger[Any]],
+    kc: int,
+    total_bound: int,
+) -> None:
+    """dst = Σ over K-chunks of the exact 4-byte BLAS product, accumulated in int32 (if
+    ``total_bound`` < 2^31) or in ``dst`` itself (int64)."""
+    k = at.shape[-1]
+    t32 = _SCRATCH.get("t", np.dtype(np.int32), ct.shape)
+    acc = dst if total_bound >= 2**31 or dst.dtype == np.int32 else None
+    if acc is None:
+        acc = _SCRATCH.get("acc", np.dtype(np.int32), ct.shape)
+    for k0 in range(0, k, kc):
+        np.matmul(at[..., k0 : k0 + kc], bi[..., k0 : k0 + kc, :], out=ct)
+        np.copyto(t32, ct, casting="unsafe")
+        if k0 == 0:
+            np.copyto(acc, t32)
+        else:
+            np.add(acc, t32, out=acc)
+    if acc is not dst:
+        np.copyto(dst, acc)
 
 
 def _convert(src: npt.NDArray[Any], dst: npt.NDArray[Any], via32: bool) -> None:
@@ -247,7 +282,7 @@ def exact_matmul(a: Any, b: Any, out_dtype: Any = np.int64) -> Any:
             f"exact_matmul: batch dimensions do not broadcast: {aa.shape} @ {ba.shape}"
         ) from None
     ma, mb = _dtype_abs_max(aa), _dtype_abs_max(ba)
-    if ma * mb > 1 << 24:  # dtype bounds too loose for float32: look at the data
+    if aa.shape[-1] * ma * mb > 1 << 24:  # dtype bounds too loose for one float32 chunk
         ma, mb = _abs_max(aa), _abs_max(ba)
     for name, m in (("a", ma), ("b", mb)):
         if m > _MAX_OPERAND:

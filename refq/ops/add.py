@@ -68,19 +68,40 @@ def add(a: Any, b: Any, params: AddParams) -> IntArray:
     op = "add"
     p = params
     r = check_rounding(p.rounding)
-    aa = int_input(a, p.a_format, "a", op) - np.int64(p.a_zero_point)
-    ba = int_input(b, p.b_format, "b", op) - np.int64(p.b_zero_point)
+    aa = _minus(int_input(a, p.a_format, "a", op), p.a_zero_point)
+    ba = _minus(int_input(b, p.b_format, "b", op), p.b_zero_point)
     aa = check_range(aa, INT32, "a - a_zero_point", op)
     ba = check_range(ba, INT32, "b - b_zero_point", op)
     if p.scheme == "ivit":
-        ya = round_shift(aa * np.int64(p.a_multiplier), p.a_shift, r)
+        # |a|, |b| < 2^31 (checked) and multipliers <= 2^31: the products fit int64.
+        y = round_shift(aa * np.int64(p.a_multiplier), p.a_shift, r)
         yb = round_shift(ba * np.int64(p.b_multiplier), p.b_shift, r)
-        y = ya + yb
+        if y.shape == np.broadcast_shapes(y.shape, yb.shape) and not _shares(y, a, b):
+            np.add(y, yb, out=y)
+        else:
+            y = y + yb
+        del yb
     else:
         acc = aa * np.int64(p.a_multiplier) + ba * np.int64(p.b_multiplier)
         acc = check_range(acc, signed(p.acc_bits), "accumulator", op)
         y = round_shift(acc, p.a_shift, r)
-    return saturate(y + np.int64(p.out_zero_point), p.out_format)
+    if _shares(y, a, b):
+        return saturate(y + np.int64(p.out_zero_point), p.out_format)
+    if p.out_zero_point:
+        np.add(y, np.int64(p.out_zero_point), out=y)
+    fmt = p.out_format
+    np.clip(y, max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1), out=y)
+    return y
+
+
+def _minus(x: IntArray, zero_point: int) -> IntArray:
+    """x - zero_point (no copy when the zero point is 0: the caller does not write to it)."""
+    return x - np.int64(zero_point) if zero_point else x
+
+
+def _shares(y: IntArray, *inputs: Any) -> bool:
+    """Whether ``y`` may share memory with a caller's array (then no in-place update)."""
+    return any(isinstance(x, np.ndarray) and np.may_share_memory(y, x) for x in inputs)
 
 
 __all__ = ["SCHEMES", "AddParams", "add"]

@@ -85,7 +85,7 @@ def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
     """
     op = "requantize"
     xa = as_int64(x, "x")
-    xz = xa - np.int64(params.in_zero_point)
+    xz = xa - np.int64(params.in_zero_point) if params.in_zero_point else xa
     c = xa.shape[axis] if xa.ndim and len(params.multiplier) > 1 else 1
     m = per_channel(params.multiplier, c, "multiplier", op)
     s = per_channel(params.shift, c, "shift", op)
@@ -104,7 +104,18 @@ def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
         y = multiply_by_quantized_multiplier(
             xz, m, s, "double" if params.family == "double" else "single"
         )
-    return saturate(y + np.int64(params.out_zero_point), params.out_format)
+    return _offset_saturate(y, xa, params.out_zero_point, params.out_format)
+
+
+def _offset_saturate(y: IntArray, x: IntArray, zero_point: int, fmt: IntFormat) -> IntArray:
+    """saturate(y + zero_point, fmt), in place on ``y`` unless it shares memory with the
+    caller's ``x`` (the int64 sum wraps exactly as ``y + zero_point`` would)."""
+    if y.shape != x.shape or np.may_share_memory(y, x):
+        return saturate(y + np.int64(zero_point), fmt)
+    if zero_point:
+        np.add(y, np.int64(zero_point), out=y)
+    np.clip(y, max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1), out=y)
+    return y
 
 
 __all__ = ["FAMILIES", "RequantParams", "requantize"]

@@ -64,7 +64,54 @@ def threshold(x: IntArray, thresholds: IntArray) -> tuple[IntArray]:
     t = thresholds.ravel()
     if t.size > 1 and bool(np.any(np.diff(t) < 0)):
         raise SpecError("threshold: thresholds must be sorted ascending")
+    if t.size >= _BUCKET_MIN_T and x.size >= _BUCKET_MIN_X:
+        codes = _bucket_count(x, t)
+        if codes is not None:
+            return (codes,)
     return (np.searchsorted(t, x, side="right").astype(np.int64),)
+
+
+_BUCKET_MIN_T = 16
+_BUCKET_MIN_X = 1 << 12
+_BUCKET_PASSES = 3
+
+
+def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:
+    """#{t <= x} by a bucket table then at most ``_BUCKET_PASSES`` step-up passes, exact.
+
+    Buckets of width 2^k cover [t0, t_last]; ``start[j]`` = #{t < t0 + j·2^k} (by one
+    searchsorted over the bucket starts). An element x in bucket j (clamped to the first and
+    last bucket) has count start[j] + #{t in its bucket with t <= x}: each pass adds 1 where
+    the next threshold t[count] is <= x. Elements still stepping after the last pass (buckets
+    holding many thresholds, e.g. log-spaced ones) are recounted by searchsorted. Every step
+    is an integer comparison; None when the table would not be small.
+    """
+    n = t.size
+    t0, span = int(t[0]), int(t[-1]) - int(t[0])
+    k = max(0, (span // (4 * n)).bit_length())  # about 4 buckets per threshold or fewer
+    n_buckets = (span >> k) + 1
+    if n_buckets > 16 * n or x.ndim == 0 or span >= 1 << 62:
+        return None
+    starts = np.int64(t0) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
+    start = np.searchsorted(t, starts, side="left").astype(np.int64)
+    j = np.clip(x, t[0], t[-1])  # then 0 <= j - t0 <= span: no overflow
+    j -= np.int64(t0)
+    j >>= np.int64(k)
+    code: IntArray = start[j]
+    del j
+    tpad = np.append(t, t[-1])  # t[n] is never compared (count == n is masked out)
+    for _ in range(_BUCKET_PASSES):
+        step = tpad[code] <= x
+        step &= code < n
+        if not step.any():
+            return code
+        code += step
+    step = tpad[code] <= x
+    step &= code < n
+    if step.any():
+        idx = np.flatnonzero(step.ravel())
+        code.ravel()[idx] = np.searchsorted(t, x.ravel()[idx], side="right")
+    return code
 
 
 def lookup(x: IntArray, table: IntArray, *, offset: int) -> tuple[IntArray]:

@@ -119,3 +119,39 @@ def test_threads_do_not_share_scratch() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+@st.composite
+def chunked_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """int16 operands with max|a|·max|b| around 2^20: 2 to 4 float32 K-chunks of ~16."""
+    m, k, n = draw(st.integers(1, 7)), draw(st.integers(17, 64)), draw(st.integers(1, 7))
+    batch = draw(st.sampled_from([(), (2,)]))
+    elems = st.integers(-(2**10), 2**10)
+    a = draw(hnp.arrays(np.int16, (*batch, m, k), elements=elems))
+    b = draw(hnp.arrays(np.int16, (*draw(st.sampled_from([(), batch])), k, n), elements=elems))
+    return a, b
+
+
+CHUNK_A = np.full((2, 3, 64), -(2**10), dtype=np.int16)
+CHUNK_B = np.full((64, 5), -(2**10), dtype=np.int16)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pair=chunked_pairs(), int32_out=st.booleans())
+@example(pair=(CHUNK_A, CHUNK_B), int32_out=False)
+@example(pair=(CHUNK_A, CHUNK_B), int32_out=True)
+@example(pair=(CHUNK_A[:, :, :17], -CHUNK_B[:17]), int32_out=False)
+@pytest.mark.usefixtures("tiny_tiles")
+def test_k_chunked_tiles_match_oracle(pair: tuple[np.ndarray, np.ndarray], int32_out: bool) -> None:
+    a, b = pair
+    check(a, b, np.int32 if int32_out else np.int64)
+
+
+def test_int8_minus_zero_point_in_int16_stays_float32() -> None:
+    """uint8 - 128 carried as int16 (refq.ops.linear): data bounds, 2 float32 chunks."""
+    rng = np.random.default_rng(6)
+    a = (rng.integers(0, 256, (3, 40, 1536)) - 128).astype(np.int16)
+    b = rng.integers(-127, 128, (1536, 24), dtype=np.int8)
+    a[0, 0] = -128
+    b[:, 0] = -127
+    check(a, b)

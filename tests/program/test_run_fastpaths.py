@@ -1,0 +1,213 @@
+"""Fast paths of the interpreter's kernels equal their general paths and Python-int oracles.
+
+Covered: the bucket-table ``threshold`` (vs ``np.searchsorted``), the one-bound-check
+``dyadic_requantize`` (vs its element-wise general path and a Fraction oracle), in-place
+``requantize`` / ``add`` (inputs never modified) and ``linear`` / ``matmul`` with narrowed
+operands (vs object-array matmul).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import refq.program.movement as mv
+from refq.errors import RangeError
+from refq.intmath import IntFormat, dyadic_requantize
+from refq.intmath.rounding import ROUNDINGS
+from refq.ops.add import AddParams, add
+from refq.ops.linear import GemmParams, linear, matmul
+from refq.ops.requantize import RequantParams, requantize
+
+I64 = st.integers(-(2**63), 2**63 - 1)
+
+
+def round_fraction(q: Fraction, rounding: str) -> int:
+    """Independent oracle of the six named roundings."""
+    fl = q.numerator // q.denominator
+    r = q - fl
+    if rounding == "floor" or r == 0:
+        return fl
+    if rounding == "ceil":
+        return fl + 1
+    if rounding == "trunc":
+        return fl + (1 if q < 0 else 0)
+    if r != Fraction(1, 2):
+        return fl + (1 if r > Fraction(1, 2) else 0)
+    if rounding == "half_up":
+        return fl + 1
+    if rounding == "half_away":
+        return fl + (0 if q < 0 else 1)
+    return fl + (fl % 2)  # half_even
+
+
+# --- threshold ---------------------------------------------------------------------------
+
+
+@st.composite
+def threshold_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(16, 80))
+    kind = draw(st.sampled_from(["uniform", "log", "dups", "random"]))
+    base = draw(st.integers(-(2**40), 2**40))
+    if kind == "uniform":
+        step = draw(st.integers(1, 2**20))
+        t = base + step * np.arange(n, dtype=np.int64)
+    elif kind == "log":
+        t = base + (np.int64(1) << np.arange(n, dtype=np.int64) % 50)
+        t = np.sort(t)
+    elif kind == "dups":
+        t = np.sort(np.repeat(base + np.arange(n // 4 + 1, dtype=np.int64) * 7, 4)[:n])
+    else:
+        t = np.sort(draw(hnp.arrays(np.int64, n, elements=st.integers(-(2**45), 2**45))))
+    span = int(t[-1]) - int(t[0])
+    lo, hi = int(t[0]) - 3 * span - 5, int(t[-1]) + 3 * span + 5
+    size = 2 * draw(st.integers(2048, 3000))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = np.random.default_rng(seed).integers(lo, hi, size, dtype=np.int64)
+    x[: t.size] = t  # every threshold itself (ties: t <= x counts)
+    x[t.size : 2 * t.size] = t - 1
+    x[-1], x[-2] = -(2**63), 2**63 - 1
+    return x.reshape(2, -1), t
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=threshold_cases())
+@example(case=(np.arange(-5000, 5000, dtype=np.int64).reshape(2, -1), np.arange(16) * 3))
+def test_threshold_bucket_path_equals_searchsorted(case: tuple[np.ndarray, np.ndarray]) -> None:
+    x, t = case
+    want = np.searchsorted(t, x, side="right").astype(np.int64)
+    (got,) = mv.threshold(x, t)
+    np.testing.assert_array_equal(got, want, strict=True)
+
+
+def test_threshold_bucket_path_is_taken_and_falls_back() -> None:
+    t = np.arange(64, dtype=np.int64) * 100
+    x = np.arange(-200, 6600, dtype=np.int64)
+    got = mv._bucket_count(x, t)
+    assert got is not None
+    np.testing.assert_array_equal(got, np.searchsorted(t, x, side="right"), strict=False)
+    dense = np.concatenate([np.zeros(40, np.int64), np.arange(1, 25, dtype=np.int64) * 10**6])
+    got = mv._bucket_count(np.arange(-50, 30_000_000, 3000, dtype=np.int64), dense)
+    assert got is not None  # 40 equal thresholds: the step passes give up, searchsorted ends
+    xs = np.arange(-50, 30_000_000, 3000, dtype=np.int64)
+    np.testing.assert_array_equal(got, np.searchsorted(dense, xs, side="right"), strict=False)
+
+
+# --- dyadic requantization -----------------------------------------------------------------
+
+
+@st.composite
+def dyadic_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c = draw(st.integers(1, 6))
+    per_channel = draw(st.booleans())
+    nb = c if per_channel else 1
+    b = draw(hnp.arrays(np.int64, nb, elements=st.integers(0, 2**31 - 1)))
+    s = draw(hnp.arrays(np.int64, nb, elements=st.integers(0, 63)))
+    xmax = draw(st.sampled_from([2**8, 2**20, 2**31, 2**40, 2**63 - 1]))
+    x = draw(hnp.arrays(np.int64, (draw(st.integers(1, 5)), c), elements=st.integers(-xmax, xmax)))
+    return x, b, s
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=dyadic_cases(), rounding=st.sampled_from(ROUNDINGS))
+@example(
+    case=(np.array([[2**31 - 1, -(2**31)]]), np.array([2**31 - 1, 2**30]), np.array([30, 0])),
+    rounding="half_even",
+)
+@example(case=(np.array([[5, -5, 3]]), np.array([1]), np.array([1])), rounding="half_even")
+@example(
+    case=(np.array([[5, -5, 3]]), np.array([3, 1, 1]), np.array([2, 1, 63])), rounding="half_away"
+)
+def test_dyadic_fast_equals_general_and_oracle(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray], rounding: str
+) -> None:
+    x, b, s = case
+    want = []
+    overflow = False
+    for row in x:
+        out = []
+        for v, bb, ss in zip(
+            row, np.broadcast_to(b, row.shape), np.broadcast_to(s, row.shape), strict=True
+        ):
+            p = int(v) * int(bb)
+            if not -(2**63) <= p < 2**63:
+                overflow = True
+            out.append(round_fraction(Fraction(p, 2 ** int(ss)), rounding))
+        want.append(out)
+    if overflow:
+        with pytest.raises(RangeError, match="overflows int64"):
+            dyadic_requantize(x, b, s, rounding)  # type: ignore[arg-type]
+        return
+    got = dyadic_requantize(x, b, s, rounding)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.int64), strict=True)
+
+
+def test_requantize_and_add_leave_inputs_unchanged() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.integers(-(2**20), 2**20, (2, 5, 8))
+    keep = x.copy()
+    p = RequantParams(
+        family="dyadic",
+        multiplier=tuple(int(v) for v in rng.integers(2**20, 2**30, 8)),
+        shift=tuple(int(v) for v in rng.integers(20, 40, 8)),
+        out_zero_point=-3,
+        out_format=IntFormat(8, True),
+    )
+    y = requantize(x, p)
+    np.testing.assert_array_equal(x, keep, strict=True)
+    assert not np.may_share_memory(y, x)
+    p0 = RequantParams(family="dyadic", multiplier=(1,), shift=(0,), out_format=IntFormat(32, True))
+    y0 = requantize(x, p0)  # identity: must still be a new array
+    np.testing.assert_array_equal(y0, x, strict=True)
+    y0[...] = 0
+    np.testing.assert_array_equal(x, keep, strict=True)
+    a = rng.integers(-(2**19), 2**19, (2, 5, 8))
+    ka = a.copy()
+    ap = AddParams(
+        a_format=IntFormat(20, True),
+        b_format=IntFormat(32, True),
+        a_multiplier=1,
+        b_multiplier=1,
+        out_format=IntFormat(32, True),
+    )
+    z = add(a, x, ap)
+    np.testing.assert_array_equal(z, a + x, strict=True)
+    np.testing.assert_array_equal(a, ka, strict=True)
+    np.testing.assert_array_equal(x, keep, strict=True)
+
+
+# --- linear / matmul with narrowed operands ------------------------------------------------
+
+FMTS = [IntFormat(8, True), IntFormat(8, False), IntFormat(4, True), IntFormat(16, True)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fa=st.sampled_from(FMTS),
+    fb=st.sampled_from(FMTS),
+    data=st.data(),
+)
+def test_linear_and_matmul_narrow_operands(
+    fa: IntFormat, fb: IntFormat, data: st.DataObject
+) -> None:
+    za = data.draw(st.integers(fa.min, fa.max))
+    zb = data.draw(st.integers(fb.min, fb.max))
+    m, k, n = (
+        data.draw(st.integers(1, 5)),
+        data.draw(st.integers(1, 40)),
+        data.draw(st.integers(1, 5)),
+    )
+    x = data.draw(hnp.arrays(np.int64, (2, m, k), elements=st.integers(fa.min, fa.max)))
+    w = data.draw(hnp.arrays(np.int64, (n, k), elements=st.integers(fb.min, fb.max)))
+    p = GemmParams(a_format=fa, b_format=fb, a_zero_point=za, b_zero_point=zb, acc_bits=64)
+    want = np.matmul((x - za).astype(object), (w - zb).T.astype(object))
+    got = linear(x, w, None, p)
+    assert got.dtype == np.int64
+    assert (got.astype(object) == want).all()
+    got = matmul(x, np.swapaxes(np.broadcast_to(w, (2, n, k)), -1, -2), p)
+    assert (got.astype(object) == want).all()
