@@ -5,9 +5,9 @@ time split by case kind (kernel, requantize, block, program).
 
 Each repetition runs generation and verification in two fresh interpreters (no warm
 caches: lowering, bundled data), so a kind's time includes the work its cases share — e.g.
-the first block case of a (method, bits) pays for lowering that spec, the program case of
-deit_digits pays for lowering the full model, which the min-max block cases of the same
-bits then reuse. Reported: CPU seconds (``time.process_time``, fair under machine load) and
+the first block case of a (method, bits) pays for lowering that spec; the min-max block
+cases (sorted first) pay for lowering the full digits model, which its program case then
+reuses. Reported: CPU seconds (``time.process_time``, fair under machine load) and
 wall seconds per kind, the median over the repetitions, plus the whole-process wall time
 (imports included).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -44,19 +45,31 @@ print(json.dumps({"cpu": cpu, "wall": wall, "kinds": kinds}))
 """
 
 
+ENV = dict(os.environ)
+
+
+def group(name: str, kind: str) -> str:
+    """The row of the table a case counts in: its kind, split by family or model."""
+    if kind == "block":
+        return "block: min-max, 65 tokens" if ".minmax." in name else "block: methods, 17 tokens"
+    if kind == "program":
+        return "program: " + name.split(".")[1]
+    return f"{kind}: {name.split('.')[0]}"
+
+
 def child(phase: str, path: Path, only: str) -> tuple[dict[str, float], dict[str, float], float]:
     """(cpu by kind, wall by kind, process wall seconds) of one fresh run of ``phase``."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CHILD, phase, str(path), only], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=ENV)
     total = time.perf_counter() - t0
     d = json.loads(out.stdout.strip().splitlines()[-1])
     cpu: dict[str, float] = defaultdict(float)
     wall: dict[str, float] = defaultdict(float)
     for name, secs in d["cpu"].items():
-        cpu[d["kinds"][name]] += secs
+        cpu[group(name, d["kinds"][name])] += secs
     for name, secs in d["wall"].items():
-        wall[d["kinds"][name]] += secs
+        wall[group(name, d["kinds"][name])] += secs
     return dict(cpu), dict(wall), total
 
 
@@ -67,7 +80,11 @@ def main() -> None:
     ap.add_argument("--only", default="", help="case pattern (default: every case)")
     ap.add_argument("--committed", type=Path, default=ROOT / "golden",
                     help="the set to verify (default: the committed golden/)")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) for the runs")
     a = ap.parse_args()
+    if a.blas_threads is not None:
+        ENV.update(OPENBLAS_NUM_THREADS=str(a.blas_threads), OMP_NUM_THREADS=str(a.blas_threads))
     runs: dict[str, list[tuple[dict[str, float], dict[str, float], float]]] = {
         "generate": [], "verify": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,13 +93,13 @@ def main() -> None:
             runs["verify"].append(child("verify", a.committed, a.only))
     kinds = sorted({k for rs in runs.values() for r in rs for k in r[0]})
     counts: dict[str, int] = defaultdict(int)
-    from refq.golden import cases, select
+    from refq.golden import select
 
-    table = cases()
     for e in select(a.only or None):
-        counts[table[e.name].kind] += 1
-    print(f"median of {a.repeat} fresh runs; CPU s (wall s)")
-    print("| kind | cases | generate CPU s | generate wall s | verify CPU s |")
+        counts[group(e.name, e.kind)] += 1
+    threads = ENV.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"median of {a.repeat} fresh runs; BLAS threads: {threads}")
+    print("| case group | cases | generate CPU s | generate wall s | verify CPU s |")
     print("|---|---|---|---|---|")
     for k in [*kinds, "all"]:
         def med(phase: str, i: int, kind: str = k) -> float:
