@@ -175,7 +175,11 @@ def _pipelined(
         step, rows = max(1, _TILE // (m * n)), m
     via32 = out_dtype is np.int64 and dtype.itemsize == 4
     bt = _SCRATCH.get("b", dtype, (step, k, n)) if b3.shape[0] > 1 else None
-    if bt is None:
+    if bt is None and b3[0].T.flags.c_contiguous:  # e.g. W.T of a linear layer: cast W
+        bt = _SCRATCH.get("b", dtype, (1, n, k))  # contiguously, BLAS reads it transposed
+        np.copyto(bt[0], b3[0].T, casting="unsafe")
+        bt = bt.transpose(0, 2, 1)
+    elif bt is None:
         bt = _SCRATCH.get("b", dtype, (1, k, n))
         np.copyto(bt, b3, casting="unsafe")
     for i in range(0, n_mat, step):
@@ -282,8 +286,20 @@ def exact_matmul(a: Any, b: Any, out_dtype: Any = np.int64) -> Any:
             f"exact_matmul: batch dimensions do not broadcast: {aa.shape} @ {ba.shape}"
         ) from None
     ma, mb = _dtype_abs_max(aa), _dtype_abs_max(ba)
-    if aa.shape[-1] * ma * mb > 1 << 24:  # dtype bounds too loose for one float32 chunk
-        ma, mb = _abs_max(aa), _abs_max(ba)
+    kk = aa.shape[-1]
+    if kk * ma * mb > 1 << 24:  # dtype bounds too loose for one float32 chunk: the data
+        if aa.size <= ba.size:  # smaller operand first: with it the other's dtype may do
+            ma = _abs_max(aa)
+            if kk * ma * mb > 1 << 24:
+                mb = _abs_max(ba)
+        else:
+            mb = _abs_max(ba)
+            if kk * ma * mb > 1 << 24:
+                ma = _abs_max(aa)
+    if ma > _MAX_OPERAND:  # a dtype bound (int64 data): the data decides
+        ma = _abs_max(aa)
+    if mb > _MAX_OPERAND:
+        mb = _abs_max(ba)
     for name, m in (("a", ma), ("b", mb)):
         if m > _MAX_OPERAND:
             raise SpecError(f"exact_matmul: operand {name} has |value| {m} > 2^32")

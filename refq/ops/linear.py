@@ -78,14 +78,38 @@ def _narrow(x: IntArray, fmt: IntFormat, zero_point: int) -> npt.NDArray[np.sign
     return np.asarray(x - np.int64(zero_point), dtype=np.int64)
 
 
-def _finish(acc: IntArray, bias: Any, params: GemmParams, op: str) -> IntArray:
+def _operand_bound(fmt: IntFormat, zero_point: int) -> int:
+    """max |v - zero_point| over the values v of ``fmt``."""
+    return max(abs(fmt.min - zero_point), abs(fmt.max - zero_point))
+
+
+def _finish(
+    acc: IntArray, bias: Any, params: GemmParams, op: str, k: int | None = None
+) -> IntArray:
+    """Range-check the accumulator (and accumulator + bias) in int<acc_bits>.
+
+    With ``k`` (the GEMM depth) the check is first tried as a proof: every |acc| <=
+    k·max|x - zx|·max|w - zw| from the declared operand formats (the operands were checked
+    against them), and |bias| < 2^31 (checked) — when that bound fits the format no element
+    can be outside it and the element-wise scan is not needed.
+    """
     acc_fmt = signed(params.acc_bits)
-    acc = check_range(acc, acc_fmt, "accumulator", op)
+    bound = None
+    if k is not None:
+        bound = (
+            k
+            * _operand_bound(params.a_format, params.a_zero_point)
+            * _operand_bound(params.b_format, params.b_zero_point)
+        )
+    if bound is None or bound > acc_fmt.max:
+        acc = check_range(acc, acc_fmt, "accumulator", op)
     if bias is not None:
         ba = int_input(bias, INT32, "bias", op)
         if ba.shape != acc.shape[-1:] and ba.ndim != 0:
             raise SpecError(f"{op}: bias shape {ba.shape} != ({acc.shape[-1]},)")
-        acc = check_range(_add_bias(acc, ba), acc_fmt, "accumulator + bias", op)
+        acc = _add_bias(acc, ba)
+        if bound is None or bound + 2**31 > acc_fmt.max:
+            acc = check_range(acc, acc_fmt, "accumulator + bias", op)
     if params.requant is not None:
         return requantize(acc, params.requant)
     return acc
@@ -108,7 +132,7 @@ def linear(x: Any, w: Any, bias: Any = None, params: GemmParams | None = None) -
     wz = _narrow(wa, p.b_format, p.b_zero_point)
     lead = xz.shape[:-1]
     acc = exact_matmul(xz.reshape(-1, xz.shape[-1]), wz.T).reshape((*lead, wa.shape[0]))
-    return _finish(acc, bias, p, op)
+    return _finish(acc, bias, p, op, wa.shape[1])
 
 
 def matmul(a: Any, b: Any, params: GemmParams | None = None) -> IntArray:
@@ -124,7 +148,7 @@ def matmul(a: Any, b: Any, params: GemmParams | None = None) -> IntArray:
     acc = exact_matmul(
         _narrow(aa, p.a_format, p.a_zero_point), _narrow(ba, p.b_format, p.b_zero_point)
     )
-    return _finish(acc, None, p, op)
+    return _finish(acc, None, p, op, aa.shape[-1])
 
 
 __all__ = ["GemmParams", "LinearParams", "MatmulParams", "linear", "matmul"]

@@ -211,3 +211,14 @@ def test_linear_and_matmul_narrow_operands(
     assert (got.astype(object) == want).all()
     got = matmul(x, np.swapaxes(np.broadcast_to(w, (2, n, k)), -1, -2), p)
     assert (got.astype(object) == want).all()
+
+
+def test_linear_accumulator_check_still_fires_without_a_proof() -> None:
+    """acc_bits too small for the proven bound: the element-wise check runs and names it."""
+    x = np.full((1, 64), -128, dtype=np.int64)
+    w = np.full((2, 64), -128, dtype=np.int64)
+    p = GemmParams(acc_bits=20)  # 64·128·128 = 2^20 > 2^19 - 1
+    with pytest.raises(RangeError, match="accumulator"):
+        linear(x, w, None, p)
+    small = np.ones((1, 64), dtype=np.int64)
+    np.testing.assert_array_equal(linear(small, w, None, p), np.full((1, 2), -8192), strict=True)
