@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from refq.errors import SpecError
 
 _BITS = re.compile(r"^[Ww](\d+)[Aa](\d+)$")
+_OPT = re.compile(r"^([A-Za-z0-9_]+)\.([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 
 
 def parse_bits(text: str) -> list[tuple[int, int]]:
@@ -52,6 +53,48 @@ def parse_methods(text: str | None) -> list[str]:
         raise SpecError(f"unknown method(s) {', '.join(bad) or repr(text)}; "
                         f"known: {', '.join(METHODS)}")
     return names
+
+
+def parse_recipe_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``["ptq4vit.n=20", "ias.sos=false"]`` → ``{"ptq4vit": {"n": 20}, "ias": {"sos": False}}``.
+
+    Values: ``true``/``false`` → bool, an integer literal → int, a float literal → float,
+    anything else a string. SpecError if an item is not ``METHOD.KEY=VALUE`` or names an
+    unknown method (unknown keys are rejected by the recipe itself).
+    """
+    from refq.methods import METHODS
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        m = _OPT.match(item.strip())
+        if not m:
+            raise SpecError(f"bad recipe option {item!r}: expected METHOD.KEY=VALUE, "
+                            "e.g. ptq4vit.n=20")
+        method, key, text = m.group(1), m.group(2), m.group(3)
+        if method not in METHODS:
+            raise SpecError(f"recipe option {item!r}: unknown method {method!r}; "
+                            f"known: {', '.join(METHODS)}")
+        value: Any
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        elif re.fullmatch(r"[+-]?\d+", text):
+            value = int(text)
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                value = text
+        out.setdefault(method, {})[key] = value
+    return out
+
+
+def format_recipe_options(opts: dict[str, dict[str, Any]]) -> str:
+    """The options as the command line spells them (``ptq4vit.n=20 ias.sos=false``)."""
+    def txt(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    parts = [f"{m}.{k}={txt(v)}" for m, kv in opts.items() for k, v in kv.items()]
+    return " ".join(parts) if parts else "none (recipe defaults)"
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +203,8 @@ class Row:
     integer: float | None = None
     note: str = ""
     seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds (``time.process_time``) per phase: calibrate, fake-quant, lower, integer."""
 
 
 def _pct(v: float | None) -> str:
@@ -224,9 +269,14 @@ def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: boo
     from refq.methods import evaluate, quantize_model
     from refq.program import lower
 
+    clock = time.process_time
     try:
+        t0 = clock()
         spec = quantize_model(work.model, method, w, a, work.calib, seed=seed, **(opts or {}))
+        t1 = clock()
+        row.cpu["calibrate"] = t1 - t0
         row.fq = evaluate(work.model, spec, work.images, work.labels)
+        row.cpu["fake-quant"] = clock() - t1
     except RefqError as exc:
         row.note = f"recipe: {exc}"
         return
@@ -238,10 +288,14 @@ def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: boo
     if not integer:
         return
     try:
+        t0 = clock()
         prog = lower(work.model, spec, work.calib)
+        t1 = clock()
+        row.cpu["lower"] = t1 - t0
         if keep is not None:
             keep[(method, w, a)] = (spec, prog)
         row.integer = integer_top1(prog, work.images, work.labels)
+        row.cpu["integer"] = clock() - t1
     except RefqError as exc:
         row.note = f"lowering: {exc}"
     except Exception as exc:  # reported in the table, not swallowed
@@ -255,17 +309,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", default="W8A8", help="comma-separated, e.g. W8A8,W4A4")
     parser.add_argument("--integer", action="store_true",
                         help="also the integer-only top-1 of the lowered Program")
+    parser.add_argument("--opt", action="append", metavar="METHOD.KEY=VALUE",
+                        help="recipe option, repeatable, e.g. --opt ptq4vit.n=20 "
+                        "--opt ias.sos=false (see docs/methods.md)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (default: the BLAS library's own choice; 1 is "
+                        "fastest for the small bundled model)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from refq.commands._blas import limit_blas_threads
+
+    if args.threads is not None and args.threads < 1:
+        raise SpecError(f"--threads must be >= 1, got {args.threads}")
+    limit_blas_threads(args.threads)
     methods = parse_methods(args.methods)
     bits = parse_bits(args.bits)
+    opts = parse_recipe_options(args.opt)
     work = load_workload(args)
     if work.images.shape[0] == 0:
         raise SpecError("no images to evaluate")
     rows = evaluate_grid(work, methods, bits, integer=args.integer, seed=args.seed,
-                         progress=not args.quiet)
+                         progress=not args.quiet, options=opts)
     print(f"data: {work.source}; calibration {work.calib.shape[0]} images, "
           f"evaluated {work.images.shape[0]} images; top-1 in %")
+    print(f"recipe options: {format_recipe_options(opts)}")
     print(table(rows, integer=args.integer))
     return 1 if any("FAILED" in r.note for r in rows) else 0

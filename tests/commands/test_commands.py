@@ -92,6 +92,11 @@ def test_report_table_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[st
          "no such file"),
         (["eval", "--data", "/no/such/folder"], "does not exist"),
         (["demo", "--test-images", "0"], "--test-images"),
+        (["demo", "--threads", "0"], "--threads"),
+        (["eval", "--opt", "ptq4vit.n"], "METHOD.KEY=VALUE"),
+        (["eval", "--opt", "nosuch.n=3"], "unknown method"),
+        (["eval", "--methods", "repq", "--opt", "repq.n=3", "--limit", "2", "--calib", "2",
+          "--quiet"], "unknown options"),
     ],
 )
 def test_bad_input_exits_2(argv: list[str], needle: str,
@@ -113,6 +118,11 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "minmax | W8A8" in text and "minmax | W4A4" in text
     assert "verified: OK" in text
+    # the reduced workload is stated: images, calibration, options, threads, CPU per phase
+    assert "top-1 on the first 10 of the 400 test images" in text
+    assert "calibration: the first 8 images" in text
+    assert "BLAS threads: 1" in text
+    assert "CPU seconds per method (calibrate / fake-quant eval / lower / integer eval)" in text
     # the golden input is the first two test images of the bundled split (independent read)
     from refq.files import read_npy
 
@@ -137,6 +147,30 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (out / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(GoldenError, match="differs on re-run"):
         verify_golden(out)
+
+
+def test_parse_recipe_options() -> None:
+    from refq.commands.eval import format_recipe_options, parse_recipe_options
+
+    opts = parse_recipe_options(["ptq4vit.n=20", "ptq4vit.metric=cosine", "ias.sos=false",
+                                 "ias.sos_lr=4e-5", "dopq.choice=median", "ias.sos_iters=-1"])
+    assert opts == {"ptq4vit": {"n": 20, "metric": "cosine"},
+                    "ias": {"sos": False, "sos_lr": 4e-5, "sos_iters": -1},
+                    "dopq": {"choice": "median"}}
+    assert isinstance(opts["ptq4vit"]["n"], int) and opts["ias"]["sos"] is False
+    assert format_recipe_options({"ias": {"sos": False}, "ptq4vit": {"n": 5}}) == (
+        "ias.sos=false ptq4vit.n=5")
+    assert parse_recipe_options(None) == {}
+    for bad in ("n=3", "ptq4vit.=3", "ptq4vit.n", "ptq4vit n=3"):
+        with pytest.raises(SpecError):
+            parse_recipe_options([bad])
+
+
+def test_demo_options_are_gradient_free() -> None:
+    from refq.commands.demo import DEMO_OPTIONS
+
+    assert DEMO_OPTIONS["ptq4vit"]["metric"] == "cosine"
+    assert DEMO_OPTIONS["ias"]["sos"] is False
 
 
 def test_grid_reports_na_and_failures(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,7 @@
 """The six published recipes: spec round-trip, quantizer kinds on the right taps, W8A8
 accuracy close to FP on the bundled digits model (independent oracle: the FP model's own
-accuracy on the same images)."""
+accuracy on the same images). Default run: 8 calibration images (searches on 2), top-1 on
+50 test images; the issue-level accuracy checks on all 400 test images are marked slow."""
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def data():  # type: ignore[no-untyped-def]
     m, d = load_bundled()
     ci, _ = d.split("calib")
     ti, tl = d.split("test")
-    return m, d.normalize(ci[:8]), d.normalize(ti[:100]), tl[:100]
+    return m, d.normalize(ci[:8]), d.normalize(ti[:50]), tl[:50]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def fp_acc(data):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("method", (*FAST, "tsptq", "ptq4vit"))
 def test_w8a8_roundtrip_and_accuracy(data, fp_acc, method):  # type: ignore[no-untyped-def]
     m, xc, xt, lt = data
-    opts = {"n": 10, "rounds": 1} if method == "ptq4vit" else {}
+    opts: dict[str, object] = {"n": 10, "rounds": 1} if method == "ptq4vit" else {}
     spec = quantize_model(m, method, 8, 8, xc, calib_sub=2, **opts)
     assert spec.method == method and spec.w_bits == 8 and spec.a_bits == 8
     back = QuantSpec.from_dict(spec.to_dict())
@@ -40,7 +41,26 @@ def test_w8a8_roundtrip_and_accuracy(data, fp_acc, method):  # type: ignore[no-u
     mq2, tap2 = fake_quant(m, back)
     np.testing.assert_array_equal(mq.forward(x, tap=tap), mq2.forward(x, tap=tap2))
     acc = evaluate(m, spec, xt, lt)
-    assert acc >= fp_acc - 0.02, (method, acc, fp_acc)
+    assert acc >= fp_acc - 0.02, (method, acc, fp_acc)  # 50 images: at most 1 lost
+
+
+@pytest.mark.slow
+def test_issue_accuracy_400_images() -> None:
+    """Issue #5 on the whole test split (32 calibration images, recipe defaults but the
+    gradient-free PTQ4ViT metric and I&S without SOS): W8A8 every method within 1.0 point of
+    FP; W4A4 ptq4vit, tsptq, dopq, ias, repq each >= minmax."""
+    m, d = load_bundled()
+    ci, _ = d.split("calib")
+    ti, tl = d.split("test")
+    xc, xt = d.normalize(ci[:32]), d.normalize(ti)
+    fp = evaluate(m, None, xt, tl)
+    opts = {"ptq4vit": {"metric": "cosine"}, "ias": {"sos": False}}
+    for meth in ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit"):
+        acc = evaluate(m, quantize_model(m, meth, 8, 8, xc, **opts.get(meth, {})), xt, tl)
+        assert acc >= fp - 0.01, (meth, acc, fp)
+    w4 = {meth: evaluate(m, quantize_model(m, meth, 4, 4, xc, **opts.get(meth, {})), xt, tl)
+          for meth in ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq")}
+    assert all(w4[k] >= w4["minmax"] for k in w4), w4
 
 
 def test_quantizer_kinds_on_taps(data):  # type: ignore[no-untyped-def]
