@@ -178,7 +178,7 @@ def test_forced_generate_keeps_the_readme(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", [spec_name(m, b) for m in METHODS for b in BITS])
 def test_recalibration_reproduces_the_stored_spec(name: str) -> None:
     """The stored specs are what the recipes give today: exactly on the NumPy build that
-    wrote them, up to float last bits on another (``compare_specs``); ~1-2 min CPU in all."""
+    wrote them, up to float last bits on another (``compare_specs``); ~15 s CPU in all."""
     method, wa = name.split(".")
     bits = int(wa[1:].split("a")[0])
     assert compare_specs(calibrate(method, bits), load_spec(method, bits)) in ("equal", "close")
