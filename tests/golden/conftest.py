@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="module", autouse=True)
 def _one_blas_thread() -> Iterator[None]:
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
     except ImportError:  # optional: only a speed-up
         yield
         return
