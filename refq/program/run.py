@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from refq.errors import RangeError, SpecError
-from refq.intmath import IntArray, as_int64, check_range
+from refq.intmath import IntArray, IntFormat, as_int64, check_range
 from refq.ops.table import kernel
 from refq.program.ir import Op, Program
 from refq.program.movement import movement
@@ -20,6 +20,10 @@ def _check_shape(name: str, got: tuple[int, ...], declared: tuple[int, ...], op:
     ok = len(got) == len(declared) and all(d in (-1, g) for g, d in zip(got, declared, strict=True))
     if not ok:
         raise SpecError(f"{op}: tensor {name!r} has shape {got}, declared {declared}")
+
+
+_SATURATING = ("requantize", "add")
+"""Kernel families whose output is saturated to ``params.out_format`` (refq.ops docs)."""
 
 
 def _execute(op: Op, args: list[IntArray]) -> tuple[IntArray, ...]:
@@ -34,6 +38,27 @@ def _execute(op: Op, args: list[IntArray]) -> tuple[IntArray, ...]:
     if op.kind == "move":
         return movement(op.key)(*args, **op.params)
     raise SpecError(f"op {op.name or op.key}: unknown kind {op.kind!r}")
+
+
+def _within(lo: int, hi: int, fmt: IntFormat) -> bool:
+    return fmt.min <= lo and hi <= fmt.max
+
+
+def _proven_in_range(op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
+    """Whether the op's single output lies in ``fmt`` by construction, so the element-wise
+    range check would always pass: a saturating kernel whose ``out_format`` fits ``fmt``;
+    ``threshold`` (codes 0..len(thresholds)); ``lookup`` (values of its table, whose own
+    range is checked here — a small array)."""
+    if len(op.outputs) != 1:
+        return False
+    if op.kind == "kernel" and op.key.split(".")[0] in _SATURATING:
+        out = getattr(kernel(op.key).params_type.from_dict(op.params), "out_format", None)
+        return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
+    if op.kind == "move" and op.key == "threshold" and len(args) == 2:
+        return _within(0, int(args[1].size), fmt)
+    if op.kind == "move" and op.key == "lookup" and len(args) == 2 and args[1].size:
+        return _within(int(args[1].min()), int(args[1].max()), fmt)
+    return False
 
 
 def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> dict[str, IntArray]:
@@ -63,7 +88,8 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
     for idx, op in enumerate(program.ops):
         label = f"{op.key} ({op.name})" if op.name else op.key
         try:
-            outs = _execute(op, [env[i] for i in op.inputs])
+            args = [env[i] for i in op.inputs]
+            outs = _execute(op, args)
         except KeyError as exc:
             raise SpecError(f"op {label}: input {exc} is not defined") from None
         except RangeError as exc:
@@ -74,7 +100,9 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
             decl = program.tensors[name]
             arr = np.asarray(value, dtype=np.int64)
             _check_shape(name, arr.shape, decl.shape, label)
-            env[name] = check_range(arr, decl.fmt, name, label)
+            if not _proven_in_range(op, args, decl.fmt):
+                check_range(arr, decl.fmt, name, label)
+            env[name] = arr
         for t in op.inputs:
             if last.get(t, -1) == idx and t not in program.consts:
                 env.pop(t, None)

@@ -23,6 +23,7 @@ from refq.intmath.rounding import ROUNDINGS
 from refq.ops.add import AddParams, add
 from refq.ops.linear import GemmParams, linear, matmul
 from refq.ops.requantize import RequantParams, requantize
+from refq.program import Op, Program, run
 
 I64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -222,3 +223,40 @@ def test_linear_accumulator_check_still_fires_without_a_proof() -> None:
         linear(x, w, None, p)
     small = np.ones((1, 64), dtype=np.int64)
     np.testing.assert_array_equal(linear(small, w, None, p), np.full((1, 2), -8192), strict=True)
+
+
+# --- run(): range checks proven by construction ---------------------------------------------
+
+
+def _requant_program(out_fmt: IntFormat, declared: IntFormat) -> Program:
+    p = Program("rq")
+    p.declare("x", (-1, 4), IntFormat(32, True), "input")
+    p.declare("y", (-1, 4), declared)
+    p.declare("c", (-1, 4), IntFormat(8, False))
+    p.declare("z", (-1, 4), IntFormat(8, True))
+    p.const("t", np.arange(16, dtype=np.int64) * 8 - 60, IntFormat(16, True))
+    p.const("table", np.arange(17, dtype=np.int64) - 8, IntFormat(8, True))
+    rq = RequantParams(family="dyadic", multiplier=(3,), shift=(1,), out_format=out_fmt)
+    p.add(Op("kernel", "requantize.dyadic", ("x",), ("y",), rq.to_dict(), "rq"))
+    p.add(Op("move", "threshold", ("y", "t"), ("c",), {}, "thr"))
+    p.add(Op("move", "lookup", ("c", "table"), ("z",), {"offset": 0}, "lut"))
+    p.outputs = ["y", "z"]
+    p.validate()
+    return p
+
+
+def test_run_skips_only_proven_range_checks() -> None:
+    x = np.array([[-(2**20), -3, 5, 2**20]])
+    out = run(_requant_program(IntFormat(16, True), IntFormat(16, True)), {"x": x})
+    np.testing.assert_array_equal(out["y"], np.array([[-32768, -4, 8, 32767]]), strict=True)
+    want_codes = np.searchsorted(np.arange(16) * 8 - 60, out["y"], side="right")
+    np.testing.assert_array_equal(out["c"], want_codes.astype(np.int64), strict=True)
+    np.testing.assert_array_equal(out["z"], want_codes - 8, strict=True)
+    # out_format wider than the declared tensor: not proven, so the check runs and names it
+    prog = _requant_program(IntFormat(16, True), IntFormat(12, True))
+    with pytest.raises(RangeError, match="tensor 'y' value -32768"):
+        run(prog, {"x": x})
+    small = np.array([[-3, 5, 7, 100]])
+    np.testing.assert_array_equal(
+        run(prog, {"x": small})["y"], np.array([[-4, 8, 10, 150]]), strict=True
+    )

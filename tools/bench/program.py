@@ -2,7 +2,11 @@
 deit_small geometry (random weights, min-max W8A8 spec built here) against refq's own
 float32 forward of the same model, same run; time ratio and tracemalloc peak memory.
 
-    python tools/bench/program.py [--batches 1 8] [--repeat 2] [--depth 12]
+    python tools/bench/program.py [--batches 1 8] [--repeat 2] [--depth 12] [--threads T] [--cpu]
+
+--threads limits the BLAS threads (threadpoolctl) of both forwards alike; --cpu times with
+process CPU time (user+sys of all threads) instead of wall time — steadier when other
+processes share the cores.
 
 Targets (issue 6): integer time <= 2x float, integer peak memory <= 2x float.
 """
@@ -10,12 +14,17 @@ Targets (issue 6): integer time <= 2x float, integer peak memory <= 2x float.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from refq.nn import create_model
 from refq.program import lower, run
@@ -37,13 +46,16 @@ def minmax_spec(model: Any, cal: Any) -> QuantSpec:
     return QuantSpec("minmax", model.config.name, 8, 8, w, acts)
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def measure(fn: Callable[[], Any], repeat: int) -> tuple[float, int]:
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, CLOCK() - t)
     tracemalloc.start()
     fn()
     _, peak = tracemalloc.get_traced_memory()
@@ -56,7 +68,23 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--depth", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
+    ap.add_argument("--cpu", action="store_true", help="time with process CPU time")
     a = ap.parse_args()
+    global CLOCK
+    if a.cpu:
+        CLOCK = time.process_time
+    limit: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if a.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(a.threads)
+    with limit:
+        bench(a)
+    print(f"BLAS threads: {a.threads or 'default'}; clock: {'cpu' if a.cpu else 'wall'}")
+
+
+def bench(a: argparse.Namespace) -> None:
     m64 = create_model("deit_small_patch16_224", depth=a.depth, seed=0).fold_normalization()
     rng = np.random.default_rng(0)
     cal = rng.integers(0, 256, (4, 3, 224, 224), dtype=np.uint8)
@@ -64,14 +92,18 @@ def main() -> None:
     prog = lower(m64, minmax_spec(m64, cal), cal)
     print(f"lowering: {time.perf_counter() - t:.1f} s, {len(prog.ops)} ops")
     m32 = m64.with_params(m64.params, dtype=np.float32)
-    print(f"{'batch':>5} {'int s':>8} {'f32 s':>8} {'ratio':>6} {'int MB':>8} {'f32 MB':>8} "
-          f"{'ratio':>6}")
+    print(
+        f"{'batch':>5} {'int s':>8} {'f32 s':>8} {'ratio':>6} {'int MB':>8} {'f32 MB':>8} "
+        f"{'ratio':>6}"
+    )
     for bsz in a.batches:
         x = rng.integers(0, 256, (bsz, 3, 224, 224), dtype=np.uint8)
         ti, mi = measure(lambda x=x: run(prog, {"input": x}, keep="outputs"), a.repeat)
         tf, mf = measure(lambda x=x: m32.forward(x), a.repeat)
-        print(f"{bsz:5d} {ti:8.3f} {tf:8.3f} {ti / tf:6.2f} {mi / 2**20:8.1f} "
-              f"{mf / 2**20:8.1f} {mi / mf:6.2f}")
+        print(
+            f"{bsz:5d} {ti:8.3f} {tf:8.3f} {ti / tf:6.2f} {mi / 2**20:8.1f} "
+            f"{mf / 2**20:8.1f} {mi / mf:6.2f}"
+        )
 
 
 if __name__ == "__main__":
