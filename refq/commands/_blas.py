@@ -11,31 +11,34 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
         "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
-_KEEP: list[Any] = []
-
-
-def limit_blas_threads(n: int | None) -> str:
-    """Use at most ``n`` BLAS threads for the rest of the process (None: leave as is).
+@contextmanager
+def blas_threads(n: int | None) -> Iterator[str]:
+    """Use at most ``n`` BLAS threads inside the ``with`` block (None: leave as is); yields
+    how the limit was applied: "env", "threadpoolctl", "unchanged" or "not applied (...)".
 
     Before NumPy is imported this sets the thread environment variables (OpenBLAS, MKL,
-    OpenMP, BLIS, Accelerate); afterwards it uses ``threadpoolctl`` if that is installed.
-    Returns how the limit was applied ("env", "threadpoolctl", "unchanged" or
-    "not applied (...)"), for the command's output.
+    OpenMP, BLIS, Accelerate), which then hold for the whole process (a fresh ``refq``
+    command); afterwards (e.g. ``main([...])`` called from a test) it uses
+    ``threadpoolctl`` if that is installed and restores the previous limits on exit.
     """
     if n is None:
-        return "unchanged"
+        yield "unchanged"
+        return
     if "numpy" not in sys.modules:
         for k in _ENV:
             os.environ[k] = str(n)
-        return "env"
+        yield "env"
+        return
     try:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
     except ImportError:
-        return "not applied (NumPy already imported and threadpoolctl missing)"
-    _KEEP.append(threadpool_limits(limits=n, user_api="blas"))
-    return "threadpoolctl"
+        yield "not applied (NumPy already imported and threadpoolctl missing)"
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield "threadpoolctl"

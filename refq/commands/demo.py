@@ -119,16 +119,19 @@ def verify_golden(folder: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refq.commands._blas import limit_blas_threads
+    from refq.commands._blas import blas_threads
 
-    t0 = time.perf_counter()
-    c0 = time.process_time()
     if args.threads < 1:
         from refq.errors import SpecError
 
         raise SpecError(f"--threads must be >= 1, got {args.threads}")
-    limit_blas_threads(args.threads)  # before NumPy loads: the env variables suffice
+    with blas_threads(args.threads):  # before NumPy loads: the env variables suffice
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    c0 = time.process_time()
     from refq.commands.eval import (
         Workload,
         evaluate_grid,

@@ -318,11 +318,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refq.commands._blas import limit_blas_threads
+    from refq.commands._blas import blas_threads
 
     if args.threads is not None and args.threads < 1:
         raise SpecError(f"--threads must be >= 1, got {args.threads}")
-    limit_blas_threads(args.threads)
+    with blas_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods)
     bits = parse_bits(args.bits)
     opts = parse_recipe_options(args.opt)

@@ -172,6 +172,25 @@ def test_eval_unknown_recipe_option_is_reported(capsys: pytest.CaptureFixture[st
     assert "repq W8A8: recipe: method 'repq': unknown options ['n']" in out
 
 
+def test_blas_threads_limits_and_restores() -> None:
+    tpc = pytest.importorskip("threadpoolctl")
+    from refq.commands._blas import blas_threads
+
+    def blas() -> list[int]:
+        return [int(i["num_threads"]) for i in tpc.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    with tpc.threadpool_limits(limits=2, user_api="blas"):  # conftest holds it at 1
+        before = blas()
+        assert before and all(n == 2 for n in before)
+        with blas_threads(1) as how:
+            assert how == "threadpoolctl"  # NumPy is loaded in a test process
+            assert all(n == 1 for n in blas())
+        assert blas() == before
+        with blas_threads(None) as how:
+            assert how == "unchanged" and blas() == before
+
+
 def test_demo_options_are_gradient_free() -> None:
     from refq.commands.demo import DEMO_OPTIONS
 
