@@ -294,8 +294,11 @@ TINY_SEED = 7
 TINY_CALIB = 4
 TINY_DEPTH = 2
 """deit_tiny's 12 blocks do not fit the golden/ budget (int8 weights alone are 5.7 MB, the
-program in meta.json 2.1 MB); the case keeps its geometry with 2 blocks."""
+program in meta.json 2.1 MB); the committed case keeps its geometry with 2 blocks."""
 TINY_NAME = f"program.deit_tiny_random.depth{TINY_DEPTH}.minmax.w8a8"
+TINY_FULL_DEPTH = 12
+TINY_FULL_NAME = "program.deit_tiny_random.minmax.w8a8"
+"""The full-depth deit_tiny case: registered, not committed (extended), every intermediate."""
 
 
 def tiny_boundary(t: str) -> bool:
@@ -305,48 +308,57 @@ def tiny_boundary(t: str) -> bool:
     return t == "embed" or (t.startswith("blocks.") and t.endswith((".add1", ".add2")))
 
 
-@lru_cache(maxsize=1)
-def _tiny(seed: int) -> tuple[Program, npt.NDArray[np.uint8]]:
-    """deit_tiny geometry with seeded random weights, min-max W8A8 on seeded random
-    images: (program, the test image)."""
+@lru_cache(maxsize=2)
+def _tiny(seed: int, depth: int) -> tuple[Program, npt.NDArray[np.uint8]]:
+    """deit_tiny geometry at ``depth`` blocks with seeded random weights, min-max W8A8 on
+    seeded random images: (program, the test image)."""
     from refq.nn.factory import create_model
     from refq.program import lower
     from refq.program.gap import minmax_spec
 
-    model = create_model(TINY, None, seed=seed, depth=TINY_DEPTH).fold_normalization()
+    model = create_model(TINY, None, seed=seed, depth=depth).fold_normalization()
     rng = np.random.default_rng(seed)
     cfg = model.config
     shape = (TINY_CALIB + 1, cfg.in_chans, cfg.img_size, cfg.img_size)
     images = rng.integers(0, 256, size=shape, dtype=np.int64).astype(np.uint8)
     calib, test = images[:TINY_CALIB], images[TINY_CALIB:]
     spec = minmax_spec(model, calib, 8)
-    name = f"{TINY}.random{seed}.depth{TINY_DEPTH}.minmax.w8a8"
+    name = (f"{TINY}.random{seed}.minmax.w8a8" if depth == TINY_FULL_DEPTH
+            else f"{TINY}.random{seed}.depth{depth}.minmax.w8a8")
     return lower(model, spec, calib, name=name), test
 
 
-def _tiny_case(name: str, seed: int) -> Case:
-    program, image = _tiny(seed)
+def _tiny_case(depth: int, name: str, seed: int) -> Case:
+    program, image = _tiny(seed, depth)
+    full = depth == TINY_FULL_DEPTH
+    geometry = ("embed 192, 3 heads of 64, mlp 768, 224x224 input, patch 16, 197 tokens, "
+                "1000 classes")
     cfg_note = {
-        "model": f"{TINY} geometry (embed 192, 3 heads of 64, mlp 768, 224x224 input, "
-                 "patch 16, 197 tokens, 1000 classes) with depth reduced from 12 to "
-                 f"{TINY_DEPTH} (golden/ size budget), normalisation folded",
+        "model": (f"{TINY} geometry ({geometry}) at its full depth of 12 blocks, "
+                  "normalisation folded" if full else
+                  f"{TINY} geometry ({geometry}) with depth reduced from 12 to {depth} "
+                  "(golden/ size budget), normalisation folded"),
         "weights": f"refq.nn.factory.random_params(seed={seed}): N(0, 0.02^2), LayerNorm "
                    "weights 1 + N(0, 0.1^2)",
         "images": f"numpy default_rng({seed}).integers(0, 256, ({TINY_CALIB + 1}, 3, 224, "
                   f"224)) as uint8: the first {TINY_CALIB} calibrate, the last is the input",
         "spec": f"refq.program.gap.minmax_spec W8A8 on the {TINY_CALIB} calibration images",
-        "stored": "every parameter (params), the input, the logits (output) and the block "
-                  "boundaries (intermediates embed, blocks.i.add1 and blocks.i.add2); the "
-                  "other intermediates (about 3 MB per block) are not stored: re-run the "
-                  "program in meta.program to get them",
+        "stored": ("every parameter (params), the input, the logits (output) and EVERY "
+                   "intermediate; an extended case (registered, not committed: golden/ "
+                   "size budget)" if full else
+                   "every parameter (params), the input, the logits (output) and the block "
+                   "boundaries (intermediates embed, blocks.i.add1 and blocks.i.add2); the "
+                   "other intermediates (about 3 MB per block) are not stored: re-run the "
+                   "program in meta.program to get them"),
     }
     return program_case(name, seed, "program", program, {"input": image},
-                        {"scope": cfg_note}, keep=tiny_boundary)
+                        {"scope": cfg_note}, keep=None if full else tiny_boundary)
 
 
-def _register(name: str, kind: str, build: Callable[..., Case], doc: str, *args: Any) -> None:
+def _register(name: str, kind: str, build: Callable[..., Case], doc: str, *args: Any,
+              committed: bool = True) -> None:
     fn = partial(build, *args, name)
-    register(name, kind, 0, doc)(fn)
+    register(name, kind, 0, doc, committed)(fn)
 
 
 for _bits in BITS:
@@ -362,6 +374,15 @@ for _bits in BITS:
             _bits, _block,
         )
 
+
+def _method_part_case(method: str, bits: int, part: str, name: str, seed: int) -> Case:
+    """The ``part`` of the per-method encoder case, cut by :func:`block_part` (its tensors
+    are those of the encoder case: no separate computation)."""
+    enc = _method_block_case(method, bits, "encoder",
+                             f"block.deit_digits.{method}.w{bits}a{bits}.encoder", seed)
+    return block_part(enc, part, name)
+
+
 def _register_methods() -> None:
     from refq.golden.specs import BITS as SPEC_BITS
     from refq.golden.specs import METHODS
@@ -375,6 +396,14 @@ def _register_methods() -> None:
                 f" first {BLOCK_TOKENS} tokens of 1 test image; parts: block_part()",
                 method, bits, "encoder",
             )
+            for part in ("attention", "mlp"):
+                _register(
+                    f"block.deit_digits.{method}.w{bits}a{bits}.{part}", "block",
+                    _method_part_case,
+                    f"{part} part of the {method} W{bits}A{bits} encoder block case "
+                    f"(block_part; {BLOCK_TOKENS} tokens)",
+                    method, bits, part, committed=False,
+                )
 
 
 _register_methods()
@@ -382,7 +411,13 @@ register(
     TINY_NAME, "program", TINY_SEED,
     f"{TINY} geometry at depth {TINY_DEPTH}, seeded random weights, min-max W8A8, 1 random "
     "image: params, input, block boundaries, logits",
-)(partial(_tiny_case, TINY_NAME))
+)(partial(_tiny_case, TINY_DEPTH, TINY_NAME))
+register(
+    TINY_FULL_NAME, "program", TINY_SEED,
+    f"{TINY} at full depth {TINY_FULL_DEPTH}, seeded random weights, min-max W8A8, 1 random "
+    "image: params, input, EVERY intermediate, logits",
+    committed=False,
+)(partial(_tiny_case, TINY_FULL_DEPTH, TINY_FULL_NAME))
 
-__all__ = ["BLOCKS", "BLOCK_TOKENS", "block_part", "program_case", "program_of", "subprogram",
-           "tiny_boundary", "token_axes", "with_tokens"]
+__all__ = ["BLOCKS", "BLOCK_TOKENS", "TINY_FULL_NAME", "TINY_NAME", "block_part", "program_case",
+           "program_of", "subprogram", "tiny_boundary", "token_axes", "with_tokens"]

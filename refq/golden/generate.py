@@ -20,14 +20,17 @@ def generate(
     force: bool = False,
     progress: bool = True,
     cpu: dict[str, float] | None = None,
+    include_extended: bool = False,
 ) -> dict[str, float]:
-    """Write the cases matching ``only`` (all if None) into ``out``.
+    """Write the cases matching ``only`` into ``out``: the comma-separated globs match over
+    every registered case (committed or extended); without ``only``, the committed set —
+    what ``golden/`` holds — plus the extended cases if ``include_extended``.
 
     Returns wall seconds spent per case (CPU seconds of this process into ``cpu`` if
     given). ``out`` must not exist unless ``force``; an interrupted
     run leaves any previous ``out`` untouched. A replaced set's README.md is carried over.
     """
-    entries = select(only)
+    entries = select(only, include_extended)
     timings: dict[str, float] = {}
     with atomic_folder(Path(out), force=force) as tmp:
         for entry in tqdm(entries, desc="golden", unit="case", disable=not progress):

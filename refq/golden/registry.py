@@ -3,6 +3,12 @@
 Case modules register builders with :func:`register`; :func:`cases` imports them on first
 use. A builder takes the seed and returns a :class:`~refq.golden.case.Case`; the same seed
 must give the same case on every platform.
+
+Registered is not committed: an entry with ``committed=False`` (an *extended* case) is as
+reproducible and verifiable as any other, but the default selection — ``generate(out)``,
+``refq golden generate`` without ``--only``/``--all``, the committed ``golden/`` — leaves it
+out (golden/ must stay within 20 MiB). A pattern (``--only``) matches over every
+registered case, committed or not.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class CaseEntry:
     seed: int
     build: Callable[[int], Case]
     description: str
+    committed: bool = True
+    """Part of the default selection (the committed golden/ set); False: extended case,
+    generated only on request (a pattern, or ``include_extended``)."""
 
     def make(self) -> Case:
         case = self.build(self.seed)
@@ -41,12 +50,17 @@ _REGISTRY: dict[str, CaseEntry] = {}
 
 
 def register(
-    name: str, kind: str, seed: int, description: str = ""
+    name: str, kind: str, seed: int, description: str = "", committed: bool = True
 ) -> Callable[[Callable[[int], Case]], Callable[[int], Case]]:
+    """Register the builder of case ``name``; ``committed=False`` for an extended case
+    (registered and verifiable, not part of the default selection / golden/)."""
+
     def deco(fn: Callable[[int], Case]) -> Callable[[int], Case]:
         if name in _REGISTRY:
             raise GoldenError(f"golden case {name} registered twice")
-        _REGISTRY[name] = CaseEntry(name, kind, seed, fn, description or (fn.__doc__ or "").strip())
+        _REGISTRY[name] = CaseEntry(
+            name, kind, seed, fn, description or (fn.__doc__ or "").strip(), committed
+        )
         return fn
 
     return deco
@@ -59,11 +73,13 @@ def cases() -> dict[str, CaseEntry]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def select(patterns: str | None) -> list[CaseEntry]:
-    """Cases whose name matches any of the comma-separated glob ``patterns`` (all if None)."""
+def select(patterns: str | None, include_extended: bool = False) -> list[CaseEntry]:
+    """Cases whose name matches any of the comma-separated glob ``patterns``, searched over
+    EVERY registered case (committed or extended); without patterns, the committed cases —
+    plus the extended ones if ``include_extended``. Sorted by name."""
     table = cases()
     if not patterns:
-        return list(table.values())
+        return [e for e in table.values() if e.committed or include_extended]
     pats = [p.strip() for p in patterns.split(",") if p.strip()]
     chosen = [e for n, e in table.items() if any(fnmatch.fnmatchcase(n, p) for p in pats)]
     if not chosen:
