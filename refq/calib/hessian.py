@@ -77,6 +77,7 @@ def hessian_metric_factory(
     calib_images: npt.ArrayLike,
     labels: npt.ArrayLike | None = None,
     loss: str = "ce",
+    pred: npt.ArrayLike | None = None,
 ) -> Callable[..., WeightedMSE]:
     """A per-layer metric: ``factory(op_name)`` -> ``weighted_mse(dL/dO)`` for that op.
 
@@ -84,10 +85,11 @@ def hessian_metric_factory(
     op of that name (the scored tensor must be the op output on the SAME calibration images,
     in the same order). ``factory(op, shape)`` with the shape of the scored output also
     accepts a per-head ``(B, H, N, d)`` layout of a merged ``(B, N, H·d)`` op output (the
-    attn@v search), re-laying the gradient out to match. Raises SpecError for an op without
-    a gradient or a shape it cannot match.
+    attn@v search), re-laying the gradient out to match. ``loss``/``labels``/``pred`` as
+    :func:`layer_output_grads`. Raises SpecError for an op without a gradient or a shape it
+    cannot match.
     """
-    grads = layer_output_grads(model, calib_images, labels=labels, loss=loss)
+    grads = layer_output_grads(model, calib_images, labels=labels, loss=loss, pred=pred)
 
     def metric_for(op: str, shape: tuple[int, ...] | None = None) -> WeightedMSE:
         if op not in grads:

@@ -32,6 +32,10 @@ Per recipe, which quantizer sits on which tensor:
       own argmax, gradients w.r.t. every op output on the same calibration subset as the
       search (one forward + backward, about 3-4 forward-pass equivalents on ``calib_sub``
       images). "cosine": cosine distance of the layer outputs (no gradients); "mse".
+    - ``hessian_loss`` (default ``"ce"``, the policy above): ``"kl"`` takes instead the
+      gradient of KL(softmax(FP) || softmax(min-max fake-quant model)) w.r.t. the quantized
+      logits, back-propagated through the FP network (the FP Jacobian standing in for the
+      quantized one; one extra fake-quant forward).
     - ``n`` (default 100 candidates) and ``rounds`` (default 3 alternating rounds) shrink
       the search.
 
@@ -202,14 +206,25 @@ PTQ4VIT_METRICS = ("hessian", "cosine", "mse")
 """Layer-output metrics of the ptq4vit recipe (``metric`` option; "hessian" is the paper's)."""
 
 
-def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3) -> QuantSpec:
+def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3,
+            hessian_loss: str = "ce") -> QuantSpec:
     if metric not in PTQ4VIT_METRICS:
         raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
+    if hessian_loss not in ("ce", "kl"):
+        raise SpecError(f"ptq4vit: hessian_loss must be 'ce' or 'kl', got {hessian_loss!r}")
     ctx.minmax_all(skip_input=True)
     metric_for: Callable[..., Any] | None = None
     if metric == "hessian":
         from refq.calib.hessian import hessian_metric_factory
-        metric_for = hessian_metric_factory(ctx.model, ctx.images[: ctx.sub], labels=None)
+        xs = ctx.images[: ctx.sub]
+        pred = None
+        if hessian_loss == "kl":  # KL(FP || min-max fake-quant model) on the same images
+            from refq.methods import fake_quant
+            mq, tap = fake_quant(ctx.model, ctx.spec("ptq4vit"))
+            pred = mq.forward(xs, tap=tap)
+        metric_for = hessian_metric_factory(ctx.model, xs, labels=None, loss=hessian_loss,
+                                            pred=pred)
+        ctx.notes["hessian_loss"] = hessian_loss
     records: dict[str, Any] = {}
     for op in ctx.ops:
         if op.name == "patch_embed.proj":
@@ -370,9 +385,9 @@ def tsptq(ctx: _Ctx) -> QuantSpec:
 def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
                calib_images: npt.ArrayLike, seed: int, opts: dict[str, Any]) -> QuantSpec:
     """Dispatch to the recipe ``method`` with its options (SpecError on unknown ones)."""
-    allowed = {"ptq4vit": {"metric", "n", "rounds"}, "repq": set(), "dopq": {"choice"},
-               "ias": {"sos", "sos_iters", "sos_lr", "sos_batch"}, "fqvit": set(),
-               "tsptq": set()}[method]
+    allowed = {"ptq4vit": {"metric", "n", "rounds", "hessian_loss"}, "repq": set(),
+               "dopq": {"choice"}, "ias": {"sos", "sos_iters", "sos_lr", "sos_batch"},
+               "fqvit": set(), "tsptq": set()}[method]
     opts = dict(opts)
     calib_sub = opts.pop("calib_sub", CALIB_SUB)
     bad = sorted(set(opts) - allowed)
