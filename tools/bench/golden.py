@@ -1,7 +1,10 @@
-"""Benchmark: generating the whole golden set and verifying the committed golden/, with the
-time split by case kind (kernel, requantize, block, program).
+"""Benchmark: generating the committed golden set and verifying the committed golden/, with
+the time split by case kind (kernel, requantize, block, program).
 
     python tools/bench/golden.py [--repeat 3] [--only PATTERN]
+
+``--only`` matches over every registered case, extended (not committed) ones included, like
+``refq golden generate --only``; verification reads ``--committed`` (default golden/).
 
 Each repetition runs generation and verification in two fresh interpreters (no warm
 caches: lowering, bundled data), so a kind's time includes the work its cases share — e.g.
@@ -77,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", default="", help="case pattern (default: every case)")
+    ap.add_argument("--only", default="", help="case pattern over every registered case (default: the committed set)")
     ap.add_argument("--committed", type=Path, default=ROOT / "golden",
                     help="the set to verify (default: the committed golden/)")
     ap.add_argument("--blas-threads", type=int, default=None,
