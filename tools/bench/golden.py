@@ -80,7 +80,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", default="", help="case pattern over every registered case (default: the committed set)")
+    ap.add_argument("--only", default="",
+                    help="case pattern over every registered case (default: the committed set)")
     ap.add_argument("--committed", type=Path, default=ROOT / "golden",
                     help="the set to verify (default: the committed golden/)")
     ap.add_argument("--blas-threads", type=int, default=None,
