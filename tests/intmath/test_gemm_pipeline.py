@@ -33,6 +33,7 @@ def check(a: np.ndarray, b: np.ndarray, out_dtype: type = np.int64) -> None:
 @pytest.fixture
 def tiny_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gemm, "_TILE", 12)
+    monkeypatch.setattr(gemm, "_TILE_2D", 12)
     monkeypatch.setattr(gemm, "_CONVERT", 5)
 
 
