@@ -339,4 +339,7 @@ def _run(args: argparse.Namespace) -> int:
           f"evaluated {work.images.shape[0]} images; top-1 in %")
     print(f"recipe options: {format_recipe_options(opts)}")
     print(table(rows, integer=args.integer))
-    return 1 if any("FAILED" in r.note for r in rows) else 0
+    if any("FAILED" in r.note for r in rows):
+        return 1  # a bug: an exception that is not a RefqError
+    # a recipe refusing its input (unknown option, unsupported bits): bad input, like SpecError
+    return 2 if any(r.note.startswith("recipe: ") for r in rows) else 0

@@ -166,7 +166,7 @@ def test_parse_recipe_options() -> None:
 
 def test_eval_unknown_recipe_option_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--methods", "repq", "--opt", "repq.n=3", "--limit", "2",
-                 "--calib", "2", "--quiet"]) == 0
+                 "--calib", "2", "--quiet"]) == 2
     out = capsys.readouterr().out
     assert "recipe options: repq.n=3" in out
     assert "repq W8A8: recipe: method 'repq': unknown options ['n']" in out
