@@ -141,9 +141,7 @@ def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
     if c * bound * bound > fmt.max and y.size:
         bound = max(-int(y.min()), int(y.max()))  # the values' own bound
     if c * bound * bound > fmt.max:
-        rows = y.reshape(-1, c).tolist()
-        for i, row in enumerate(rows):
-            total = sum(t * t for t in row)
+        for i, total in enumerate(_row_sums_of_squares(y, bound)):
             if total > fmt.max:
                 idx = (*(int(j) for j in np.unravel_index(i, y.shape[:-1])), 0)
                 raise RangeError(
@@ -151,8 +149,28 @@ def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
                     f"{idx} outside {fmt.name} range "
                     f"[{fmt.min}, {fmt.max}]"
                 )
+    # every row's true sum is in [0, 2^63): int64 arithmetic, exact modulo 2^64, gives it
     v: IntArray = np.einsum("...c,...c->...", y, y)[..., None]
     return v
+
+
+def _row_sums_of_squares(y: IntArray, bound: int) -> list[int]:
+    """The exact Σ y² of each row (last axis) as Python ints, without squaring each element
+    in Python: with y = h·2^16 + l (h = y >> 16 floor, 0 <= l < 2^16),
+    y² = h²·2^32 + h·l·2^17 + l², and the three row sums Σh², Σh·l, Σl² are exact in int64
+    when |y| < 2^39 and C <= 2^16 (|Σh²| < 2^62, |Σh·l| < 2^55, Σl² < 2^48); they are
+    combined per row on Python ints. Outside those limits each row is summed on Python ints.
+    """
+    c = y.shape[-1]
+    flat = y.reshape(-1, c)
+    if bound >= 1 << 39 or c > 1 << 16:
+        return [sum(t * t for t in row) for row in flat.tolist()]
+    h = flat >> np.int64(16)
+    lo = flat & np.int64(0xFFFF)
+    hh = np.einsum("rc,rc->r", h, h).tolist()
+    hl = np.einsum("rc,rc->r", h, lo).tolist()
+    ll = np.einsum("rc,rc->r", lo, lo).tolist()
+    return [(a << 32) + (b << 17) + d for a, b, d in zip(hh, hl, ll, strict=True)]
 
 
 # Upper bounds ⌊√((i + 1)·2^52 - 1)⌋ + 1 >= √m for every m with m >> 52 == i, i < 2^10.

@@ -286,3 +286,35 @@ def test_layernorm_sum_of_squares_overflow_raises() -> None:
     with pytest.raises(RangeError, match=r"'sum\(y\^2\)'.*index \(0, 0\)"):
         ops.layernorm(x, p, "refq")
 
+
+
+@given(rows=st.lists(st.lists(st.integers(-(2**39) + 1, 2**39 - 1), min_size=1, max_size=6),
+                     min_size=1, max_size=4).filter(lambda r: len({len(x) for x in r}) == 1))
+@example(rows=[[2**39 - 1, -(2**39) + 1, -1, 0]])
+@example(rows=[[-(2**16), 2**16 - 1, -1, 65535]])  # l at 0 and 0xFFFF, h at -1 and 0
+@example(rows=[[2**31 - 1, 2**31]])  # Σy² near 2^63
+def test_layernorm_row_sums_of_squares_exact(rows: list[list[int]]) -> None:
+    """The split h·2^16 + l row sums equal Python's Σy² exactly (the overflow check of
+    layernorm_refq's int63 sum(y^2) relies on it)."""
+    from refq.ops.layernorm import _row_sums_of_squares
+
+    y = np.array(rows, dtype=np.int64)
+    got = _row_sums_of_squares(y, max(abs(t) for r in rows for t in r))
+    assert got == [sum(t * t for t in r) for r in rows]
+
+
+def test_layernorm_sum_of_squares_near_int63() -> None:
+    """sum(y^2) is declared int63 (max 2^62 - 1): a row just inside passes with its exact
+    value, the next one up raises."""
+    from refq.ops.layernorm import _sum_of_squares
+
+    top = 2**62 - 1
+    k = math.isqrt(top // 2)  # 2k² <= top < 2(k + 1)²
+    ok = np.array([[k, -k]], dtype=np.int64)
+    assert int(_sum_of_squares(ok, k, "t")[0, 0]) == 2 * k * k
+    near = np.array([[k, k + 1]], dtype=np.int64)
+    if k * k + (k + 1) ** 2 <= top:
+        assert int(_sum_of_squares(near, k + 1, "t")[0, 0]) == k * k + (k + 1) ** 2
+    over = np.array([[k + 1, -(k + 1)]], dtype=np.int64)
+    with pytest.raises(RangeError, match=r"sum\(y\^2\)"):
+        _sum_of_squares(over, k + 1, "t")
