@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
-from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, exact_matmul
+from refq.intmath import INT8, INT32, IntArray, IntFormat, check_bounds, check_range, exact_matmul
 from refq.ops._common import Params, int_input, need_format, need_int, signed
 from refq.ops.requantize import RequantParams, requantize
 
@@ -63,19 +63,43 @@ LinearParams = GemmParams
 MatmulParams = GemmParams
 
 
-def _narrow(x: IntArray, fmt: IntFormat, zero_point: int) -> npt.NDArray[np.signedinteger[Any]]:
+def _narrow(
+    x: npt.NDArray[np.signedinteger[Any]], fmt: IntFormat, zero_point: int
+) -> npt.NDArray[np.signedinteger[Any]]:
     """x - zero_point exactly, in the narrowest of int8/int16/int32/int64 that holds every
     value of ``fmt`` and of ``fmt`` minus the zero point (``x`` is already checked against
-    ``fmt``), so exact_matmul casts 1-2 bytes per element instead of 8."""
+    ``fmt``), so exact_matmul casts 1-2 bytes per element instead of 8. With zero_point 0
+    and ``x`` already of that dtype, ``x`` itself is returned (read only by the GEMM)."""
     lo = min(fmt.min, fmt.min - zero_point)
     hi = max(fmt.max, fmt.max - zero_point)
     for dt in (np.int8, np.int16, np.int32):
         info = np.iinfo(dt)
         if info.min <= lo and hi <= info.max:
+            if zero_point == 0 and x.dtype == dt:
+                return x
             out = np.empty(x.shape, dtype=dt)
             np.subtract(x, np.int64(zero_point), out=out, casting="unsafe")
             return out
     return np.asarray(x - np.int64(zero_point), dtype=np.int64)
+
+
+_NARROW_DTYPES = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
+
+
+def _gemm_operand(
+    x: Any, fmt: IntFormat, name: str, op: str, min_ndim: int
+) -> npt.NDArray[np.signedinteger[Any]]:
+    """Validate a GEMM operand like ``int_input`` but keep an int8/int16/int32 array in its
+    own dtype (no widening copy): its values are checked against ``fmt`` by
+    ``check_bounds`` — skipped only when the dtype itself cannot leave ``fmt``, else one min
+    and one max reduction. Other integer dtypes go through ``int_input`` (int64). The run
+    interpreter passes weight constants this way (refq.program.run keeps a narrow copy)."""
+    if isinstance(x, np.ndarray) and x.dtype in _NARROW_DTYPES:
+        if x.ndim < min_ndim:
+            raise SpecError(f"{op}: {name} needs at least {min_ndim} dimension(s), got {x.shape}")
+        check_bounds(x, fmt, name, op)
+        return x
+    return int_input(x, fmt, name, op, min_ndim)
 
 
 def _operand_bound(fmt: IntFormat, zero_point: int) -> int:
@@ -119,13 +143,14 @@ def linear(x: Any, w: Any, bias: Any = None, params: GemmParams | None = None) -
     """y = (x - zx) @ (w - zw)^T + bias, exact, checked in int<acc_bits>; then requantized.
 
     Shapes: x (..., K), w (N, K), bias (N,) or None → (..., N). Formats: x in
-    ``params.a_format``, w in ``params.b_format``, bias int32; output int<acc_bits>
+    ``params.a_format``, w in ``params.b_format`` (an int8/int16/int32 ``w`` is used in its
+    own dtype, still range-checked against ``b_format``), bias int32; output int<acc_bits>
     (or ``params.requant.out_format``). Accuracy: exact (no rounding) before requantization.
     """
     op = "linear"
     p = params if params is not None else GemmParams()
     xa = int_input(x, p.a_format, "x", op, 1)
-    wa = int_input(w, p.b_format, "w", op, 2)
+    wa = _gemm_operand(w, p.b_format, "w", op, 2)
     if wa.ndim != 2 or wa.shape[1] != xa.shape[-1]:
         raise SpecError(f"{op}: w must be (N, K={xa.shape[-1]}), got {wa.shape}")
     xz = _narrow(xa, p.a_format, p.a_zero_point)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
@@ -61,6 +62,53 @@ def _proven_in_range(op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
     return False
 
 
+_NARROW = (np.int8, np.int16, np.int32)
+
+
+def _narrow_copy(arr: IntArray) -> IntArray | npt.NDArray[np.signedinteger[Any]]:
+    """A read-only copy of ``arr`` in the narrowest of int8/int16/int32 that holds its
+    actual min and max (so every value converts exactly), or ``arr`` itself if none does."""
+    if arr.size == 0:
+        return arr
+    lo, hi = int(arr.min()), int(arr.max())
+    for dt in _NARROW:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            out = arr.astype(dt)
+            out.flags.writeable = False
+            return out
+    return arr
+
+
+def _gemm_weights(program: Program) -> dict[str, npt.NDArray[np.signedinteger[Any]]]:
+    """Narrow-dtype copies of the consts used as the weight ``w`` of a ``linear`` kernel,
+    made once per Program and cached on it (``Program._run_cache``).
+
+    The values are identical (``_narrow_copy``: the dtype holds the const's own min and
+    max); linear still checks them against its ``b_format`` (refq.ops.linear: skipped only
+    when the dtype cannot leave it), so results and errors are those of the int64 const —
+    only the per-call widening, scan and narrowing of the int64 weights are saved. A cache
+    entry is reused only while ``program.consts[name]`` is the same array object, and that
+    array is made read-only when cached, so it cannot change under the copy.
+    """
+    cache = program._run_cache
+    out: dict[str, npt.NDArray[np.signedinteger[Any]]] = {}
+    for op in program.ops:
+        if op.kind != "kernel" or op.key.split(".")[0] != "linear" or len(op.inputs) < 2:
+            continue
+        name = op.inputs[1]
+        src = program.consts.get(name)
+        if src is None or name in out:
+            continue
+        hit = cache.get(name)
+        if hit is None or hit[0] is not src:
+            src.flags.writeable = False
+            hit = (src, _narrow_copy(src))
+            cache[name] = hit
+        out[name] = hit[1]
+    return out
+
+
 def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> dict[str, IntArray]:
     """Run ``program`` on ``inputs`` (name → integer array).
 
@@ -78,6 +126,7 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         _check_shape(name, arr.shape, decl.shape, "input")
         env[name] = arr
     env.update(program.consts)
+    weights = _gemm_weights(program)
     last: dict[str, int] = {}
     if keep == "outputs":  # free each intermediate after its last use (peak memory)
         for i, op in enumerate(program.ops):
@@ -89,7 +138,10 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         label = f"{op.key} ({op.name})" if op.name else op.key
         try:
             args = [env[i] for i in op.inputs]
-            outs = _execute(op, args)
+            if op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights:
+                outs = _execute(op, [args[0], weights[op.inputs[1]], *args[2:]])
+            else:
+                outs = _execute(op, args)
         except KeyError as exc:
             raise SpecError(f"op {label}: input {exc} is not defined") from None
         except RangeError as exc:

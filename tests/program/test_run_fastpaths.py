@@ -260,3 +260,72 @@ def test_run_skips_only_proven_range_checks() -> None:
     np.testing.assert_array_equal(
         run(prog, {"x": small})["y"], np.array([[-4, 8, 10, 150]]), strict=True
     )
+
+
+# --- narrow (int8/int16/int32) weight operands and run()'s cached weight copies -------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([(4, True), (4, False), (8, True), (8, False), (12, True), (16, True)]),
+    st.sampled_from([np.int8, np.int16, np.int32]),
+    st.data(),
+)
+def test_linear_narrow_weight_equals_int64_weight(
+    fmt_t: tuple[int, bool], dt: type[np.signedinteger], data: st.DataObject
+) -> None:
+    fmt = IntFormat(*fmt_t)
+    info = np.iinfo(dt)
+    lo, hi = max(fmt.min, int(info.min)), min(fmt.max, int(info.max))
+    n, k = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 9))
+    w = data.draw(hnp.arrays(np.int64, (n, k), elements=st.integers(lo, hi)))
+    x = data.draw(hnp.arrays(np.int64, (3, k), elements=st.integers(-128, 127)))
+    zp = data.draw(st.integers(lo, hi))
+    p = GemmParams(b_format=fmt, b_zero_point=zp, acc_bits=48)
+    want = (x.astype(object) @ (w.astype(object) - zp).T).astype(np.int64)
+    np.testing.assert_array_equal(linear(x, w.astype(dt), None, p), want, strict=True)
+    np.testing.assert_array_equal(linear(x, w, None, p), want, strict=True)
+
+
+def test_linear_narrow_weight_still_range_checked() -> None:
+    x = np.ones((1, 3), dtype=np.int64)
+    w = np.array([[1, 8, -2]], dtype=np.int8)  # 8 is outside int4; the int8 dtype proves nothing
+    with pytest.raises(RangeError, match="w"):
+        linear(x, w, None, GemmParams(b_format=IntFormat(4, True)))
+    with pytest.raises(RangeError, match="w"):
+        linear(x, w.astype(np.int64), None, GemmParams(b_format=IntFormat(4, True)))
+
+
+def _linear_program(w: np.ndarray, w_fmt: IntFormat, b_fmt: IntFormat | None = None) -> Program:
+    p = Program("lin")
+    p.declare("x", (-1, w.shape[1]), IntFormat(8, True), "input")
+    p.declare("y", (-1, w.shape[0]), IntFormat(32, True))
+    p.const("w", w, w_fmt)
+    p.const("b", np.arange(w.shape[0], dtype=np.int64) - 2, IntFormat(32, True))
+    gp = GemmParams(b_format=b_fmt or w_fmt)
+    p.add(Op("kernel", "linear.gemm", ("x", "w", "b"), ("y",), gp.to_dict(), "fc"))
+    p.outputs = ["y"]
+    p.validate()
+    return p
+
+
+def test_run_weight_cache_same_results_and_invalidated_on_replace() -> None:
+    rng = np.random.default_rng(5)
+    w = rng.integers(-300, 300, size=(5, 7))
+    x = rng.integers(-128, 128, size=(4, 7))
+    prog = _linear_program(w, IntFormat(16, True))
+    want = (x.astype(object) @ w.astype(object).T + (np.arange(5) - 2)).astype(np.int64)
+    for _ in range(2):  # first run fills the cache, second reuses it
+        np.testing.assert_array_equal(run(prog, {"x": x})["y"], want, strict=True)
+    assert prog._run_cache["w"][1].dtype == np.int16
+    assert not prog.consts["w"].flags.writeable  # cached source cannot change under the copy
+    assert "w" not in run(prog, {"x": x})  # consts still excluded from the results
+    # replacing the const array drops the stale copy
+    prog.consts["w"] = -w
+    np.testing.assert_array_equal(
+        run(prog, {"x": x})["y"], -want + 2 * (np.arange(5) - 2), strict=True
+    )
+    # a const outside the kernel's b_format still raises from the op, as with int64 weights
+    bad = _linear_program(np.full((2, 7), 200), IntFormat(16, True), IntFormat(8, True))
+    with pytest.raises(RangeError, match="fc"):
+        run(bad, {"x": x})
