@@ -85,6 +85,10 @@ def need_ints(v: Any, name: str, lo: int | None = None, hi: int | None = None) -
         return (need_int(v, name, lo, hi),)
     if not isinstance(v, (tuple, list)) or len(v) == 0:
         raise SpecError(f"{name}: expected an int or a non-empty tuple of ints, got {v!r}")
+    if all(type(e) is int for e in v):  # fast path (tables): plain ints, bounds by min/max
+        t = tuple(v)
+        if (lo is None or min(t) >= lo) and (hi is None or max(t) <= hi):
+            return t
     return tuple(need_int(e, f"{name}[{i}]", lo, hi) for i, e in enumerate(v))
 
 

@@ -318,3 +318,30 @@ def test_layernorm_sum_of_squares_near_int63() -> None:
     over = np.array([[k + 1, -(k + 1)]], dtype=np.int64)
     with pytest.raises(RangeError, match=r"sum\(y\^2\)"):
         _sum_of_squares(over, k + 1, "t")
+
+
+_ELEM = st.one_of(st.integers(-300, 300), st.booleans(), st.integers(-300, 300).map(np.int16),
+                  st.just(1.0))
+
+
+@given(v=st.lists(_ELEM, min_size=1, max_size=8), lo=st.none() | st.integers(-200, 0),
+       hi=st.none() | st.integers(0, 200))
+@example(v=[0, 255, 256], lo=0, hi=255)  # one above hi
+@example(v=[-1, 0], lo=0, hi=None)  # one below lo
+@example(v=[1, True], lo=None, hi=None)  # a bool among ints
+def test_need_ints_fast_path_matches_elementwise(
+    v: list[object], lo: int | None, hi: int | None
+) -> None:
+    """need_ints (with its all-plain-ints fast path) accepts and refuses exactly what the
+    element-wise need_int does, and names the first offending element."""
+    from refq.ops._common import need_int, need_ints
+
+    try:
+        want: object = tuple(need_int(e, f"t[{i}]", lo, hi) for i, e in enumerate(v))
+    except SpecError as e:
+        want = str(e)
+    try:
+        got: object = need_ints(v, "t", lo, hi)
+    except SpecError as e:
+        got = str(e)
+    assert got == want
