@@ -116,6 +116,10 @@ class Program:
         default_factory=dict, init=False, repr=False, compare=False
     )
     """refq.program.run's narrow copies of weight consts (const array → copy); not saved."""
+    _params_cache: dict[int, tuple[Op, dict[str, Any], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """refq.program.run's parsed kernel params (id(op) → op, params copy, parsed); not saved."""
 
     # -- building -------------------------------------------------------------------------
     def declare(

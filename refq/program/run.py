@@ -4,6 +4,7 @@ intermediate. Integer-only: no float is touched (a test scans this module)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,14 +28,35 @@ _SATURATING = ("requantize", "add")
 """Kernel families whose output is saturated to ``params.out_format`` (refq.ops docs)."""
 
 
-def _execute(op: Op, args: list[IntArray]) -> tuple[IntArray, ...]:
+_CHECKED = ("linear", "matmul")
+"""Kernel families whose output the kernel itself range-checks (or proves) in its declared
+output format (refq.ops.linear: int<acc_bits>, or the requantized ``out_format``)."""
+
+
+def _params(program: Program, op: Op) -> Any:
+    """``op``'s kernel parameters, parsed and validated once per Program.
+
+    Cached on ``program._params_cache`` by the op object, with a deep copy of the
+    ``op.params`` it was parsed from: the entry is reused only while that op object is
+    still there and its params compare equal to the copy (one C-level comparison instead of
+    re-validating every per-channel tuple), so an edited op is parsed afresh.
+    """
+    hit = program._params_cache.get(id(op))
+    if hit is not None and hit[0] is op and hit[1] == op.params:
+        return hit[2]
+    parsed = kernel(op.key).params_type.from_dict(op.params)
+    program._params_cache[id(op)] = (op, copy.deepcopy(op.params), parsed)
+    return parsed
+
+
+def _execute(program: Program, op: Op, args: list[IntArray]) -> tuple[IntArray, ...]:
     if op.kind == "kernel":
         k = kernel(op.key)
         if len(args) != len(k.inputs):
             raise SpecError(
                 f"op {op.name or op.key}: {len(args)} inputs, kernel takes {list(k.inputs)}"
             )
-        params = k.params_type.from_dict(op.params)
+        params = _params(program, op)
         return (k.compute(dict(zip(k.inputs, args, strict=True)), params),)
     if op.kind == "move":
         return movement(op.key)(*args, **op.params)
@@ -45,15 +67,21 @@ def _within(lo: int, hi: int, fmt: IntFormat) -> bool:
     return fmt.min <= lo and hi <= fmt.max
 
 
-def _proven_in_range(op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
+def _proven_in_range(program: Program, op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
     """Whether the op's single output lies in ``fmt`` by construction, so the element-wise
     range check would always pass: a saturating kernel whose ``out_format`` fits ``fmt``;
-    ``threshold`` (codes 0..len(thresholds)); ``lookup`` (values of its table, whose own
-    range is checked here — a small array)."""
+    a ``linear``/``matmul`` kernel whose output format (int<acc_bits>, checked or proven by
+    the kernel, or the saturated requantized format) fits ``fmt``; ``threshold`` (codes
+    0..len(thresholds)); ``lookup`` (values of its table, whose own range is checked here —
+    a small array)."""
     if len(op.outputs) != 1:
         return False
-    if op.kind == "kernel" and op.key.split(".")[0] in _SATURATING:
-        out = getattr(kernel(op.key).params_type.from_dict(op.params), "out_format", None)
+    family = op.key.split(".")[0]
+    if op.kind == "kernel" and family in _SATURATING:
+        out = getattr(_params(program, op), "out_format", None)
+        return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
+    if op.kind == "kernel" and family in _CHECKED:
+        out = kernel(op.key).out_format(_params(program, op))
         return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
     if op.kind == "move" and op.key == "threshold" and len(args) == 2:
         return _within(0, int(args[1].size), fmt)
@@ -139,9 +167,9 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         try:
             args = [env[i] for i in op.inputs]
             if op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights:
-                outs = _execute(op, [args[0], weights[op.inputs[1]], *args[2:]])
+                outs = _execute(program, op, [args[0], weights[op.inputs[1]], *args[2:]])
             else:
-                outs = _execute(op, args)
+                outs = _execute(program, op, args)
         except KeyError as exc:
             raise SpecError(f"op {label}: input {exc} is not defined") from None
         except RangeError as exc:
@@ -152,7 +180,7 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
             decl = program.tensors[name]
             arr = np.asarray(value, dtype=np.int64)
             _check_shape(name, arr.shape, decl.shape, label)
-            if not _proven_in_range(op, args, decl.fmt):
+            if not _proven_in_range(program, op, args, decl.fmt):
                 check_range(arr, decl.fmt, name, label)
             env[name] = arr
         for t in op.inputs:

@@ -329,3 +329,24 @@ def test_run_weight_cache_same_results_and_invalidated_on_replace() -> None:
     bad = _linear_program(np.full((2, 7), 200), IntFormat(16, True), IntFormat(8, True))
     with pytest.raises(RangeError, match="fc"):
         run(bad, {"x": x})
+
+
+def test_run_params_cache_follows_edits_and_linear_check_only_when_proven() -> None:
+    w = np.array([[1, 2, 3], [-4, 5, -6]])
+    prog = _linear_program(w, IntFormat(8, True))
+    x = np.array([[100, -100, 50]])
+    want = (x.astype(object) @ w.T.astype(object) + np.array([-2, -1])).astype(np.int64)
+    np.testing.assert_array_equal(run(prog, {"x": x})["y"], want, strict=True)
+    # editing the op's params in place: the cached parse must not be reused
+    prog.ops[0].params["b_zero_point"] = 1
+    want1 = (x.astype(object) @ (w - 1).T.astype(object) + np.array([-2, -1])).astype(np.int64)
+    np.testing.assert_array_equal(run(prog, {"x": x})["y"], want1, strict=True)
+    # acc_bits wider than the declared output: run's own element-wise check still runs
+    prog.ops[0].params["b_zero_point"] = 0
+    prog.ops[0].params["acc_bits"] = 40
+    prog.tensors["y"] = prog.tensors["y"].__class__("y", (-1, 2), IntFormat(10, True), "value")
+    with pytest.raises(RangeError, match="tensor 'y'"):
+        run(prog, {"x": x})
+    np.testing.assert_array_equal(
+        run(prog, {"x": np.array([[1, 1, 1]])})["y"], np.array([[4, -6]]), strict=True
+    )
