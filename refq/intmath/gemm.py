@@ -135,9 +135,6 @@ row block of one)."""
 _TILE_2D = 1 << 20
 """Output elements per BLAS call when ``b`` is one matrix (row blocks of all rows of ``a``):
 larger, as each call re-packs ``b``."""
-_CONVERT = 1 << 20
-"""Output elements converted at a time (measured: one conversion per tile beats 2^15-element
-blocks on DeiT-S shapes)."""
 _SCRATCH_KEEP = 1 << 20
 """Scratch buffers of at most this many elements are kept (per thread) between calls."""
 
@@ -181,13 +178,11 @@ def _pipelined(
 
     A 2-D ``b`` makes the problem one 2-D GEMM over all rows of ``a``; a batched ``b`` is
     taken batch matrix by batch matrix. Each tile of at most ``_TILE`` output elements (whole
-    batch matrices, or row blocks of one) is: its operands cast into reused scratch, one BLAS
-    call into a reused scratch result, and that cache-resident result converted into the
-    integer output (through int32 when the output is int64 and the tile is 4-byte: two vector
-    casts beat the scalar 4-byte → int64 loop). Every conversion is of an exact integer value.
-    With several K-chunks (4-byte dtype only, so each chunk result |v| <= 2^24 fits int32)
-    the chunk results are summed exactly in int32 when ``total_bound`` < 2^31, else in the
-    int64 output tile.
+    batch matrices, or row blocks of one) is: its operands cast into reused scratch, then per
+    K-chunk one BLAS call into a reused scratch result. Called only with several K-chunks
+    (one chunk goes through :func:`_single`) and a 4-byte dtype, so each chunk result
+    |v| <= 2^24 converts exactly to int32; the chunk results are summed exactly in int32 when
+    ``total_bound`` < 2^31, else in the int64 output tile.
     """
     k, n = a.shape[-1], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) if b.ndim > 2 else ()
@@ -210,7 +205,6 @@ def _pipelined(
         step, rows = 1, max(1, tile // n)
     else:
         step, rows = max(1, tile // (m * n)), m
-    via32 = out_dtype is np.int64 and dtype.itemsize == 4
     bt = _SCRATCH.get("b", dtype, (step, k, n)) if b3.shape[0] > 1 else None
     if bt is None and b3[0].T.flags.c_contiguous:  # e.g. W.T of a linear layer: cast W
         bt = _SCRATCH.get("b", dtype, (1, n, k))  # contiguously, BLAS reads it transposed
@@ -231,11 +225,7 @@ def _pipelined(
             at = _SCRATCH.get("a", dtype, (j - i, s - r, k))
             np.copyto(at, a3[i:j, r:s], casting="unsafe")
             ct = _SCRATCH.get("c", dtype, (j - i, s - r, n))
-            if kc >= k:
-                np.matmul(at, bi, out=ct)
-                _convert(ct, out[i:j, r:s], via32)
-            else:
-                _sum_chunks(at, bi, ct, out[i:j, r:s], kc, total_bound)
+            _sum_chunks(at, bi, ct, out[i:j, r:s], kc, total_bound)
     return out.reshape((*lead, n))
 
 
@@ -263,22 +253,6 @@ def _sum_chunks(
             np.add(acc, t32, out=acc)
     if acc is not dst:
         np.copyto(dst, acc)
-
-
-def _convert(src: npt.NDArray[Any], dst: npt.NDArray[Any], via32: bool) -> None:
-    """Copy the exact integer values of ``src`` into ``dst`` (same shape), in row blocks."""
-    if not via32:
-        np.copyto(dst, src, casting="unsafe")
-        return
-    n = src.shape[-1]
-    s2, d2 = src.reshape(-1, n), dst.reshape(-1, n)  # dst is a C-contiguous slab of out
-    rows = max(1, _CONVERT // n)
-    t32 = _SCRATCH.get("t", np.dtype(np.int32), (min(rows, s2.shape[0]), n))
-    for r in range(0, s2.shape[0], rows):
-        s = min(r + rows, s2.shape[0])
-        t = t32[: s - r]
-        np.copyto(t, s2[r:s], casting="unsafe")
-        np.copyto(d2[r:s], t)
 
 
 @overload
