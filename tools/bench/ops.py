@@ -26,25 +26,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
+
+from timing import interleaved_medians
 
 from refq import ops, params
 
 DEFAULTS = {"softmax/refq", "gelu/lut", "layernorm/refq"}
-
-
-def _round_robin(
-    fns: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float]
-) -> dict[str, float]:
-    """Median seconds per call of each function, timed one call of each per round."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = clock()
-            fn()
-            times[name].append(clock() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _families() -> dict[str, tuple[str, dict[str, Callable[[], object]]]]:
@@ -119,7 +107,7 @@ def main() -> None:
     base: dict[str, list[float]] = {}
     for _ in range(args.runs):
         for fam, (_, fns) in fams.items():
-            med = _round_robin(fns, args.rounds, clock)
+            med = interleaved_medians(fns, args.rounds, 1, clock)
             b = med.pop("float64")
             base.setdefault(fam, []).append(b)
             for v, t in med.items():

@@ -6,22 +6,37 @@ affect all of them alike; the reported time is each candidate's median over the 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Mapping
 
 
 def interleaved_medians(
-    candidates: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 2
+    candidates: Mapping[str, Callable[[], object]],
+    rounds: int,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Median seconds per call of each candidate, timed round-robin over ``rounds``."""
+    """Median seconds per call of each candidate, timed round-robin over ``rounds`` with
+    ``clock`` (wall: ``time.perf_counter``; CPU of this process: ``time.process_time``)."""
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def blas_limit(threads: int | None) -> contextlib.AbstractContextManager[object]:
+    """At most ``threads`` BLAS threads inside the ``with`` block (None: unchanged; needs
+    threadpoolctl otherwise)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    return threadpool_limits(threads)
