@@ -65,6 +65,9 @@ def threshold(x: IntArray, thresholds: IntArray) -> tuple[IntArray]:
     if t.size > 1 and bool(np.any(np.diff(t) < 0)):
         raise SpecError("threshold: thresholds must be sorted ascending")
     if t.size >= _BUCKET_MIN_T and x.size >= _BUCKET_MIN_X:
+        dense = _dense_count(x, t)
+        if dense is not None:
+            return (dense,)
         codes = _bucket_count(x, t)
         if codes is not None:
             return (codes,)
@@ -74,6 +77,21 @@ def threshold(x: IntArray, thresholds: IntArray) -> tuple[IntArray]:
 _BUCKET_MIN_T = 16
 _BUCKET_MIN_X = 1 << 12
 _BUCKET_PASSES = 3
+
+
+def _dense_count(x: IntArray, t: IntArray) -> IntArray | None:
+    """#{t <= x} through a decision table over the values' own range [lo, hi]:
+    ``table[v - lo] = #{t <= v}`` (one searchsorted over the range), then one gather; exact.
+    None when the range is wider than the tensor (the table would cost more than it saves)
+    or beyond 2^20 entries."""
+    lo, hi = int(x.min()), int(x.max())
+    span = hi - lo + 1
+    if span > x.size or span > 1 << 20:
+        return None
+    table = np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right")
+    idx = x - np.int64(lo)  # 0 <= idx < span
+    codes: IntArray = table.astype(np.int64)[idx]
+    return codes
 
 
 def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:

@@ -86,6 +86,32 @@ def test_threshold_bucket_path_equals_searchsorted(case: tuple[np.ndarray, np.nd
     np.testing.assert_array_equal(got, want, strict=True)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(16, 80),
+    base=st.integers(-(2**40), 2**40),
+    width=st.integers(1, 5000),
+    seed=st.integers(0, 2**32 - 1),
+    dups=st.booleans(),
+)
+@example(n=16, base=0, width=1, seed=0, dups=False)  # one distinct value
+@example(n=64, base=-(2**40), width=5000, seed=1, dups=True)
+def test_threshold_dense_path_equals_searchsorted(
+    n: int, base: int, width: int, seed: int, dups: bool
+) -> None:
+    """Inputs on a narrow range (softmax codes, activations): the decision-table path."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(base - width, base + 2 * width, n, dtype=np.int64))
+    if dups:
+        t = np.sort(np.repeat(t[: n // 4 + 1], 4)[:n])
+    x = rng.integers(base, base + width, 8192, dtype=np.int64)
+    x[: t.size] = np.clip(t, base, base + width - 1)  # ties at the thresholds
+    assert mv._dense_count(x, t) is not None
+    (got,) = mv.threshold(x, t)
+    np.testing.assert_array_equal(got, np.searchsorted(t, x, side="right"), strict=False)
+    assert got.dtype == np.int64
+
+
 def test_threshold_bucket_path_is_taken_and_falls_back() -> None:
     t = np.arange(64, dtype=np.int64) * 100
     x = np.arange(-200, 6600, dtype=np.int64)
