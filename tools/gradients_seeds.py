@@ -1,0 +1,139 @@
+"""Paired multi-seed comparison of the gradient-based calibration options (issue #9).
+
+Arms (bundled ``deit_digits``, normalised float input, fake-quant, top-1 on the 400 test
+images):
+
+- ``ptq4vit`` with ``metric="hessian"`` vs ``metric="cosine"`` (paper budget n=100,
+  rounds=3 unless ``--n`` / ``--rounds`` are given);
+- ``ias`` with ``sos=True`` (reduced budget: ``sos_iters=100``; lr 4e-5 at W4A4 and 4e-4 at
+  W3A3, the values chosen earlier by held-out KL on calib images 64..99, see
+  docs/results-gradients.md) vs ``sos=False``.
+
+Calibration draw for seed ``s``: 64 images of the 100-image ``calib`` split (never the
+test split), ``np.random.default_rng(s).permutation(100)[:64]`` in that order, so the
+recipes' search subset (``calib_sub`` = first 8) differs between seeds; the recipe seed is
+``s`` too. Both arms of a comparison use the same draw (paired). Deterministic.
+
+Usage (one JSON line per run appended to OUT; ``table`` prints the markdown tables)::
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ptq4vit 4 hessian 0 OUT
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ias 4 sos 0 OUT
+    python tools/gradients_seeds.py table OUT
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+ARMS: dict[str, tuple[str, str]] = {"ptq4vit": ("hessian", "cosine"), "ias": ("sos", "nosos")}
+SOS_LR = {4: 4e-5, 3: 4e-4}   # selected on held-out calib images, never on the test set
+SOS_ITERS = 100               # reduced budget (paper 1000)
+NCAL = 64
+
+
+def calib_indices(seed: int, n_split: int = 100, n: int = NCAL) -> list[int]:
+    """Indices into the calib split used as calibration images for ``seed``."""
+    return [int(i) for i in np.random.default_rng(seed).permutation(n_split)[:n]]
+
+
+def options(method: str, bits: int, arm: str) -> dict[str, Any]:
+    """Recipe options of one arm."""
+    if method == "ptq4vit":
+        return {"metric": arm}
+    if arm == "sos":
+        return {"sos": True, "sos_iters": SOS_ITERS, "sos_lr": SOS_LR[bits]}
+    return {"sos": False}
+
+
+def run_one(method: str, bits: int, arm: str, seed: int, out: str) -> dict[str, Any]:
+    """Quantize with one arm on the calibration draw of ``seed``; append a JSON line."""
+    import hashlib
+
+    from refq.methods import evaluate, quantize_model
+    from refq.nn import load_bundled
+
+    if arm not in ARMS[method]:
+        raise SystemExit(f"arm {arm!r} not in {ARMS[method]}")
+    model, data = load_bundled()
+    ci, _ = data.split("calib")
+    ti, tl = data.split("test")
+    idx = calib_indices(seed, ci.shape[0])
+    xc = data.normalize(ci[idx])
+    opts = options(method, bits, arm)
+    t0 = time.process_time()
+    spec = quantize_model(model, method, bits, bits, xc, seed=seed, **opts)
+    cpu = time.process_time() - t0
+    acc = float(evaluate(model, spec, data.normalize(ti), tl))
+    blob = json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()
+    rec = {"method": method, "bits": bits, "arm": arm, "seed": seed, "opts": opts,
+           "calib_first8": idx[:8], "test_top1": round(100.0 * acc, 2), "cpu_s": round(cpu, 1),
+           "spec_sha256": hashlib.sha256(blob).hexdigest()[:16]}
+    with open(out, "a", encoding="utf-8") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(json.dumps(rec), flush=True)
+    return rec
+
+
+def _ms(v: list[float], sign: str = "") -> str:
+    if len(v) < 2:
+        return f"{v[0]:{sign}.2f}" if v else "–"
+    return f"{statistics.mean(v):{sign}.2f} ± {statistics.stdev(v):.2f}"
+
+
+def table(path: str) -> str:
+    """Markdown tables (per seed, mean ± sd, paired difference) from a JSON-lines file."""
+    recs: dict[tuple[str, int, str, int], dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                recs[(r["method"], r["bits"], r["arm"], r["seed"])] = r
+    lines: list[str] = []
+    for method, (a, b) in ARMS.items():
+        for bits in (4, 3):
+            seeds = sorted({k[3] for k in recs if k[:2] == (method, bits)})
+            paired = [s for s in seeds if (method, bits, a, s) in recs
+                      and (method, bits, b, s) in recs]
+            if not paired:
+                continue
+            lines += [f"#### {method} W{bits}A{bits}: {a} vs {b}", "",
+                      f"| seed | calib first 8 | {a} % | {b} % | {a} − {b} | "
+                      f"{a} CPU s | {b} CPU s |", "|---|---|---|---|---|---|---|"]
+            va, vb, dd, ca, cb = [], [], [], [], []
+            for s in paired:
+                ra, rb = recs[(method, bits, a, s)], recs[(method, bits, b, s)]
+                d = ra["test_top1"] - rb["test_top1"]
+                va.append(ra["test_top1"])
+                vb.append(rb["test_top1"])
+                dd.append(d)
+                ca.append(ra["cpu_s"])
+                cb.append(rb["cpu_s"])
+                lines.append(f"| {s} | {ra['calib_first8']} | {ra['test_top1']:.2f} | "
+                             f"{rb['test_top1']:.2f} | {d:+.2f} | {ra['cpu_s']:.1f} | "
+                             f"{rb['cpu_s']:.1f} |")
+            wins = sum(x > 0 for x in dd)
+            ties = sum(x == 0 for x in dd)
+            lines += [f"| mean ± sd | | {_ms(va)} | {_ms(vb)} | {_ms(dd, "+")} | "
+                      f"{statistics.mean(ca):.1f} | {statistics.mean(cb):.1f} |", "",
+                      f"{a} ≥ {b} on average: {'yes' if statistics.mean(dd) >= 0 else 'NO'}; "
+                      f"per seed: {wins} better, {ties} equal, {len(dd) - wins - ties} worse "
+                      f"(of {len(dd)}).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) == 6 and argv[0] == "run":
+        run_one(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[5])
+    elif len(argv) == 2 and argv[0] == "table":
+        print(table(argv[1]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
