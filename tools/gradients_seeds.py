@@ -118,7 +118,7 @@ def table(path: str) -> str:
                              f"{rb['cpu_s']:.1f} |")
             wins = sum(x > 0 for x in dd)
             ties = sum(x == 0 for x in dd)
-            lines += [f"| mean ± sd | | {_ms(va)} | {_ms(vb)} | {_ms(dd, "+")} | "
+            lines += [f"| mean ± sd | | {_ms(va)} | {_ms(vb)} | {_ms(dd, '+')} | "
                       f"{statistics.mean(ca):.1f} | {statistics.mean(cb):.1f} |", "",
                       f"{a} ≥ {b} on average: {'yes' if statistics.mean(dd) >= 0 else 'NO'}; "
                       f"per seed: {wins} better, {ties} equal, {len(dd) - wins - ties} worse "
