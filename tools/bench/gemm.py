@@ -19,8 +19,6 @@ processes share the cores (then multi-threaded BLAS wall times swing by 10x and 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from timing import interleaved_medians
+from timing import blas_limit, interleaved_medians
 
 from refq.intmath import exact_matmul
 
@@ -41,18 +39,7 @@ def medians(
     candidates: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 2
 ) -> dict[str, float]:
     """interleaved_medians with the clock chosen on the command line."""
-    if CLOCK is time.perf_counter:
-        return interleaved_medians(candidates, rounds, warmup)
-    for fn in candidates.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            t0 = CLOCK()
-            fn()
-            times[name].append(CLOCK() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return interleaved_medians(candidates, rounds, warmup, CLOCK)
 
 
 SHAPES = [  # name, a shape (batch prepended), b shape, b batched too
@@ -90,12 +77,7 @@ def main() -> None:
     global CLOCK
     if args.cpu:
         CLOCK = time.process_time
-    limit: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if args.threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        limit = threadpool_limits(args.threads)
-    with limit:
+    with blas_limit(args.threads):
         run(args.rounds)
     print(f"BLAS threads: {args.threads or 'default'}; clock: {'cpu' if args.cpu else 'wall'}")
 

@@ -14,7 +14,6 @@ Targets (issue 6): integer time <= 2x float, integer peak memory <= 2x float.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 import tracemalloc
@@ -25,6 +24,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
+
+from timing import blas_limit
 
 from refq.nn import create_model
 from refq.program import lower, run
@@ -74,12 +76,7 @@ def main() -> None:
     global CLOCK
     if a.cpu:
         CLOCK = time.process_time
-    limit: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if a.threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        limit = threadpool_limits(a.threads)
-    with limit:
+    with blas_limit(a.threads):
         bench(a)
     print(f"BLAS threads: {a.threads or 'default'}; clock: {'cpu' if a.cpu else 'wall'}")
 
