@@ -42,6 +42,30 @@ def test_torch_kernels_conform_on_generated_and_golden_cases() -> None:
     assert {"layernorm.refq", "gelu.lut"} <= ran
 
 
+def test_torch_runs_every_committed_program_and_block_case() -> None:
+    """Program and block golden cases run in torch op by op (run_program_torch on the stored
+    program) and agree on every output; a flipped output element is reported."""
+    import json
+
+    from refq.crosscheck.adapters.torch_backend import TorchBackend
+    from refq.crosscheck.suite import run_case, run_suite
+    from refq.golden.case import read_case
+
+    names = sorted(n for n in json.loads((GOLDEN / "MANIFEST.json").read_text())["cases"]
+                   if n.startswith(("program.", "block.")))
+    assert len(names) >= 20
+    backend = TorchBackend(DEVICE)
+    report = run_suite(backend, ops=["program.*", "block.*"], golden=GOLDEN, generated=False)
+    passed = sorted(e.key for e in report.entries if e.status == "pass")
+    assert passed == names
+
+    case = read_case(GOLDEN / "block.deit_digits.ias.w4a4.encoder")
+    out = next(t for t in case.tensors.values() if t.role == "output")
+    out.values.flat[0] += 1
+    mismatches, error = run_case(backend, case)
+    assert not error and mismatches and mismatches[0].count == 1
+
+
 def test_broadcast_matmul_path_conforms() -> None:
     """The CUDA-safe exact matmul (broadcast multiply-and-sum), forced on CPU."""
     from refq.crosscheck.adapters.torch_backend import TorchBackend
