@@ -28,7 +28,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from timing import blas_limit, interleaved_medians
+from timing import (
+    add_timing_arguments,
+    blas_limit,
+    chosen_clock,
+    interleaved_medians,
+    timing_summary,
+)
 
 from refq.intmath import exact_matmul
 
@@ -71,15 +77,13 @@ def bench_one(a: np.ndarray, b: np.ndarray, rounds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
-    parser.add_argument("--cpu", action="store_true", help="time with process CPU time")
+    add_timing_arguments(parser)
     args = parser.parse_args()
     global CLOCK
-    if args.cpu:
-        CLOCK = time.process_time
+    CLOCK = chosen_clock(args)
     with blas_limit(args.threads):
         run(args.rounds)
-    print(f"BLAS threads: {args.threads or 'default'}; clock: {'cpu' if args.cpu else 'wall'}")
+    print(timing_summary(args))
 
 
 def run(rounds: int) -> None:

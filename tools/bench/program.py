@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
 
-from timing import blas_limit
+from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summary
 
 from refq.nn import create_model
 from refq.program import lower, run
@@ -70,15 +70,13 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--depth", type=int, default=12)
-    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
-    ap.add_argument("--cpu", action="store_true", help="time with process CPU time")
+    add_timing_arguments(ap)
     a = ap.parse_args()
     global CLOCK
-    if a.cpu:
-        CLOCK = time.process_time
+    CLOCK = chosen_clock(a)
     with blas_limit(a.threads):
         bench(a)
-    print(f"BLAS threads: {a.threads or 'default'}; clock: {'cpu' if a.cpu else 'wall'}")
+    print(timing_summary(a))
 
 
 def bench(a: argparse.Namespace) -> None:

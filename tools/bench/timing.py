@@ -6,6 +6,7 @@ affect all of them alike; the reported time is each candidate's median over the 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import statistics
 import time
@@ -39,4 +40,22 @@ def blas_limit(threads: int | None) -> contextlib.AbstractContextManager[object]
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    return threadpool_limits(threads)
+    limit: contextlib.AbstractContextManager[object] = threadpool_limits(threads)
+    return limit
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threads T`` (BLAS threads for every candidate alike) and ``--cpu`` (time with the
+    process CPU time instead of the wall clock)."""
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
+    parser.add_argument("--cpu", action="store_true", help="time with process CPU time")
+
+
+def chosen_clock(args: argparse.Namespace) -> Callable[[], float]:
+    """The clock ``--cpu`` selects: ``time.process_time`` or ``time.perf_counter``."""
+    return time.process_time if args.cpu else time.perf_counter
+
+
+def timing_summary(args: argparse.Namespace) -> str:
+    """The line a benchmark prints last: BLAS threads and clock used."""
+    return f"BLAS threads: {args.threads or 'default'}; clock: {'cpu' if args.cpu else 'wall'}"
