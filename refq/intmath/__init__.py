@@ -8,7 +8,7 @@ refq but :mod:`refq.errors`.
 """
 
 from refq.intmath.arrays import IntArray, as_int64
-from refq.intmath.dyadic import dyadic_requantize
+from refq.intmath.dyadic import dyadic_requantize, dyadic_requantize_saturate
 from refq.intmath.fixedpoint import (
     multiply_by_quantized_multiplier,
     rounding_divide_by_pot,
@@ -50,6 +50,7 @@ __all__ = [
     "check_range",
     "dyadic_from_real",
     "dyadic_requantize",
+    "dyadic_requantize_saturate",
     "exact_matmul",
     "ilog2",
     "isqrt",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64, first_index
-from refq.intmath.rounding import Rounding, round_shift
+from refq.intmath.formats import IntFormat
+from refq.intmath.rounding import Rounding, check_rounding, round_shift
 
 
 def dyadic_requantize(x: Any, b: Any, c: Any, rounding: Rounding = "half_even") -> IntArray:
@@ -71,4 +74,133 @@ def _dyadic_fast(xa: IntArray, ba: IntArray, ca: IntArray, rounding: Rounding) -
     return round_shift(y, cmax, rounding)
 
 
-__all__ = ["dyadic_requantize"]
+def dyadic_requantize_saturate(
+    x: Any, b: Any, c: Any, rounding: Rounding, zero_point: int, fmt: IntFormat
+) -> IntArray:
+    """saturate(round(x · b / 2^c) + zero_point, fmt): dyadic requantization with its output
+    zero point and saturation, the same integers as
+    ``saturate(dyadic_requantize(x, b, c, rounding) + zero_point, fmt)``.
+
+    Formats and checks as :func:`dyadic_requantize` (``x`` int64 or narrower, ``b`` >= 0,
+    ``c`` in 0..63, x·b must fit int64 — RangeError otherwise); ``zero_point`` any int.
+    Intermediates (fast path): the normalised product y = x·b' in one int64 buffer (per-
+    channel shifts brought to the largest one, b' = b·2^(cmax - c), the same rational
+    quotient), then ``⌊(y + nudge(y) + zero_point·2^cmax) / 2^cmax⌋`` in place, where the
+    nudge realises the named rounding (half_even: 2^(cmax-1) - 1 + bit cmax of y; half_up:
+    2^(cmax-1); half_away: 2^(cmax-1) - [y < 0]; ceil: 2^cmax - 1; trunc: (2^cmax - 1)·[y < 0];
+    floor: 0) and adding zero_point·2^cmax before the floor division adds exactly
+    zero_point after it. Taken only when max|x|·max b' + (|zero_point| + 1)·2^cmax + 1 <
+    2^63 proves that no intermediate leaves int64 (max|x| from the dtype when ``x`` is
+    int32 or narrower, else a min and a max of each cache-sized block before it is
+    multiplied); otherwise the unfused composition (which raises RangeError where a product
+    x·b leaves int64). Saturation: clamp to ``fmt``, in place.
+    """
+    rounding = check_rounding(rounding)
+    xa = np.asarray(x)
+    if xa.dtype.kind not in "iu" or xa.dtype.itemsize > 4:
+        xa = as_int64(xa, "x")
+    ba = as_int64(b, "b")
+    ca = as_int64(c, "c")
+    zp = int(zero_point)
+    if ba.size and int(ba.min()) < 0:
+        raise SpecError(f"dyadic_requantize: multiplier b must be >= 0, got {int(ba.min())}")
+    if ca.size and (int(ca.min()) < 0 or int(ca.max()) > 63):
+        raise SpecError("dyadic_requantize: shift c must lie in 0..63")
+    lo, hi = max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1)
+    y = _fused_floor(xa, ba, ca, rounding, zp, lo, hi)
+    if y is not None:
+        return y
+    # saturate(q + zp) without forming q + zp: clamp q to [lo - zp, hi - zp] (bounds kept
+    # within int64), then add zp — the same integers, and no int64 overflow for any zp.
+    q = np.array(dyadic_requantize(as_int64(xa, "x"), ba, ca, rounding), dtype=np.int64)
+    np.clip(q, max(lo - zp, -(2**63)), min(hi - zp, 2**63 - 1), out=q)
+    if zp:
+        q += np.int64(zp)
+    return q
+
+
+_BLOCK = 1 << 15
+"""Elements per block of the fused requantization: the product, the rounding temporary and
+the input block stay in the L2 cache while the in-place passes run over them."""
+
+
+class _Scratch(threading.local):
+    """A per-thread int64 work buffer of ``_BLOCK`` elements (reused, never returned)."""
+
+    def __init__(self) -> None:
+        self.buf = np.empty(_BLOCK, dtype=np.int64)
+
+
+_SCRATCH = _Scratch()
+
+
+def _fused_floor(
+    xa: npt.NDArray[np.integer[Any]], ba: IntArray, ca: IntArray, rounding: Rounding, zp: int,
+    lo: int, hi: int,
+) -> IntArray | None:
+    """clamp(round(x·b/2^c) + zp, lo, hi) (see dyadic_requantize_saturate) in one fresh int64
+    array of ``x``'s shape, or None where the bound proof fails or ``b``/``c`` do not
+    broadcast along the last axis of ``x`` only.
+
+    Strip-mined: the rows of ``x`` (its last axis kept whole) are taken in blocks of about
+    ``_BLOCK`` elements; each block's product is written into its slice of the result and
+    every later pass runs on that slice while it is in cache (the same integers as the
+    whole-array passes — every step is element-wise)."""
+    if xa.size == 0 or ba.size == 0 or ca.size == 0 or ba.size > xa.size or ca.size > xa.size:
+        return None
+    if xa.ndim == 0 or any(d != 1 for v in (ba, ca) for d in v.shape[:-1]):
+        return None
+    if max(ba.ndim, ca.ndim) > xa.ndim:
+        return None
+    bmax = int(ba.max())
+    cmin, cmax = int(ca.min()), int(ca.max())
+    if bmax >= 1 << 31 or cmax - cmin > 31 or cmax > 62:
+        return None
+    bb = ba if cmin == cmax else ba << (np.int64(cmax) - ca)
+    bb = bb.reshape(bb.shape[-1:]) if bb.ndim else bb
+    if bb.ndim and bb.shape[0] not in (1, xa.shape[-1]):
+        return None
+    bmax = int(bb.max())
+    # |x| <= xlim for every element proves every intermediate within int64
+    xlim = ((1 << 63) - 2 - (abs(zp) + 1) * (1 << cmax)) // max(bmax, 1)
+    if xlim < 0:
+        return None
+    narrow = xa.dtype.itemsize <= 4
+    if narrow:
+        info = np.iinfo(xa.dtype)
+        if max(-int(info.min), int(info.max)) > xlim:
+            return None
+    out = np.empty(xa.shape, dtype=np.int64)
+    x2 = xa.reshape(-1, xa.shape[-1])
+    o2 = out.reshape(x2.shape)
+    s = np.int64(cmax)
+    full, half = (1 << cmax) - 1, (1 << (cmax - 1)) if cmax else 0
+    const = {"floor": 0, "ceil": full, "half_up": half, "half_away": half, "trunc": 0,
+             "half_even": half - 1 if cmax else 0}[rounding] + (zp << cmax)
+    rows = max(1, _BLOCK // max(1, x2.shape[1]))
+    scratch = _SCRATCH.buf
+    for r in range(0, x2.shape[0], rows):
+        xb = x2[r : r + rows]
+        if not narrow and (-int(xb.min()) > xlim or int(xb.max()) > xlim):
+            return None
+        y = o2[r : r + rows]
+        np.multiply(xb, bb, out=y, casting="unsafe")
+        if cmax and rounding in ("half_even", "half_away", "trunc"):
+            t = scratch[: y.size].reshape(y.shape) if y.size <= _BLOCK else np.empty_like(y)
+            if rounding == "half_even":  # + bit cmax of y
+                np.right_shift(y, s, out=t)
+                np.bitwise_and(t, np.int64(1), out=t)
+            else:  # -1 where y < 0 (half_away), 2^cmax - 1 there (trunc)
+                np.right_shift(y, np.int64(63), out=t)
+                if rounding == "trunc":
+                    np.bitwise_and(t, np.int64(full), out=t)
+            y += t
+        if const:
+            y += np.int64(const)
+        if cmax:
+            y >>= s
+        np.clip(y, lo, hi, out=y)
+    return out
+
+
+__all__ = ["dyadic_requantize", "dyadic_requantize_saturate"]

@@ -31,7 +31,7 @@ from refq.intmath import (
     Rounding,
     as_int64,
     check_range,
-    dyadic_requantize,
+    dyadic_requantize_saturate,
     multiply_by_quantized_multiplier,
     saturate,
 )
@@ -98,12 +98,13 @@ def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
         s = s.reshape(bshape)
     if params.family == "dyadic":
         rounding: Rounding = check_rounding(params.rounding)
-        y = dyadic_requantize(xz, m, s, rounding)
-    else:
-        xz = check_range(xz, INT32, "x - in_zero_point", op)
-        y = multiply_by_quantized_multiplier(
-            xz, m, s, "double" if params.family == "double" else "single"
+        return dyadic_requantize_saturate(
+            xz, m, s, rounding, params.out_zero_point, params.out_format
         )
+    xz = check_range(xz, INT32, "x - in_zero_point", op)
+    y = multiply_by_quantized_multiplier(
+        xz, m, s, "double" if params.family == "double" else "single"
+    )
     return _offset_saturate(y, xa, params.out_zero_point, params.out_format)
 
 

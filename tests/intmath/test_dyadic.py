@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from refq.errors import RangeError, SpecError
-from refq.intmath import ROUNDINGS, dyadic_from_real, dyadic_requantize
+from refq.intmath import (
+    ROUNDINGS,
+    IntFormat,
+    dyadic_from_real,
+    dyadic_requantize,
+    dyadic_requantize_saturate,
+    saturate,
+)
 
 from .oracle import dyadic_from_real as oracle_dfr
 from .oracle import round_rational
@@ -74,3 +82,92 @@ def test_dyadic_requantize_detects_product_overflow() -> None:
 def test_bad_input(call: object) -> None:
     with pytest.raises(SpecError):
         call()  # type: ignore[operator]
+
+
+def _oracle_saturate(xs: list[int], bs: list[int], cs: list[int], mode: str, zp: int,
+                     lo: int, hi: int) -> list[int]:
+    n = len(bs)
+    return [min(hi, max(lo, round_rational(x * bs[i % n], 1 << cs[i % n], mode) + zp))
+            for i, x in enumerate(xs)]
+
+
+@given(
+    xs=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=12),
+    chan=st.lists(st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 63)), min_size=1,
+                  max_size=3),
+    mode=st.sampled_from(ROUNDINGS),
+    zp=st.integers(-(2**20), 2**20),
+    bits=st.sampled_from([8, 16, 32, 64]),
+    signed=st.booleans(),
+    narrow_x=st.booleans(),
+)
+@example(xs=[3, -3, 5, -5, 1, -1], chan=[(1, 1)], mode="half_even", zp=0, bits=8, signed=True,
+         narrow_x=False)  # ties at .5 to even
+@example(xs=[3, -3, 5, -5, 1, -1], chan=[(1, 1)], mode="half_away", zp=7, bits=8, signed=True,
+         narrow_x=True)  # ties away from zero, zero point
+@example(xs=[-128, 127, 2**31 - 1, -(2**31)], chan=[(2**31 - 1, 62)], mode="half_up", zp=-3,
+         bits=8, signed=True, narrow_x=True)  # largest fused shift, dtype bound
+@example(xs=[2**40, -(2**40)], chan=[(2**31 - 1, 63)], mode="half_even", zp=0, bits=64,
+         signed=True, narrow_x=False)  # shift 63: unfused path
+@example(xs=[1000, -1000, 0], chan=[(3, 0), (5, 2)], mode="trunc", zp=200, bits=8,
+         signed=False, narrow_x=False)  # per-channel shifts 0 and 2, saturation of uint8
+@example(xs=[2**40] * 2, chan=[(2**30, 1)], mode="ceil", zp=2**20, bits=64, signed=True,
+         narrow_x=False)  # bound proof fails: unfused path
+def test_dyadic_requantize_saturate_matches_oracle(
+    xs: list[int], chan: list[tuple[int, int]], mode: str, zp: int, bits: int, signed: bool,
+    narrow_x: bool,
+) -> None:
+    fmt = IntFormat(bits, signed)
+    if narrow_x:
+        xs = [max(-(2**31), min(2**31 - 1, v)) for v in xs]
+    n = len(chan)
+    xs = xs + [0] * (-len(xs) % n)  # whole rows of n channels
+    bs, cs = [b for b, _ in chan], [c for _, c in chan]
+    zp = max(fmt.min, min(fmt.max, zp))
+    x = np.array(xs, dtype=np.int32 if narrow_x else np.int64).reshape(-1, n)
+    want = _oracle_saturate(xs, bs, cs, mode, zp, fmt.min, fmt.max)
+    try:
+        got = dyadic_requantize_saturate(x, np.array(bs), np.array(cs), mode, zp, fmt)  # type: ignore[arg-type]
+    except RangeError:  # only where some exact product x·b leaves int64
+        assert any(abs(v * bs[i % n]) >= 2**63 for i, v in enumerate(xs))
+        return
+    np.testing.assert_array_equal(got.ravel(), np.array(want, dtype=np.int64), strict=True)
+    # the unfused composition gives the same integers
+    if all(abs(v * bs[i % n]) < 2**63 for i, v in enumerate(xs)):
+        ref = saturate(dyadic_requantize(x.astype(np.int64), np.array(bs), np.array(cs), mode)  # type: ignore[arg-type]
+                       + np.int64(zp), fmt) if abs(zp) < 2**40 else None
+        if ref is not None:
+            np.testing.assert_array_equal(got, ref, strict=True)
+
+
+def test_dyadic_requantize_saturate_fused_and_fallback_agree() -> None:
+    """Large zero points take the unfused path: still exact, and no int64 wrap of q + zp."""
+    x = np.array([[2**40, -(2**40), 7]], dtype=np.int64).T
+    fmt = IntFormat(64, True)
+    got = dyadic_requantize_saturate(x, 2**20, 1, "half_even", 2**62, fmt)
+    want = [min(2**63 - 1, round_rational(v * 2**20, 2, "half_even") + 2**62)
+            for v in (2**40, -(2**40), 7)]
+    np.testing.assert_array_equal(got.ravel(), np.array(want, dtype=np.int64), strict=True)
+    with pytest.raises(SpecError):
+        dyadic_requantize_saturate(x, -1, 1, "half_even", 0, fmt)
+    with pytest.raises(RangeError, match="overflows int64"):
+        dyadic_requantize_saturate(x, 2**31 - 1, 63, "half_even", 0, fmt)
+
+
+@pytest.mark.parametrize("mode", ROUNDINGS)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dyadic_requantize_saturate_blocks_match_unfused(mode: str, per_channel: bool) -> None:
+    """Arrays of many cache blocks (and a last partial one) give the unfused integers; a
+    value in the LAST block that breaks the bound proof still gives them (unfused path)."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(-(2**31), 2**31, (301, 384), dtype=np.int64)
+    b = rng.integers(0, 2**31, 384) if per_channel else np.int64(1_234_567_891)
+    c = rng.integers(20, 40, 384) if per_channel else np.int64(37)
+    fmt = IntFormat(8, False)
+    for xs in (x, np.concatenate([x, np.full((1, 384), 2**32, dtype=np.int64)])):
+        want = saturate(dyadic_requantize(xs, b, c, mode) + np.int64(100), fmt)  # type: ignore[arg-type]
+        got = dyadic_requantize_saturate(xs, b, c, mode, 100, fmt)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(got, want, strict=True)
+    got32 = dyadic_requantize_saturate(x.astype(np.int32), b, c, mode, -5, IntFormat(16, True))  # type: ignore[arg-type]
+    want32 = saturate(dyadic_requantize(x, b, c, mode) - np.int64(5), IntFormat(16, True))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got32, want32, strict=True)
