@@ -345,3 +345,33 @@ def test_need_ints_fast_path_matches_elementwise(
     except SpecError as e:
         got = str(e)
     assert got == want
+
+
+# ---- softmax refq: cache-sized row blocks -------------------------------------------------
+def test_softmax_refq_row_blocks_match_oracle_and_whole() -> None:
+    """A tensor of several row blocks (and a partial last one) gives the Python-int oracle's
+    rows (sampled) and the unblocked kernel's bits."""
+    rng = np.random.default_rng(3)
+    p: RefqSoftmaxParams = params.refq_softmax_params(0.02)
+    x = rng.integers(-2000, 2000, (2, 5, 197, 197), dtype=np.int64)
+    assert x.size > SM._BLOCK
+    got = ops.softmax(x, p, "refq")
+    whole = SM._softmax_rows(x, p, "softmax_refq")
+    np.testing.assert_array_equal(got, whole, strict=True)
+    rows = x.reshape(-1, 197)
+    for i in (0, SM._BLOCK // 197 - 1, SM._BLOCK // 197, rows.shape[0] - 1):
+        want = O.softmax_refq(rows[i].tolist(), p.log2e_multiplier, p.log2e_shift,
+                              list(p.table), p.out_bits)
+        np.testing.assert_array_equal(got.reshape(-1, 197)[i], np.array(want), strict=True)
+
+
+def test_softmax_refq_row_block_error_names_the_whole_tensor_index() -> None:
+    """sum(e) overflows int32 only in the LAST row (a row of 2^16 + 1 equal values): the
+    RangeError names that row's index in the whole tensor, not in its block."""
+    p: RefqSoftmaxParams = params.refq_softmax_params(0.02)
+    n = 2**16 + 1
+    x = np.full((3, n), -30000, dtype=np.int64)
+    x[:2, 0] = 30000  # one dominant value: sum(e) = 2^15 + small
+    x[2] = 0
+    with pytest.raises(RangeError, match=r"sum\(e\).*index \(2, 0\)"):
+        ops.softmax(x, p, "refq")
