@@ -3,8 +3,9 @@
 Arms (bundled ``deit_digits``, normalised float input, fake-quant, top-1 on the 400 test
 images):
 
-- ``ptq4vit`` with ``metric="hessian"`` vs ``metric="cosine"`` (paper budget n=100,
-  rounds=3 unless ``--n`` / ``--rounds`` are given);
+- ``ptq4vit`` with ``metric="hessian"`` (arm ``hessian``: ``hessian_loss="ce"``; arm
+  ``fisher``: ``hessian_loss="fisher"``) vs ``metric="cosine"`` (paper budget n=100,
+  rounds=3);
 - ``ias`` with ``sos=True`` (reduced budget: ``sos_iters=100``; lr 4e-5 at W4A4 and 4e-4 at
   W3A3, the values chosen earlier by held-out KL on calib images 64..99, see
   docs/results-gradients.md) vs ``sos=False``.
@@ -14,9 +15,15 @@ test split), ``np.random.default_rng(s).permutation(100)[:64]`` in that order, s
 recipes' search subset (``calib_sub`` = first 8) differs between seeds; the recipe seed is
 ``s`` too. Both arms of a comparison use the same draw (paired). Deterministic.
 
+Extra ``key=value`` arguments after OUT override recipe options of that run (e.g.
+``calib_sub=32``, ``sos_iters=1000``, ``sos_lr=4e-5``) and are recorded in ``opts``; keep
+runs with different overrides in different OUT files (``table`` pairs by method, bits, arm
+and seed only).
+
 Usage (one JSON line per run appended to OUT; ``table`` prints the markdown tables)::
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ptq4vit 4 hessian 0 OUT
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ptq4vit 4 fisher 0 OUT
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ias 4 sos 0 OUT
     python tools/gradients_seeds.py table OUT
 """
@@ -30,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-ARMS: dict[str, tuple[str, str]] = {"ptq4vit": ("hessian", "cosine"), "ias": ("sos", "nosos")}
+ARMS: dict[str, tuple[str, ...]] = {"ptq4vit": ("hessian", "fisher", "cosine"),
+                                    "ias": ("sos", "nosos")}
+COMPARISONS: list[tuple[str, str, str]] = [("ptq4vit", "hessian", "cosine"),
+                                           ("ptq4vit", "fisher", "cosine"),
+                                           ("ptq4vit", "fisher", "hessian"),
+                                           ("ias", "sos", "nosos")]
+"""(method, arm a, arm b) pairs that ``table`` prints where both arms were run."""
 SOS_LR = {4: 4e-5, 3: 4e-4}   # selected on held-out calib images, never on the test set
 SOS_ITERS = 100               # reduced budget (paper 1000)
 NCAL = 64
@@ -44,13 +57,25 @@ def calib_indices(seed: int, n_split: int = 100, n: int = NCAL) -> list[int]:
 def options(method: str, bits: int, arm: str) -> dict[str, Any]:
     """Recipe options of one arm."""
     if method == "ptq4vit":
+        if arm == "fisher":
+            return {"metric": "hessian", "hessian_loss": "fisher"}
         return {"metric": arm}
     if arm == "sos":
         return {"sos": True, "sos_iters": SOS_ITERS, "sos_lr": SOS_LR[bits]}
     return {"sos": False}
 
 
-def run_one(method: str, bits: int, arm: str, seed: int, out: str) -> dict[str, Any]:
+def _value(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def run_one(method: str, bits: int, arm: str, seed: int, out: str,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Quantize with one arm on the calibration draw of ``seed``; append a JSON line."""
     import hashlib
 
@@ -65,6 +90,7 @@ def run_one(method: str, bits: int, arm: str, seed: int, out: str) -> dict[str, 
     idx = calib_indices(seed, ci.shape[0])
     xc = data.normalize(ci[idx])
     opts = options(method, bits, arm)
+    opts.update(extra or {})
     t0 = time.process_time()
     spec = quantize_model(model, method, bits, bits, xc, seed=seed, **opts)
     cpu = time.process_time() - t0
@@ -94,7 +120,7 @@ def table(path: str) -> str:
                 r = json.loads(line)
                 recs[(r["method"], r["bits"], r["arm"], r["seed"])] = r
     lines: list[str] = []
-    for method, (a, b) in ARMS.items():
+    for method, a, b in COMPARISONS:
         for bits in (4, 3):
             seeds = sorted({k[3] for k in recs if k[:2] == (method, bits)})
             paired = [s for s in seeds if (method, bits, a, s) in recs
@@ -127,8 +153,9 @@ def table(path: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) == 6 and argv[0] == "run":
-        run_one(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[5])
+    if len(argv) >= 6 and argv[0] == "run":
+        extra = {k: _value(v) for k, v in (kv.split("=", 1) for kv in argv[6:])}
+        run_one(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[5], extra)
     elif len(argv) == 2 and argv[0] == "table":
         print(table(argv[1]))
     else:

@@ -14,6 +14,14 @@ otherwise the FP model's own argmax predictions — w.r.t. each op output of the
 (e.g. partially quantized) model's logits is also offered; ``loss="kl"`` without ``pred``
 reproduces the zero gradient and raises SpecError rather than returning a useless metric.
 
+``loss="fisher"`` (principled form of the same KL): the first-order term of
+``KL(p_fp || p_q)`` vanishes at the FP model, its second-order term is the Fisher information,
+``KL ≈ ½ Δzᵀ F Δz`` with ``F = E_{y ~ p_fp}[∇(-log p_y) ∇(-log p_y)ᵀ]`` (labels drawn from the
+FP model's OWN softmax, not its argmax). Its diagonal in the output space of each op is
+``w_j = Σ_y p_{b,y} (∂(-log p_{b,y})/∂O_j)²`` for the element ``j`` of image ``b``
+(:func:`fisher_diagonal`), and the metric is ``mean(w ⊙ (O - Ô)²)`` (weighted_mse with
+weight ``sqrt(w)``). Cost: one forward and one backward per class (K backward passes).
+
 The search minimises a loss, so the metric returned is ``mean((g ⊙ (O - Ô))²)`` = -score,
 realised by :func:`refq.calib.metrics.weighted_mse` with ``g`` the full gradient tensor.
 
@@ -32,8 +40,39 @@ import numpy.typing as npt
 from refq.calib.metrics import WeightedMSE, weighted_mse
 from refq.errors import SpecError
 from refq.nn.backward import cross_entropy_logits, kl_logits
-from refq.nn.grad_vit import vit_op_output_grads
+from refq.nn.grad_vit import vit_backward, vit_forward_cached, vit_op_output_grads
 from refq.nn.layers import FloatArray
+
+HESSIAN_LOSSES = ("ce", "kl", "fisher")
+"""Gradient policies of the Hessian-guided metric (see the module docstring)."""
+
+
+def fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[str, FloatArray]:
+    """``{op name: w}``, the diagonal of the Fisher information of the FP model's predictive
+    distribution in each op's OUTPUT space, one weight per output element (full shapes):
+
+    ``w[b, ...] = Σ_y p[b, y] · (∂(-log p[b, y]) / ∂O[b, ...])²``, ``p = softmax(logits_fp)``
+
+    (true Fisher: an expectation over labels drawn from the model's own softmax; the sum over
+    images is that of the per-image KL, no 1/B). At the FP point
+    ``Σ_b KL(p_b || p_b(O + ε e_j)) = ½ w_j ε² + O(ε³)``. Float64; one forward pass and one
+    backward pass per class (:func:`refq.nn.grad_vit.vit_backward` with
+    ``dL/dlogits[b] = p[b] - onehot(y)``).
+    """
+    x = np.asarray(calib_images, dtype=np.float64)
+    logits, cache = vit_forward_cached(model, x)
+    z = logits - logits.max(axis=-1, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=-1, keepdims=True)
+    w: dict[str, FloatArray] = {}
+    for y in range(logits.shape[-1]):
+        gl = prob.copy()
+        gl[:, y] -= 1.0
+        py = prob[:, y]
+        for op, g in vit_backward(model, cache, gl).items():
+            term = py.reshape((-1,) + (1,) * (g.ndim - 1)) * (g * g)
+            w[op] = term if op not in w else w[op] + term
+    return w
 
 
 def layer_output_grads(
@@ -67,7 +106,8 @@ def layer_output_grads(
             # FP network (approximation: the FP Jacobian stands in for the quantized one).
             return kl_logits(logits, pq)[1]
     else:
-        raise SpecError(f"layer_output_grads: unknown loss {loss!r} (use 'ce' or 'kl')")
+        raise SpecError(f"layer_output_grads: unknown loss {loss!r} (use 'ce' or 'kl'; "
+                        "'fisher' is a weight, see fisher_diagonal)")
     _, grads = vit_op_output_grads(model, x, lg)
     return grads
 
@@ -86,10 +126,17 @@ def hessian_metric_factory(
     in the same order). ``factory(op, shape)`` with the shape of the scored output also
     accepts a per-head ``(B, H, N, d)`` layout of a merged ``(B, N, H·d)`` op output (the
     attn@v search), re-laying the gradient out to match. ``loss``/``labels``/``pred`` as
-    :func:`layer_output_grads`. Raises SpecError for an op without a gradient or a shape it
-    cannot match.
+    :func:`layer_output_grads`; ``loss="fisher"``: the weight is ``sqrt(w)`` of
+    :func:`fisher_diagonal` (metric ``mean(w ⊙ (O - Ô)²)``; ``labels``/``pred`` must be None).
+    Raises SpecError for an unknown loss, an op without a gradient or a shape it cannot match.
     """
-    grads = layer_output_grads(model, calib_images, labels=labels, loss=loss, pred=pred)
+    if loss == "fisher":
+        if labels is not None or pred is not None:
+            raise SpecError("hessian metric: loss='fisher' takes no labels/pred (its labels are "
+                            "drawn from the FP model's own softmax)")
+        grads = {k: np.sqrt(v) for k, v in fisher_diagonal(model, calib_images).items()}
+    else:
+        grads = layer_output_grads(model, calib_images, labels=labels, loss=loss, pred=pred)
 
     def metric_for(op: str, shape: tuple[int, ...] | None = None) -> WeightedMSE:
         if op not in grads:
@@ -108,4 +155,4 @@ def hessian_metric_factory(
     return metric_for
 
 
-__all__ = ["hessian_metric_factory", "layer_output_grads"]
+__all__ = ["HESSIAN_LOSSES", "fisher_diagonal", "hessian_metric_factory", "layer_output_grads"]

@@ -35,7 +35,11 @@ Per recipe, which quantizer sits on which tensor:
     - ``hessian_loss`` (default ``"ce"``, the policy above): ``"kl"`` takes instead the
       gradient of KL(softmax(FP) || softmax(min-max fake-quant model)) w.r.t. the quantized
       logits, back-propagated through the FP network (the FP Jacobian standing in for the
-      quantized one; one extra fake-quant forward).
+      quantized one; one extra fake-quant forward). ``"fisher"``: the second-order term of
+      PTQ4ViT's own KL at the FP model, the diagonal Fisher information in each op's output
+      space, ``w = Σ_y p_y (∂(-log p_y)/∂O)²`` with y drawn from the FP softmax
+      (:func:`refq.calib.hessian.fisher_diagonal`); metric ``mean(w ⊙ (O - Ô)²)``; one
+      forward and one backward per class on the ``calib_sub`` images.
     - ``n`` (default 100 candidates) and ``rounds`` (default 3 alternating rounds) shrink
       the search.
 
@@ -210,8 +214,9 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3,
             hessian_loss: str = "ce") -> QuantSpec:
     if metric not in PTQ4VIT_METRICS:
         raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
-    if hessian_loss not in ("ce", "kl"):
-        raise SpecError(f"ptq4vit: hessian_loss must be 'ce' or 'kl', got {hessian_loss!r}")
+    if hessian_loss not in ("ce", "kl", "fisher"):
+        raise SpecError(f"ptq4vit: hessian_loss must be 'ce', 'kl' or 'fisher', "
+                        f"got {hessian_loss!r}")
     ctx.minmax_all(skip_input=True)
     metric_for: Callable[..., Any] | None = None
     if metric == "hessian":

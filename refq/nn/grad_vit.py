@@ -59,14 +59,27 @@ def vit_op_output_grads(
     model: Any, images: FloatArray, loss_grad: LossGrad
 ) -> tuple[FloatArray, dict[str, FloatArray]]:
     """``(logits, {op name: dL/d(op output)})`` for a ViT/DeiT model (see module docstring)."""
-    cfg = model.config
     logits, cache = vit_forward_cached(model, images)
-    p = cache["p"]
     gl = np.asarray(loss_grad(logits), dtype=np.float64)
-    if gl.shape != logits.shape:
-        raise SpecError(f"vit_op_output_grads: loss gradient shape {gl.shape} != {logits.shape}")
-    out: dict[str, FloatArray] = {}
+    return logits, vit_backward(model, cache, gl)
+
+
+def vit_backward(
+    model: Any, cache: dict[str, Any], logits_grad: FloatArray
+) -> dict[str, FloatArray]:
+    """``{op name: dL/d(op output)}`` from a :func:`vit_forward_cached` cache and
+    ``logits_grad = dL/dlogits`` (B, K). The cache is not modified, so several backward
+    passes (e.g. one per class) may share one forward. The map is linear in ``logits_grad``
+    and image ``b``'s gradients depend only on ``logits_grad[b]`` (no op couples images).
+    Raises SpecError when the gradient's shape is not the logits'."""
+    cfg = model.config
+    p = cache["p"]
+    gl = np.asarray(logits_grad, dtype=np.float64)
     hn = cache["hn"]
+    if gl.shape != (hn.shape[0], p["head.weight"].shape[0]):
+        raise SpecError(f"vit_backward: loss gradient shape {gl.shape} != logits "
+                        f"{(hn.shape[0], p['head.weight'].shape[0])}")
+    out: dict[str, FloatArray] = {}
     ghn = np.zeros_like(hn)
     if cfg.distilled:
         out["head"] = gl / 2
@@ -81,7 +94,7 @@ def vit_op_output_grads(
         g, _ = block_backward(cache["blocks"][i], p, f"blocks.{i}.", cfg.num_heads, cfg.ln_eps,
                               g, out_grads=out)
     out["patch_embed.proj"] = g[:, cache["n_prefix"]:]
-    return logits, out
+    return out
 
 
-__all__ = ["LossGrad", "vit_forward_cached", "vit_op_output_grads"]
+__all__ = ["LossGrad", "vit_backward", "vit_forward_cached", "vit_op_output_grads"]
