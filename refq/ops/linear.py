@@ -114,8 +114,9 @@ def _finish(
 
     With ``k`` (the GEMM depth) the check is first tried as a proof: every |acc| <=
     k·max|x - zx|·max|w - zw| from the declared operand formats (the operands were checked
-    against them), and |bias| < 2^31 (checked) — when that bound fits the format no element
-    can be outside it and the element-wise scan is not needed.
+    against them), and |acc + bias| <= that bound + max|bias| (the bias's own extreme values)
+    — when a bound fits the format no element can be outside it and the element-wise scan
+    is not needed.
     """
     acc_fmt = signed(params.acc_bits)
     bound = None
@@ -132,7 +133,8 @@ def _finish(
         if ba.shape != acc.shape[-1:] and ba.ndim != 0:
             raise SpecError(f"{op}: bias shape {ba.shape} != ({acc.shape[-1]},)")
         acc = _add_bias(acc, ba)
-        if bound is None or bound + 2**31 > acc_fmt.max:
+        bias_max = max(-int(ba.min()), int(ba.max())) if ba.size else 0
+        if bound is None or bound + bias_max > acc_fmt.max:
             acc = check_range(acc, acc_fmt, "accumulator + bias", op)
     if params.requant is not None:
         return requantize(acc, params.requant)

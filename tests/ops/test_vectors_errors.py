@@ -59,6 +59,20 @@ def test_linear_accumulator_overflow_raises():
     assert int(ops.linear(x, w, None, ops.GemmParams())[0, 0]) == 127 * 127 * 4096
 
 
+def test_linear_accumulator_plus_bias_overflow_raises():
+    """acc fits int32 by the format proof, acc + bias does not: the sum is still checked
+    (the proof uses the bias's own extreme values), and an in-range sum passes exactly."""
+    x = np.full((2, 4096), 127)
+    x[1] = -128
+    w = np.full((1, 4096), 127)
+    acc = 127 * 127 * 4096
+    with pytest.raises(RangeError, match=r"accumulator \+ bias.*index \(0, 0\)"):
+        ops.linear(x, w, np.array([2**31 - 1 - acc + 1]), ops.GemmParams())
+    ok = ops.linear(x, w, np.array([2**31 - 1 - acc]), ops.GemmParams())
+    np.testing.assert_array_equal(
+        ok, np.array([[2**31 - 1], [-128 * 127 * 4096 + 2**31 - 1 - acc]]), strict=True)
+
+
 @pytest.mark.parametrize(
     "call",
     [
