@@ -140,6 +140,37 @@ def lookup(x: IntArray, table: IntArray, *, offset: int) -> tuple[IntArray]:
     return (table.ravel()[idx] if table.ndim == 1 else np.take_along_axis(table, idx, -1),)
 
 
+def threshold_lookup(
+    x: IntArray, thresholds: IntArray, table: IntArray, *, offset: int
+) -> IntArray | None:
+    """``lookup(threshold(x, thresholds), table, offset)`` in one gather, or None.
+
+    One composite decision table over the values' own range [lo, hi]:
+    ``composite[v - lo] = table[#{t <= v} - offset]``, then ``composite[x - lo]`` — the same
+    integers as the two ops (each element's code is the count of thresholds <= it, looked
+    up in ``table``). None (the caller runs the two ops, which raise their own errors) when
+    the thresholds are not one sorted vector, ``table`` is not 1-D, the range is wider than
+    the tensor or 2^20, or some value of the range would index outside ``table`` — so no
+    error of the two-op form is hidden.
+    """
+    t = thresholds.ravel()
+    if table.ndim != 1 or x.size < _BUCKET_MIN_X or t.size == 0:
+        return None
+    if t.size > 1 and bool(np.any(np.diff(t) < 0)):
+        return None
+    lo, hi = int(x.min()), int(x.max())
+    span = hi - lo + 1
+    if span > x.size or span > 1 << 20:
+        return None
+    idx = np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right")
+    idx -= offset
+    if int(idx.min()) < 0 or int(idx.max()) >= table.shape[0]:
+        return None
+    composite = table[idx]
+    out: IntArray = composite[x - np.int64(lo)]
+    return out
+
+
 def shift_left(x: IntArray, *, shift: int) -> tuple[IntArray]:
     """x · 2^shift (exact; the caller declares a wide enough format)."""
     return (x << np.int64(shift),)

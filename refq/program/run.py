@@ -15,7 +15,7 @@ from refq.errors import RangeError, SpecError
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
 from refq.ops.table import kernel
 from refq.program.ir import Op, Program
-from refq.program.movement import movement
+from refq.program.movement import movement, threshold_lookup
 
 
 def _check_shape(name: str, got: tuple[int, ...], declared: tuple[int, ...], op: str) -> None:
@@ -137,6 +137,35 @@ def _gemm_weights(program: Program) -> dict[str, npt.NDArray[np.signedinteger[An
     return out
 
 
+def _drop_dead(env: dict[str, IntArray], program: Program, op: Op, idx: int,
+               last: Mapping[str, int]) -> None:
+    """Free the inputs of op ``idx`` that no later op reads (``keep="outputs"`` only)."""
+    for t in op.inputs:
+        if last.get(t, -1) == idx and t not in program.consts:
+            env.pop(t, None)
+
+
+def _fusable_threshold_lookups(program: Program, last: Mapping[str, int]) -> set[int]:
+    """Indices of ``threshold`` ops whose codes are read only by the next op, a ``lookup``
+    of a constant table, and are not a program output: with ``keep="outputs"`` the codes
+    are never returned, so the pair runs as one :func:`threshold_lookup` gather. The
+    lookup's output is still shape- and range-checked as the lookup's would be."""
+    out: set[int] = set()
+    ops = program.ops
+    for i in range(len(ops) - 1):
+        op, nxt = ops[i], ops[i + 1]
+        if not (op.kind == "move" and op.key == "threshold" and nxt.kind == "move"
+                and nxt.key == "lookup" and len(op.outputs) == 1 and len(op.inputs) == 2
+                and len(nxt.inputs) == 2 and len(nxt.outputs) == 1):
+            continue
+        code = op.outputs[0]
+        if (nxt.inputs[0] == code and last.get(code) == i + 1 and code not in program.outputs
+                and nxt.inputs[1] in program.consts and op.inputs[1] in program.consts
+                and set(nxt.params) == {"offset"}):
+            out.add(i)
+    return out
+
+
 def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> dict[str, IntArray]:
     """Run ``program`` on ``inputs`` (name → integer array).
 
@@ -155,6 +184,7 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         env[name] = arr
     env.update(program.consts)
     weights = _gemm_weights(program)
+    skip = -1
     last: dict[str, int] = {}
     if keep == "outputs":  # free each intermediate after its last use (peak memory)
         for i, op in enumerate(program.ops):
@@ -162,13 +192,26 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
                 last[t] = i
         for t in program.outputs:
             last[t] = len(program.ops)
+    fused: set[int] = _fusable_threshold_lookups(program, last) if keep == "outputs" else set()
     for idx, op in enumerate(program.ops):
+        if idx == skip:  # the lookup already computed with its threshold (see below)
+            _drop_dead(env, program, op, idx, last)
+            continue
         label = f"{op.key} ({op.name})" if op.name else op.key
         try:
             args = [env[i] for i in op.inputs]
-            if op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights:
+            outs: tuple[IntArray, ...] | None = None
+            if idx in fused:  # threshold whose codes only the next op, a lookup, reads
+                nxt = program.ops[idx + 1]
+                table = env[nxt.inputs[1]]
+                value = threshold_lookup(args[0], args[1], table, offset=nxt.params["offset"])
+                if value is not None:  # from here on: the lookup's output, checked as such
+                    skip = idx + 1
+                    op, args, outs = nxt, [value, table], (value,)
+                    label = f"{op.key} ({op.name})" if op.name else op.key
+            if outs is None and op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights:
                 outs = _execute(program, op, [args[0], weights[op.inputs[1]], *args[2:]])
-            else:
+            elif outs is None:
                 outs = _execute(program, op, args)
         except KeyError as exc:
             raise SpecError(f"op {label}: input {exc} is not defined") from None
@@ -183,9 +226,7 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
             if not _proven_in_range(program, op, args, decl.fmt):
                 check_range(arr, decl.fmt, name, label)
             env[name] = arr
-        for t in op.inputs:
-            if last.get(t, -1) == idx and t not in program.consts:
-                env.pop(t, None)
+        _drop_dead(env, program, program.ops[idx], idx, last)
     if keep == "outputs":
         return {n: env[n] for n in program.outputs}
     return {n: v for n, v in env.items() if n not in program.consts}

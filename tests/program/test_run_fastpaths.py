@@ -376,3 +376,82 @@ def test_run_params_cache_follows_edits_and_linear_check_only_when_proven() -> N
     np.testing.assert_array_equal(
         run(prog, {"x": np.array([[1, 1, 1]])})["y"], np.array([[4, -6]]), strict=True
     )
+
+
+# --- run(keep="outputs"): threshold + lookup as one gather ------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    base=st.integers(-(2**40), 2**40),
+    width=st.integers(1, 4096),  # a range of at most x.size values: the table path
+    offset=st.integers(-3, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+@example(n=1, base=0, width=1, offset=0, seed=0)
+@example(n=16, base=-5, width=100, offset=2, seed=3)  # codes below the offset: no fusion
+def test_threshold_lookup_equals_the_two_ops(
+    n: int, base: int, width: int, offset: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(base - width, base + 2 * width, n, dtype=np.int64))
+    table = rng.integers(-(2**40), 2**40, n + 1 + max(offset, 0), dtype=np.int64)
+    x = rng.integers(base, base + width, 4096, dtype=np.int64)
+    x[: t.size] = np.clip(t, base, base + width - 1)
+    got = mv.threshold_lookup(x, t, table, offset=offset)
+    codes = np.searchsorted(t, x, side="right") - offset  # independent of movement.py
+    if codes.min() < 0 or codes.max() >= table.size:
+        assert got is None  # the two ops would raise (or might): never fused
+        return
+    assert got is not None
+    np.testing.assert_array_equal(got, table[codes], strict=True)
+    wide = x.copy()
+    wide[-1] = base + 5000  # a range wider than the tensor: left to the two ops
+    assert mv.threshold_lookup(wide, t, table, offset=offset) is None
+
+
+def _threshold_program(table_size: int) -> Program:
+    p = Program("thr")
+    p.declare("x", (-1, 4), IntFormat(16, True), "input")
+    p.declare("c", (-1, 4), IntFormat(8, False))
+    p.declare("z", (-1, 4), IntFormat(16, True))
+    p.const("t", np.arange(16, dtype=np.int64) * 8 - 60, IntFormat(16, True))
+    p.const("table", (np.arange(table_size, dtype=np.int64) * 37) % 101 - 50, IntFormat(8, True))
+    p.add(Op("move", "threshold", ("x", "t"), ("c",), {}, "thr"))
+    p.add(Op("move", "lookup", ("c", "table"), ("z",), {"offset": 0}, "lut"))
+    p.outputs = ["z"]
+    p.validate()
+    return p
+
+
+def test_run_outputs_fuses_threshold_lookup_same_values_and_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    run_mod = sys.modules["refq.program.run"]
+    calls: list[bool] = []
+    real = mv.threshold_lookup
+
+    def spy(*a: object, **k: object) -> object:
+        out = real(*a, **k)  # type: ignore[arg-type]
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(run_mod, "threshold_lookup", spy)
+    x = np.random.default_rng(0).integers(-100, 100, (2048, 4), dtype=np.int64)
+    prog = _threshold_program(17)
+    every = run(prog, {"x": x})
+    assert calls == []  # keep="all" returns the codes: never fused
+    outs = run(prog, {"x": x}, keep="outputs")
+    assert calls == [True]
+    want = prog.consts["table"][np.searchsorted(np.arange(16) * 8 - 60, x, side="right")]
+    np.testing.assert_array_equal(outs["z"], want, strict=True)
+    np.testing.assert_array_equal(every["z"], want, strict=True)
+    # a table too short for the codes: not fused, and both modes raise the lookup's error
+    short = _threshold_program(12)
+    for keep in ("all", "outputs"):
+        with pytest.raises(RangeError, match="lookup"):
+            run(short, {"x": x}, keep=keep)
+    assert calls[-1] is False
