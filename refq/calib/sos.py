@@ -56,26 +56,98 @@ QuantFn = Any
 """A refq.quant Quantizer (``fake_quant(x)`` and ``levels()``)."""
 
 
-def _fq(q: QuantFn | None, x: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+class _Prepared:
+    """A quantizer's fake quantization and STE range, prepared once (its parameters are
+    fixed while a block is reconstructed). Fast paths, equal BIT FOR BIT to
+    ``q.fake_quant(x)`` (tests/calib/test_sos_fast.py), skip the code/level conversions and
+    range checks of the generic path:
+
+    * ``UniformQuantizer`` with an integer zero point, half-even rounding, per-tensor or
+      per-channel: ``(clip(rint(x/s) + z, qmin, qmax) - z)·s`` in float64 (``np.rint`` is
+      round-half-even; integers below 2^53 are exact in float64; ``rint(x/s) + z`` with the
+      float zero point ``z`` turns a ``-0.0`` into ``+0.0``, as the integer path gives);
+    * a per-tensor table quantizer (thresholds + levels, e.g. SULQ, log2):
+      ``levels[#{t <= x}]`` (ascending) or ``levels[n - 1 - #{t <= x}]`` (descending).
+
+    Anything else uses ``q.fake_quant``. The STE range is ``[min level, max level]`` of
+    ``q.levels()`` (per channel when the quantizer has an ``axis``).
+    """
+
+    def __init__(self, q: QuantFn) -> None:
+        from refq.quant import UniformQuantizer
+        from refq.quant.table import TableQuantizer
+
+        self.q = q
+        self.kind = "generic"
+        lv = q.levels()
+        self.lo: FloatArray | None = None
+        self.hi: FloatArray | None = None
+        self.axis = getattr(q, "axis", None)
+        if lv is not None:
+            lv = np.asarray(lv, dtype=np.float64)
+            self.lo, self.hi = lv.min(axis=-1), lv.max(axis=-1)
+            if lv.ndim != 2 or self.axis is None:
+                self.lo, self.hi = np.asarray(self.lo), np.asarray(self.hi)
+        if (type(q) is UniformQuantizer and q.integer_exact and q.group_size is None
+                and q.rounding == "half_even"):
+            self.kind = "uniform"
+            self.s = np.asarray(q.scale, dtype=np.float64)
+            self.z = np.asarray(q.zero_point).astype(np.float64)
+            self.qmin, self.qmax = (float(c) for c in q.code_range())
+        elif (isinstance(q, TableQuantizer) and getattr(q, "axis", None) is None
+              and getattr(q, "group_size", None) is None):
+            self.kind = "table"
+            self.th = np.asarray(q.thresholds, dtype=np.float64)
+            tab = np.asarray(q.level_table, dtype=np.float64)
+            self.tab = tab[::-1].copy() if q.descending else tab
+
+    def _shape(self, a: FloatArray, ndim: int) -> FloatArray:
+        if self.axis is None or a.ndim == 0:
+            return a
+        shape = [1] * ndim
+        shape[self.axis] = a.shape[0]
+        return a.reshape(shape)
+
+    def __call__(self, x: FloatArray) -> tuple[FloatArray, npt.NDArray[Any] | None]:
+        if self.kind == "uniform":
+            s, z = self._shape(self.s, x.ndim), self._shape(self.z, x.ndim)
+            c = np.rint(x / s)
+            c += z
+            np.clip(c, self.qmin, self.qmax, out=c)
+            c -= z
+            c *= s
+            y: FloatArray = c
+        elif self.kind == "table":
+            y = self.tab[np.searchsorted(self.th, x, side="right")]
+        else:
+            y = np.asarray(self.q.fake_quant(x), dtype=np.float64)
+        if self.lo is None or self.hi is None:
+            return y, None
+        lo, hi = self._shape(self.lo, x.ndim), self._shape(self.hi, x.ndim)
+        # boolean mask: g * mask multiplies by exactly 1.0 or 0.0, as a float64 mask would
+        mask = (x >= lo) & (x <= hi)
+        return y, mask
+
+
+FqCache = dict[int, tuple[QuantFn, _Prepared]]
+"""Prepared quantizers keyed by ``id(quantizer)`` (the quantizer is kept alive with it)."""
+
+
+def _fq(q: QuantFn | None, x: FloatArray,
+        cache: FqCache | None = None) -> tuple[FloatArray, npt.NDArray[Any] | None]:
     """Fake-quantized x and the STE mask (None = pass everything)."""
     if q is None:
         return x, None
-    y = np.asarray(q.fake_quant(x), dtype=np.float64)
-    lv = q.levels()
-    if lv is None:
-        return y, None
-    lv = np.asarray(lv, dtype=np.float64)
-    lo, hi = lv.min(axis=-1), lv.max(axis=-1)
-    axis = getattr(q, "axis", None)
-    if lv.ndim == 2 and axis is not None:
-        shape = [1] * x.ndim
-        shape[axis] = lo.shape[0]
-        lo, hi = lo.reshape(shape), hi.reshape(shape)
-    mask: FloatArray = ((x >= lo) & (x <= hi)).astype(np.float64)
-    return y, mask
+    if cache is None:
+        return _Prepared(q)(x)
+    hit = cache.get(id(q))
+    if hit is None or hit[0] is not q:
+        hit = (q, _Prepared(q))
+        cache[id(q)] = hit
+    return hit[1](x)
 
 
-def _m(g: FloatArray, mask: FloatArray | None) -> FloatArray:
+def _m(g: FloatArray, mask: npt.NDArray[Any] | None) -> FloatArray:
     return g if mask is None else g * mask
 
 
@@ -90,6 +162,9 @@ def quant_block_loss_grad(
     weight_q: Mapping[str, QuantFn],
     out: dict[str, FloatArray] | None = None,
     grad: bool = True,
+    *,
+    n1: FloatArray | None = None,
+    fq_cache: FqCache | None = None,
 ) -> tuple[float, dict[str, FloatArray]]:
     """Loss ``sum((block_q(x) - target)^2)/B`` and its gradient w.r.t. the block's params.
 
@@ -97,33 +172,42 @@ def quant_block_loss_grad(
     ``attn.softmax``, ``attn.attn@v``, ``norm2``, ``mlp.gelu``), weight quantizers by param
     name; missing keys mean "not quantized". ``out["y"]`` receives the block output;
     ``grad=False`` skips the backward pass (the gradient dict is then empty).
+    ``n1``: the (fake-quantized) norm1 output of ``x``, precomputed by a caller whose norm1
+    parameters and quantizer are fixed; the backward then stops at the qkv linear (no
+    ``norm1.*`` gradients). ``fq_cache``: prepared quantizers reused across calls (only
+    while the quantizers are unchanged).
     """
     a, mm = prefix + "attn.", prefix + "mlp."
     w: dict[str, FloatArray] = {}
-    w_mask: dict[str, FloatArray] = {}
+    w_mask: dict[str, npt.NDArray[Any]] = {}
     for name in p:
         if name.startswith(prefix):
-            w[name], mk = _fq(weight_q.get(name), np.asarray(p[name]))
+            w[name], mk = _fq(weight_q.get(name), np.asarray(p[name]), fq_cache)
             if mk is not None:
                 w_mask[name] = mk
-    n1r = layernorm(x, w[prefix + "norm1.weight"], w[prefix + "norm1.bias"], eps)
-    n1, k_n1 = _fq(act_q.get(prefix + "norm1"), n1r)
+    k_n1: npt.NDArray[Any] | None = None
+    if n1 is None:
+        n1r = layernorm(x, w[prefix + "norm1.weight"], w[prefix + "norm1.bias"], eps)
+        n1, k_n1 = _fq(act_q.get(prefix + "norm1"), n1r, fq_cache)
+        stop_at_qkv = False
+    else:
+        stop_at_qkv = True
     qkv = linear(n1, w[a + "qkv.weight"], w.get(a + "qkv.bias"))
     qr, kr, vr = split_heads(qkv, num_heads)
-    q, k_q = _fq(act_q.get(a + "q"), qr)
-    k, k_k = _fq(act_q.get(a + "k"), kr)
-    v, k_v = _fq(act_q.get(a + "v"), vr)
+    q, k_q = _fq(act_q.get(a + "q"), qr, fq_cache)
+    k, k_k = _fq(act_q.get(a + "k"), kr, fq_cache)
+    v, k_v = _fq(act_q.get(a + "v"), vr, fq_cache)
     scale = float(q.shape[-1]) ** -0.5
     attr = softmax(np.matmul(q, np.swapaxes(k, -1, -2)) * scale, axis=-1)
-    att, k_a = _fq(act_q.get(a + "softmax"), attr)
+    att, k_a = _fq(act_q.get(a + "softmax"), attr, fq_cache)
     or_ = merge_heads(att @ v)
-    o, k_o = _fq(act_q.get(a + "attn@v"), or_)
+    o, k_o = _fq(act_q.get(a + "attn@v"), or_, fq_cache)
     x1 = x + linear(o, w[a + "proj.weight"], w[a + "proj.bias"])
     n2r = layernorm(x1, w[prefix + "norm2.weight"], w[prefix + "norm2.bias"], eps)
-    n2, k_n2 = _fq(act_q.get(prefix + "norm2"), n2r)
+    n2, k_n2 = _fq(act_q.get(prefix + "norm2"), n2r, fq_cache)
     h = linear(n2, w[mm + "fc1.weight"], w[mm + "fc1.bias"])
     gr = gelu(h)
-    g, k_g = _fq(act_q.get(mm + "gelu"), gr)
+    g, k_g = _fq(act_q.get(mm + "gelu"), gr, fq_cache)
     y = x1 + linear(g, w[mm + "fc2.weight"], w[mm + "fc2.bias"])
     if out is not None:
         out["y"] = y
@@ -152,11 +236,16 @@ def quant_block_loss_grad(
     gk = _m(np.swapaxes(gs, -1, -2) @ q, k_k)
     gv = _m(gv, k_v)
     gqkv = np.stack([gq, gk, gv]).transpose(1, 3, 0, 2, 4).reshape(b, n, 3 * c)
-    gn1, gr_[a + "qkv.weight"], gqb = linear_backward(n1, w[a + "qkv.weight"], gqkv)
+    if stop_at_qkv:  # dW, db of qkv only (the input gradient feeds nothing learned)
+        g2 = gqkv.reshape(-1, gqkv.shape[-1])
+        gr_[a + "qkv.weight"] = g2.T @ n1.reshape(-1, n1.shape[-1])
+        gqb = g2.sum(axis=0)
+    else:
+        gn1, gr_[a + "qkv.weight"], gqb = linear_backward(n1, w[a + "qkv.weight"], gqkv)
+        _, gr_[prefix + "norm1.weight"], gr_[prefix + "norm1.bias"] = layernorm_backward(
+            x, w[prefix + "norm1.weight"], eps, _m(gn1, k_n1))
     if a + "qkv.bias" in p:
         gr_[a + "qkv.bias"] = gqb
-    _, gr_[prefix + "norm1.weight"], gr_[prefix + "norm1.bias"] = layernorm_backward(
-        x, w[prefix + "norm1.weight"], eps, _m(gn1, k_n1))
     for name, mk in w_mask.items():
         if name in gr_:
             gr_[name] = gr_[name] * mk
@@ -198,10 +287,18 @@ def reconstruct_block(
     rng = np.random.default_rng(seed)
     nimg = inputs.shape[0]
     b1, b2, ae = 0.9, 0.999, 1e-8
+    cache: FqCache = {}
+    # norm1 (frozen) and its quantizer see fixed inputs: computed once for all images (row
+    # by row the same float64 operations as on a mini-batch, so bit-identical)
+    n1_all: FloatArray | None = None
+    if not {prefix + "norm1.weight", prefix + "norm1.bias"} & set(weight_q):
+        n1r = layernorm(inputs, cur[prefix + "norm1.weight"], cur[prefix + "norm1.bias"], eps)
+        n1_all = _fq(act_q.get(prefix + "norm1"), n1r, cache)[0]
     for t in range(iters):
         idx = rng.choice(nimg, size=min(batch, nimg), replace=False)
         loss, g = quant_block_loss_grad(cur, prefix, num_heads, eps, inputs[idx], targets[idx],
-                                        act_q, weight_q)
+                                        act_q, weight_q, fq_cache=cache,
+                                        n1=None if n1_all is None else n1_all[idx])
         if log is not None:
             log(t, loss)
         lr_t = lr * 0.5 * (1.0 + math.cos(math.pi * t / iters))
