@@ -33,6 +33,16 @@ _CHECKED = ("linear", "matmul")
 output format (refq.ops.linear: int<acc_bits>, or the requantized ``out_format``)."""
 
 
+_GUARANTEED = ("softmax.refq", "gelu.lut")
+"""Kernels whose output always lies in the kernel table's ``out_format``: softmax_refq
+checks its output against uint<out_bits> itself; gelu_lut returns entries of its table,
+which GeluLutParams validates against ``out_format``."""
+
+_VALUE_PRESERVING = ("reshape", "transpose", "split", "select", "patchify")
+"""Movement ops whose outputs hold only values of their (single, non-constant) input, which
+was itself checked or proven against its declared format when it was produced."""
+
+
 def _params(program: Program, op: Op) -> Any:
     """``op``'s kernel parameters, parsed and validated once per Program.
 
@@ -68,14 +78,25 @@ def _within(lo: int, hi: int, fmt: IntFormat) -> bool:
 
 
 def _proven_in_range(program: Program, op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
-    """Whether the op's single output lies in ``fmt`` by construction, so the element-wise
-    range check would always pass: a saturating kernel whose ``out_format`` fits ``fmt``;
+    """Whether the op's output lies in ``fmt`` by construction, so the element-wise
+    range check would always pass: a value-preserving movement op whose input's declared
+    format fits ``fmt`` (``_VALUE_PRESERVING``); a kernel of ``_GUARANTEED`` or a saturating
+    kernel whose ``out_format`` fits ``fmt``;
     a ``linear``/``matmul`` kernel whose output format (int<acc_bits>, checked or proven by
     the kernel, or the saturated requantized format) fits ``fmt``; ``threshold`` (codes
     0..len(thresholds)); ``lookup`` (values of its table, whose own range is checked here —
     a small array)."""
+    if op.kind == "move" and op.key in _VALUE_PRESERVING:
+        return all(
+            i not in program.consts and _within(program.tensors[i].fmt.min,
+                                                program.tensors[i].fmt.max, fmt)
+            for i in op.inputs
+        )
     if len(op.outputs) != 1:
         return False
+    if op.kind == "kernel" and op.key in _GUARANTEED:
+        guaranteed = kernel(op.key).out_format(_params(program, op))
+        return isinstance(guaranteed, IntFormat) and _within(guaranteed.min, guaranteed.max, fmt)
     family = op.key.split(".")[0]
     if op.kind == "kernel" and family in _SATURATING:
         out = getattr(_params(program, op), "out_format", None)

@@ -455,3 +455,42 @@ def test_run_outputs_fuses_threshold_lookup_same_values_and_errors(
         with pytest.raises(RangeError, match="lookup"):
             run(short, {"x": x}, keep=keep)
     assert calls[-1] is False
+
+
+def _move_program(in_fmt: IntFormat, out_fmt: IntFormat) -> Program:
+    p = Program("mv")
+    p.declare("x", (-1, 4), in_fmt, "input")
+    p.declare("xt", (4, -1), out_fmt)
+    p.declare("a", (2, -1), out_fmt)
+    p.declare("b", (2, -1), out_fmt)
+    p.add(Op("move", "transpose", ("x",), ("xt",), {"perm": [1, 0]}, "t"))
+    p.add(Op("move", "split", ("xt",), ("a", "b"), {"axis": 0, "sections": 2}, "s"))
+    p.outputs = ["a", "b"]
+    p.validate()
+    return p
+
+
+def test_run_movement_range_checks_skipped_only_when_the_input_format_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    run_mod = sys.modules["refq.program.run"]
+    checked: list[str] = []
+    real = run_mod.check_range
+
+    def spy(arr: np.ndarray, fmt: IntFormat, name: str, where: str) -> np.ndarray:
+        checked.append(name)
+        return real(arr, fmt, name, where)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(run_mod, "check_range", spy)
+    x = np.array([[-100, 5, 7, 100], [1, 2, 3, -128]])
+    out = run(_move_program(IntFormat(8, True), IntFormat(16, True)), {"x": x})
+    np.testing.assert_array_equal(out["a"], x.T[:2], strict=True)
+    assert checked == ["x"]  # only the program input: transpose and split outputs proven
+    checked.clear()
+    narrow = _move_program(IntFormat(16, True), IntFormat(8, True))
+    assert run(narrow, {"x": x})["b"].tolist() == x.T[2:].tolist()
+    assert checked == ["x", "xt"]  # int16 → int8: checked; split of the checked int8 xt: proven
+    with pytest.raises(RangeError, match="tensor 'xt' value 300"):
+        run(narrow, {"x": np.array([[300, 0, 0, 0]])})
