@@ -73,12 +73,23 @@ def layernorm_backward(
 
 
 def gelu_backward(x: FloatArray, gy: FloatArray) -> FloatArray:
-    """Gradient of exact GELU: ``Phi(x) + x * phi(x)``, Phi/phi the standard normal cdf/pdf."""
+    """Gradient of exact GELU: ``Phi(x) + x * phi(x)``, Phi/phi the standard normal cdf/pdf.
+
+    Evaluated as ``gy * (0.5 * (1 + erf(x / sqrt(2))) + x * (exp(-0.5 * x * x) / sqrt(2 pi)))``
+    with in-place float64 operations (same roundings as the out-of-place expression)."""
     from scipy.special import erf
 
-    cdf = 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
-    pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
-    g: FloatArray = gy * (cdf + x * pdf)
+    cdf = np.divide(x, math.sqrt(2.0))
+    erf(cdf, out=cdf)
+    cdf += 1.0
+    cdf *= 0.5
+    pdf = np.multiply(x, -0.5)
+    pdf *= x
+    np.exp(pdf, out=pdf)
+    pdf *= _INV_SQRT_2PI
+    pdf *= x
+    cdf += pdf
+    g: FloatArray = np.multiply(gy, cdf, out=cdf)
     return g
 
 
