@@ -178,6 +178,7 @@ def _fused_floor(
     const = {"floor": 0, "ceil": full, "half_up": half, "half_away": half, "trunc": 0,
              "half_even": half - 1 if cmax else 0}[rounding] + (zp << cmax)
     rows = max(1, _BLOCK // max(1, x2.shape[1]))
+    clip = lo > -(2**63) or hi < 2**63 - 1  # int64 itself: nothing to clamp
     scratch = _SCRATCH.buf
     for r in range(0, x2.shape[0], rows):
         xb = x2[r : r + rows]
@@ -199,7 +200,8 @@ def _fused_floor(
             y += np.int64(const)
         if cmax:
             y >>= s
-        np.clip(y, lo, hi, out=y)
+        if clip:
+            np.clip(y, lo, hi, out=y)
     return out
 
 

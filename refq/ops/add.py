@@ -22,7 +22,17 @@ from typing import Any
 import numpy as np
 
 from refq.errors import SpecError
-from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, round_shift, saturate
+from refq.intmath import (
+    INT8,
+    INT32,
+    INT64,
+    IntArray,
+    IntFormat,
+    check_range,
+    dyadic_requantize_saturate,
+    round_shift,
+    saturate,
+)
 from refq.intmath.rounding import check_rounding
 from refq.ops._common import Params, int_input, need_choice, need_format, need_int, signed
 
@@ -68,16 +78,21 @@ def add(a: Any, b: Any, params: AddParams) -> IntArray:
     op = "add"
     p = params
     r = check_rounding(p.rounding)
-    aa = _minus(int_input(a, p.a_format, "a", op), p.a_zero_point)
-    ba = _minus(int_input(b, p.b_format, "b", op), p.b_zero_point)
-    aa = check_range(aa, INT32, "a - a_zero_point", op)
-    ba = check_range(ba, INT32, "b - b_zero_point", op)
+    aa = _minus_int32(int_input(a, p.a_format, "a", op), p.a_format, p.a_zero_point, "a")
+    ba = _minus_int32(int_input(b, p.b_format, "b", op), p.b_format, p.b_zero_point, "b")
     if p.scheme == "ivit":
-        # |a|, |b| < 2^31 (checked) and multipliers <= 2^31: the products fit int64.
-        y = round_shift(aa * np.int64(p.a_multiplier), p.a_shift, r)
-        yb = round_shift(ba * np.int64(p.b_multiplier), p.b_shift, r)
-        if y.shape == np.broadcast_shapes(y.shape, yb.shape) and not _shares(y, a, b):
-            np.add(y, yb, out=y)
+        # |a|, |b| < 2^31 (checked or proven) and multipliers <= 2^31: the products fit int64.
+        y = dyadic_requantize_saturate(aa, p.a_multiplier, p.a_shift, r, 0, INT64)
+        yb = dyadic_requantize_saturate(ba, p.b_multiplier, p.b_shift, r, 0, INT64)
+        bound = (_branch_bound(p.a_format, p.a_zero_point, p.a_multiplier, p.a_shift)
+                 + _branch_bound(p.b_format, p.b_zero_point, p.b_multiplier, p.b_shift)
+                 + abs(p.out_zero_point))
+        if bound >= 2**63:  # y + yb + zo might leave int64: the exact sum, then saturate
+            exact = y.astype(object) + yb.astype(object) + p.out_zero_point
+            fmt = p.out_format
+            return np.asarray(np.clip(exact, fmt.min, fmt.max), dtype=np.int64)
+        if y.shape == np.broadcast_shapes(y.shape, yb.shape):
+            np.add(y, yb, out=y)  # y is the fresh result of the requantization above
         else:
             y = y + yb
         del yb
@@ -94,9 +109,21 @@ def add(a: Any, b: Any, params: AddParams) -> IntArray:
     return y
 
 
-def _minus(x: IntArray, zero_point: int) -> IntArray:
-    """x - zero_point (no copy when the zero point is 0: the caller does not write to it)."""
-    return x - np.int64(zero_point) if zero_point else x
+def _minus_int32(x: IntArray, fmt: IntFormat, zero_point: int, name: str) -> IntArray:
+    """x - zero_point, which must fit int32: checked element-wise only when the values of
+    ``fmt`` (``x`` was checked against it) minus the zero point could leave int32 (no copy
+    when the zero point is 0: the caller does not write to it)."""
+    y = x - np.int64(zero_point) if zero_point else x
+    if INT32.min <= fmt.min - zero_point and fmt.max - zero_point <= INT32.max:
+        return y
+    return check_range(y, INT32, f"{name} - {name}_zero_point", "add")
+
+
+def _branch_bound(fmt: IntFormat, zero_point: int, multiplier: int, shift: int) -> int:
+    """An upper bound of |round((x - zero_point)·multiplier / 2^shift)| over int32 values
+    x - zero_point of ``fmt`` minus the zero point, for every rounding."""
+    mag = min(max(abs(fmt.min - zero_point), abs(fmt.max - zero_point)), 2**31)
+    return ((mag * multiplier) >> shift) + 1
 
 
 def _shares(y: IntArray, *inputs: Any) -> bool:

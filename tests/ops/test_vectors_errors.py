@@ -124,3 +124,20 @@ def test_int4_format_enforced():
     p = ops.GemmParams(IntFormat(4, True), IntFormat(4, True))
     with pytest.raises(RangeError):
         ops.linear(np.array([[8]]), np.array([[1]]), None, p)
+
+
+def test_add_int32_check_after_zero_point_and_exact_int64_saturation():
+    """a - a_zero_point leaving int32 is still caught (the format proof does not cover it);
+    two branches of about 2^62 plus an output zero point of 2^62 saturate to the int64 max
+    instead of wrapping (the sum is formed exactly when its bound passes 2^63)."""
+    i32, i64 = IntFormat(32, True), IntFormat(64, True)
+    p = ops.AddParams(a_format=i32, b_format=i32, a_zero_point=-5, out_format=i32)
+    with pytest.raises(RangeError, match="a - a_zero_point"):
+        ops.add(np.array([2**31 - 1]), np.array([0]), p)
+    big = ops.AddParams(a_format=i32, b_format=i32, a_multiplier=2**31, b_multiplier=2**31,
+                        out_zero_point=2**62, out_format=i64)
+    v = 2**31 - 1
+    got = ops.add(np.array([v, -v, 0]), np.array([v, -v, 5]), big)
+    want = [min(2**63 - 1, max(-(2**63), x * 2**31 + y * 2**31 + 2**62))
+            for x, y in ((v, v), (-v, -v), (0, 5))]
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.int64), strict=True)
