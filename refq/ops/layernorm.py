@@ -140,7 +140,7 @@ def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
     fmt = signed(63)
     if c * bound * bound > fmt.max and y.size:
         bound = max(-int(y.min()), int(y.max()))  # the values' own bound
-    if c * bound * bound > fmt.max:
+    if c * bound * bound > fmt.max and not _row_sums_fit(y, bound, fmt.max):
         for i, total in enumerate(_row_sums_of_squares(y, bound)):
             if total > fmt.max:
                 idx = (*(int(j) for j in np.unravel_index(i, y.shape[:-1])), 0)
@@ -152,6 +152,26 @@ def _sum_of_squares(y: IntArray, bound: int, op: str) -> IntArray:
     # every row's true sum is in [0, 2^63): int64 arithmetic, exact modulo 2^64, gives it
     v: IntArray = np.einsum("...c,...c->...", y, y)[..., None]
     return v
+
+
+def _row_sums_fit(y: IntArray, bound: int, limit: int) -> bool:
+    """Whether every row's Σ y² is provably <= ``limit`` (< 2^63), from the high halves only.
+
+    With y = h·2^16 + l (h = y >> 16, 0 <= l < 2^16): y² = h²·2^32 + h·l·2^17 + l², so
+    Σy² <= 2^32·(Σh² + 2·Σ|h| + C), and Σ|h| <= √(C·Σh²) (Cauchy-Schwarz) <= isqrt(C·Σh²) + 1.
+    Σh² is exact in int64 when |y| < 2^39 and C <= 2^16 (< 2^62); the bound is checked per
+    row in int64 (every term < 2^47 when Σh² < 2^30, else the row fails). False sends the
+    caller to the exact per-row sums (rows near the limit, or outside these widths)."""
+    c = y.shape[-1]
+    if bound >= 1 << 39 or c > 1 << 16 or y.size == 0:
+        return y.size == 0
+    h = y >> np.int64(16)
+    hh = np.einsum("...c,...c->...", h, h)
+    cap = limit >> 32
+    if int(hh.max()) > cap:
+        return False
+    lhs = hh + 2 * (isqrt(hh * np.int64(c)) + 1) + np.int64(c)
+    return int(lhs.max()) <= cap
 
 
 def _row_sums_of_squares(y: IntArray, bound: int) -> list[int]:

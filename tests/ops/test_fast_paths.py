@@ -375,3 +375,24 @@ def test_softmax_refq_row_block_error_names_the_whole_tensor_index() -> None:
     x[2] = 0
     with pytest.raises(RangeError, match=r"sum\(e\).*index \(2, 0\)"):
         ops.softmax(x, p, "refq")
+
+
+@given(
+    rows=st.lists(st.lists(st.integers(-(2**38), 2**38 - 1), min_size=1, max_size=6),
+                  min_size=1, max_size=4),
+    limit_bits=st.integers(40, 62),
+)
+@example(rows=[[2**38 - 1] * 6], limit_bits=62)
+@example(rows=[[-(2**30)] * 4, [0]], limit_bits=62)  # Σy² = 2^62 > int63 max: must be False
+def test_layernorm_row_sums_fit_is_a_proof(rows: list[list[int]], limit_bits: int) -> None:
+    """True only if every row's exact Σ y² (Python ints) is <= the limit; True for rows far
+    below it (the fast path is taken in practice)."""
+    c = max(len(r) for r in rows)
+    y = np.array([r + [0] * (c - len(r)) for r in rows], dtype=np.int64)
+    limit = (1 << limit_bits) - 1
+    bound = max(abs(v) for r in rows for v in r)
+    exact = [sum(v * v for v in r) for r in rows]
+    if LN._row_sums_fit(y, bound, limit):
+        assert max(exact) <= limit
+    if max(exact) <= limit // 8 and max(exact) >= 2**40:
+        assert LN._row_sums_fit(y, bound, limit)
