@@ -94,6 +94,37 @@ def _dense_count(x: IntArray, t: IntArray) -> IntArray | None:
     return codes
 
 
+def _single_pass_count(x: IntArray, t: IntArray, t0: int, span: int) -> IntArray | None:
+    """#{t <= x} in one pass when the thresholds are strictly increasing with gaps >= 2^k
+    for a bucket width 2^k giving at most 16 buckets per threshold (e.g. a uniform
+    quantizer's evenly spaced thresholds).
+
+    Then a bucket [t0 + j·2^k, t0 + (j+1)·2^k) holds at most one threshold, the first one
+    not counted by ``start[j]`` = #{t < t0 + j·2^k}: for x in bucket j (x clamped to
+    [t0, t_last], which keeps every count), #{t <= x} = start[j] + [next[j] <= x] with
+    next[j] = t[start[j]] (int64 max where start[j] = n). Exact; None when not applicable.
+    """
+    n = t.size
+    if n < 2:
+        return None
+    gap = int(np.diff(t).min())
+    if gap < 1:
+        return None
+    k = gap.bit_length() - 1  # 2^k <= gap
+    n_buckets = (span >> k) + 1
+    if n_buckets > 16 * n or n_buckets > 1 << 20:
+        return None
+    starts = np.int64(t0) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
+    start = np.searchsorted(t, starts, side="left").astype(np.int64)
+    nxt = np.append(t, np.iinfo(np.int64).max)[start]
+    j = np.clip(x, t[0], t[-1])  # then 0 <= j - t0 <= span: no overflow
+    j -= np.int64(t0)
+    j >>= np.int64(k)
+    code: IntArray = start[j]
+    code += nxt[j] <= x
+    return code
+
+
 def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:
     """#{t <= x} by a bucket table then at most ``_BUCKET_PASSES`` step-up passes, exact.
 
@@ -106,9 +137,14 @@ def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:
     """
     n = t.size
     t0, span = int(t[0]), int(t[-1]) - int(t[0])
+    if x.ndim == 0 or span >= 1 << 62:
+        return None
+    single = _single_pass_count(x, t, t0, span)
+    if single is not None:
+        return single
     k = max(0, (span // (4 * n)).bit_length())  # about 4 buckets per threshold or fewer
     n_buckets = (span >> k) + 1
-    if n_buckets > 16 * n or x.ndim == 0 or span >= 1 << 62:
+    if n_buckets > 16 * n:
         return None
     starts = np.int64(t0) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
     start = np.searchsorted(t, starts, side="left").astype(np.int64)
@@ -148,10 +184,12 @@ def threshold_lookup(
     One composite decision table over the values' own range [lo, hi]:
     ``composite[v - lo] = table[#{t <= v} - offset]``, then ``composite[x - lo]`` — the same
     integers as the two ops (each element's code is the count of thresholds <= it, looked
-    up in ``table``). None (the caller runs the two ops, which raise their own errors) when
-    the thresholds are not one sorted vector, ``table`` is not 1-D, the range is wider than
-    the tensor or 2^20, or some value of the range would index outside ``table`` — so no
-    error of the two-op form is hidden.
+    up in ``table``). When the range is wider than the tensor or 2^20: the codes by
+    :func:`threshold`'s bucket paths, then ``table[code - offset]`` in one gather, provided
+    every possible code 0..n indexes ``table``. None (the caller runs the two ops, which
+    raise their own errors) when the thresholds are not one sorted vector, ``table`` is not
+    1-D, or some value of the range (some code) would index outside ``table`` — so no error
+    of the two-op form is hidden.
     """
     t = thresholds.ravel()
     if table.ndim != 1 or x.size < _BUCKET_MIN_X or t.size == 0:
@@ -161,7 +199,13 @@ def threshold_lookup(
     lo, hi = int(x.min()), int(x.max())
     span = hi - lo + 1
     if span > x.size or span > 1 << 20:
-        return None
+        # codes by the bucket paths; every code 0..n indexes the table: one gather
+        if -offset < 0 or t.size - offset >= table.shape[0]:
+            return None
+        (codes,) = threshold(x, thresholds)
+        per_code = table[np.arange(t.size + 1, dtype=np.int64) - np.int64(offset)]
+        by_code: IntArray = per_code[codes]
+        return by_code
     idx = np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right")
     idx -= offset
     if int(idx.min()) < 0 or int(idx.max()) >= table.shape[0]:

@@ -407,8 +407,13 @@ def test_threshold_lookup_equals_the_two_ops(
     assert got is not None
     np.testing.assert_array_equal(got, table[codes], strict=True)
     wide = x.copy()
-    wide[-1] = base + 5000  # a range wider than the tensor: left to the two ops
-    assert mv.threshold_lookup(wide, t, table, offset=offset) is None
+    wide[-1] = base + 5000  # a range wider than the tensor: the bucket-count path
+    got_wide = mv.threshold_lookup(wide, t, table, offset=offset)
+    if offset > 0 or t.size - offset >= table.size:  # some code 0..n outside the table
+        assert got_wide is None
+    else:
+        want = table[np.searchsorted(t, wide, side="right") - offset]
+        np.testing.assert_array_equal(got_wide, want, strict=True)
 
 
 def _threshold_program(table_size: int) -> Program:
@@ -494,3 +499,33 @@ def test_run_movement_range_checks_skipped_only_when_the_input_format_fits(
     assert checked == ["x", "xt"]  # int16 → int8: checked; split of the checked int8 xt: proven
     with pytest.raises(RangeError, match="tensor 'xt' value 300"):
         run(narrow, {"x": np.array([[300, 0, 0, 0]])})
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 300),
+    base=st.integers(-(2**40), 2**40),
+    step=st.integers(1, 2**24),
+    jitter=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+@example(n=255, base=-145687807, step=1133757, jitter=1, seed=0)  # a LayerNorm quantizer's
+def test_threshold_single_pass_equals_searchsorted(
+    n: int, base: int, step: int, jitter: int, seed: int
+) -> None:
+    """Evenly spaced (± jitter) thresholds: the one-pass bucket count, at every threshold,
+    one below it, and at the int64 extremes."""
+    rng = np.random.default_rng(seed)
+    t = base + step * np.arange(n, dtype=np.int64)
+    if step > 2 * jitter:
+        t = t + rng.integers(-jitter, jitter + 1, n)
+    t = np.sort(t)
+    x = rng.integers(int(t[0]) - 2 * step, int(t[-1]) + 2 * step, 3 * n + 100, dtype=np.int64)
+    x[:n], x[n : 2 * n] = t, t - 1
+    x[-1], x[-2] = -(2**63), 2**63 - 1
+    got = mv._single_pass_count(x, t, int(t[0]), int(t[-1]) - int(t[0]))
+    if int(np.diff(t).min()) < 1:
+        assert got is None  # equal thresholds: a bucket may hold two
+        return
+    assert got is not None
+    np.testing.assert_array_equal(got, np.searchsorted(t, x, side="right"), strict=False)
