@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +113,46 @@ def _dtype_range(dt: np.dtype[Any]) -> tuple[int, int]:
     return r
 
 
+class CheckedArrays:
+    """Arrays whose values a caller has already checked or proven to lie in a format, held
+    by identity (with a reference, so an id cannot be reused while noted).
+
+    Within :func:`checked_arrays`, :func:`check_bounds` skips its scan of a noted array when
+    the requested range contains the noted one. The program interpreter (refq.program.run)
+    notes every tensor it has range-checked or proven against its declared format, so the
+    kernels' own input validation does not scan the same values again. Only the exact
+    array object is covered (a view or copy is scanned as usual), and a noted array must
+    not be modified while noted (kernels never write to their inputs).
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Any, int, int]] = {}
+
+    def note(self, arr: Any, fmt: IntFormat) -> None:
+        """Record that every element of ``arr`` lies in ``fmt``."""
+        self._by_id[id(arr)] = (arr, fmt.min, fmt.max)
+
+    def covers(self, arr: Any, lo: int, hi: int) -> bool:
+        """Whether ``arr`` itself was noted within a range inside [lo, hi]."""
+        hit = self._by_id.get(id(arr))
+        return hit is not None and hit[0] is arr and lo <= hit[1] and hit[2] <= hi
+
+
+_CHECKED: ContextVar[CheckedArrays | None] = ContextVar("refq_checked_arrays", default=None)
+
+
+@contextmanager
+def checked_arrays() -> Iterator[CheckedArrays]:
+    """A scope in which arrays noted on the yielded :class:`CheckedArrays` skip
+    :func:`check_bounds` scans (see there); the previous scope is restored on exit."""
+    registry = CheckedArrays()
+    token = _CHECKED.set(registry)
+    try:
+        yield registry
+    finally:
+        _CHECKED.reset(token)
+
+
 def check_range(
     x: Any, fmt: IntFormat, name: str = "x", op: str | None = None, narrow: bool = False
 ) -> IntArray:
@@ -130,7 +173,8 @@ def check_bounds(
 
     Like :func:`check_range` but returns nothing and converts nothing: ``arr`` may be of any
     integer dtype (int32 intermediates are checked in place). The test is one min and one
-    max reduction (skipped when ``arr``'s dtype cannot leave ``fmt``); only on failure is
+    max reduction (skipped when ``arr``'s dtype cannot leave ``fmt``, or inside
+    :func:`checked_arrays` when ``arr`` itself was noted within ``fmt``); only on failure is
     the first offending index located and reported.
     """
     a = np.asarray(arr)
@@ -139,6 +183,9 @@ def check_bounds(
     lo = fmt.narrow_min if narrow else fmt.min
     dmin, dmax = _dtype_range(a.dtype)
     if a.size == 0 or (dmin >= lo and dmax <= fmt.max):
+        return
+    registry = _CHECKED.get()
+    if registry is not None and registry.covers(a, lo, fmt.max):
         return
     if int(a.min()) >= lo and int(a.max()) <= fmt.max:
         return
@@ -194,9 +241,11 @@ __all__ = [
     "INT64",
     "UINT4",
     "UINT8",
+    "CheckedArrays",
     "IntFormat",
     "check_bounds",
     "check_range",
+    "checked_arrays",
     "saturate",
     "wrap",
 ]

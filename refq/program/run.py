@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
+from refq.intmath.formats import checked_arrays
 from refq.ops.table import kernel
 from refq.program.ir import Op, Program
 from refq.program.movement import movement, threshold_lookup
@@ -192,62 +193,69 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
 
     Returns every tensor (``keep="all"``: inputs, consts excluded, every intermediate and
     output) or only the outputs (``keep="outputs"``). Each value is checked against its
-    declared IntFormat (RangeError naming the op, tensor and first bad index) and shape.
+    declared IntFormat (RangeError naming the op, tensor and first bad index) and shape —
+    or proven to lie in it (``_proven_in_range``) — and then noted, so that a kernel's own
+    validation of that same array against a format containing it does not scan it again
+    (refq.intmath.formats.checked_arrays).
     """
     missing = [n for n in program.inputs if n not in inputs]
     if missing:
         raise SpecError(f"program {program.name}: missing inputs {missing}")
     env: dict[str, IntArray] = {}
-    for name in program.inputs:
-        decl = program.tensors[name]
-        arr = check_range(as_int64(inputs[name], name), decl.fmt, name, "input")
-        _check_shape(name, arr.shape, decl.shape, "input")
-        env[name] = arr
-    env.update(program.consts)
-    weights = _gemm_weights(program)
-    skip = -1
-    last: dict[str, int] = {}
-    if keep == "outputs":  # free each intermediate after its last use (peak memory)
-        for i, op in enumerate(program.ops):
-            for t in op.inputs:
-                last[t] = i
-        for t in program.outputs:
-            last[t] = len(program.ops)
-    fused: set[int] = _fusable_threshold_lookups(program, last) if keep == "outputs" else set()
-    for idx, op in enumerate(program.ops):
-        if idx == skip:  # the lookup already computed with its threshold (see below)
-            _drop_dead(env, program, op, idx, last)
-            continue
-        label = f"{op.key} ({op.name})" if op.name else op.key
-        try:
-            args = [env[i] for i in op.inputs]
-            outs: tuple[IntArray, ...] | None = None
-            if idx in fused:  # threshold whose codes only the next op, a lookup, reads
-                nxt = program.ops[idx + 1]
-                table = env[nxt.inputs[1]]
-                value = threshold_lookup(args[0], args[1], table, offset=nxt.params["offset"])
-                if value is not None:  # from here on: the lookup's output, checked as such
-                    skip = idx + 1
-                    op, args, outs = nxt, [value, table], (value,)
-                    label = f"{op.key} ({op.name})" if op.name else op.key
-            if outs is None and op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights:
-                outs = _execute(program, op, [args[0], weights[op.inputs[1]], *args[2:]])
-            elif outs is None:
-                outs = _execute(program, op, args)
-        except KeyError as exc:
-            raise SpecError(f"op {label}: input {exc} is not defined") from None
-        except RangeError as exc:
-            raise RangeError(f"op {label}: {exc}") from None
-        if len(outs) != len(op.outputs):
-            raise SpecError(f"op {label}: produced {len(outs)} outputs, declared {op.outputs}")
-        for name, value in zip(op.outputs, outs, strict=True):
+    with checked_arrays() as checked:
+        for name in program.inputs:
             decl = program.tensors[name]
-            arr = np.asarray(value, dtype=np.int64)
-            _check_shape(name, arr.shape, decl.shape, label)
-            if not _proven_in_range(program, op, args, decl.fmt):
-                check_range(arr, decl.fmt, name, label)
+            arr = check_range(as_int64(inputs[name], name), decl.fmt, name, "input")
+            _check_shape(name, arr.shape, decl.shape, "input")
             env[name] = arr
-        _drop_dead(env, program, program.ops[idx], idx, last)
+            checked.note(arr, decl.fmt)
+        env.update(program.consts)
+        weights = _gemm_weights(program)
+        skip = -1
+        last: dict[str, int] = {}
+        if keep == "outputs":  # free each intermediate after its last use (peak memory)
+            for i, op in enumerate(program.ops):
+                for t in op.inputs:
+                    last[t] = i
+            for t in program.outputs:
+                last[t] = len(program.ops)
+        fused: set[int] = _fusable_threshold_lookups(program, last) if keep == "outputs" else set()
+        for idx, op in enumerate(program.ops):
+            if idx == skip:  # the lookup already computed with its threshold (see below)
+                _drop_dead(env, program, op, idx, last)
+                continue
+            label = f"{op.key} ({op.name})" if op.name else op.key
+            try:
+                args = [env[i] for i in op.inputs]
+                outs: tuple[IntArray, ...] | None = None
+                if idx in fused:  # threshold whose codes only the next op, a lookup, reads
+                    nxt = program.ops[idx + 1]
+                    table = env[nxt.inputs[1]]
+                    value = threshold_lookup(args[0], args[1], table, offset=nxt.params["offset"])
+                    if value is not None:  # from here on: the lookup's output, checked as such
+                        skip = idx + 1
+                        op, args, outs = nxt, [value, table], (value,)
+                        label = f"{op.key} ({op.name})" if op.name else op.key
+                narrow_w = op.kind == "kernel" and len(args) > 1 and op.inputs[1] in weights
+                if outs is None and narrow_w:
+                    outs = _execute(program, op, [args[0], weights[op.inputs[1]], *args[2:]])
+                elif outs is None:
+                    outs = _execute(program, op, args)
+            except KeyError as exc:
+                raise SpecError(f"op {label}: input {exc} is not defined") from None
+            except RangeError as exc:
+                raise RangeError(f"op {label}: {exc}") from None
+            if len(outs) != len(op.outputs):
+                raise SpecError(f"op {label}: produced {len(outs)} outputs, declared {op.outputs}")
+            for name, value in zip(op.outputs, outs, strict=True):
+                decl = program.tensors[name]
+                arr = np.asarray(value, dtype=np.int64)
+                _check_shape(name, arr.shape, decl.shape, label)
+                if not _proven_in_range(program, op, args, decl.fmt):
+                    check_range(arr, decl.fmt, name, label)
+                env[name] = arr
+                checked.note(arr, decl.fmt)  # kernels reading it skip their own scan
+            _drop_dead(env, program, program.ops[idx], idx, last)
     if keep == "outputs":
         return {n: env[n] for n in program.outputs}
     return {n: v for n, v in env.items() if n not in program.consts}

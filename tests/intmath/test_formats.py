@@ -8,7 +8,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from refq.errors import RangeError, SpecError
-from refq.intmath import INT8, UINT4, IntFormat, check_range, saturate, wrap
+from refq.intmath import (
+    INT8,
+    INT16,
+    UINT4,
+    UINT8,
+    IntFormat,
+    check_bounds,
+    check_range,
+    saturate,
+    wrap,
+)
 
 formats = st.builds(IntFormat, st.integers(2, 63), st.booleans())
 
@@ -80,3 +90,29 @@ def test_check_range_message_names_tensor_index_and_value() -> None:
 def test_bad_formats_and_inputs(call: object) -> None:
     with pytest.raises(SpecError):
         call()  # type: ignore[operator]
+
+
+def test_checked_arrays_skip_only_noted_arrays_within_the_scope() -> None:
+    """A noted array is trusted for any range containing its noted format — only the same
+    object, only inside the scope (the note here is deliberately false to make the skip
+    visible; refq.program.run only notes arrays it has checked or proven)."""
+    from refq.intmath.formats import checked_arrays
+
+    arr = np.array([1, 1000], dtype=np.int64)
+    with pytest.raises(RangeError):
+        check_bounds(arr, INT8, "arr")
+    with checked_arrays() as checked:
+        checked.note(arr, INT8)
+        check_bounds(arr, INT8, "arr")  # trusted: not scanned
+        check_bounds(arr, INT16, "arr")  # a wider range contains the note
+        with pytest.raises(RangeError):
+            check_bounds(arr, UINT8, "arr")  # [0, 255] does not contain int8
+        with pytest.raises(RangeError):
+            check_bounds(arr[:], INT8, "view")  # another object: scanned
+        with pytest.raises(RangeError):
+            check_bounds(arr, INT8, "arr", narrow=True)  # narrow -127 > -128
+        with checked_arrays(), pytest.raises(RangeError):
+            check_bounds(arr, INT8, "arr")  # a new scope starts empty
+        check_bounds(arr, INT8, "arr")  # the outer scope is back
+    with pytest.raises(RangeError):
+        check_bounds(arr, INT8, "arr")

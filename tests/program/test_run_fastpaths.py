@@ -529,3 +529,21 @@ def test_threshold_single_pass_equals_searchsorted(
         return
     assert got is not None
     np.testing.assert_array_equal(got, np.searchsorted(t, x, side="right"), strict=False)
+
+
+def test_run_kernel_still_checks_inputs_declared_wider_than_its_format() -> None:
+    """run() notes each tensor within its DECLARED format; a kernel whose own input format
+    is narrower still scans it: x declared int16 holding 200 fails linear's int8 a_format."""
+    p = Program("lin16")
+    p.declare("x", (-1, 4), IntFormat(16, True), "input")
+    p.declare("y", (-1, 2), IntFormat(32, True))
+    p.const("w", np.ones((2, 4), dtype=np.int64), IntFormat(8, True))
+    p.const("b", np.zeros(2, dtype=np.int64), IntFormat(32, True))
+    p.add(Op("kernel", "linear.gemm", ("x", "w", "b"), ("y",), GemmParams().to_dict(), "fc"))
+    p.outputs = ["y"]
+    p.validate()
+    ok = run(p, {"x": np.array([[1, 2, 3, -128]])})["y"]
+    np.testing.assert_array_equal(ok, np.array([[-122, -122]]), strict=True)
+    for keep in ("all", "outputs"):
+        with pytest.raises(RangeError, match="tensor 'x' value 200"):
+            run(p, {"x": np.array([[1, 2, 200, 4]])}, keep=keep)
