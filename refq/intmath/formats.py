@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -115,7 +116,8 @@ def _dtype_range(dt: np.dtype[Any]) -> tuple[int, int]:
 
 class CheckedArrays:
     """Arrays whose values a caller has already checked or proven to lie in a format, held
-    by identity (with a reference, so an id cannot be reused while noted).
+    by identity through weak references (an entry dies with its array, so a reused id
+    never matches).
 
     Within :func:`checked_arrays`, :func:`check_bounds` skips its scan of a noted array when
     the requested range contains the noted one. The program interpreter (refq.program.run)
@@ -126,16 +128,28 @@ class CheckedArrays:
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[Any, int, int]] = {}
+        self._by_id: dict[int, tuple[weakref.ref[Any], int, int]] = {}
 
     def note(self, arr: Any, fmt: IntFormat) -> None:
-        """Record that every element of ``arr`` lies in ``fmt``."""
-        self._by_id[id(arr)] = (arr, fmt.min, fmt.max)
+        """Record that every element of ``arr`` lies in ``fmt`` (a weak reference: noting
+        does not keep ``arr`` alive, and its entry goes when it does)."""
+        key = id(arr)
+        by_id = self._by_id
+
+        def gone(ref: weakref.ref[Any]) -> None:
+            hit = by_id.get(key)
+            if hit is not None and hit[0] is ref:  # not a later array that reused the id
+                del by_id[key]
+
+        by_id[key] = (weakref.ref(arr, gone), fmt.min, fmt.max)
 
     def covers(self, arr: Any, lo: int, hi: int) -> bool:
         """Whether ``arr`` itself was noted within a range inside [lo, hi]."""
         hit = self._by_id.get(id(arr))
-        return hit is not None and hit[0] is arr and lo <= hit[1] and hit[2] <= hi
+        return hit is not None and hit[0]() is arr and lo <= hit[1] and hit[2] <= hi
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 _CHECKED: ContextVar[CheckedArrays | None] = ContextVar("refq_checked_arrays", default=None)

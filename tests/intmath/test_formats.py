@@ -116,3 +116,24 @@ def test_checked_arrays_skip_only_noted_arrays_within_the_scope() -> None:
         check_bounds(arr, INT8, "arr")  # the outer scope is back
     with pytest.raises(RangeError):
         check_bounds(arr, INT8, "arr")
+
+
+def test_checked_arrays_do_not_keep_arrays_alive() -> None:
+    """Notes are weak: a dropped array frees its memory and its entry (run() drops dead
+    intermediates to bound peak memory), and a new array is never covered by an old note."""
+    import gc
+    import weakref
+
+    from refq.intmath.formats import checked_arrays
+
+    with checked_arrays() as checked:
+        arr = np.zeros(1000, dtype=np.int64)
+        alive = weakref.ref(arr)
+        checked.note(arr, INT8)
+        assert len(checked) == 1
+        del arr
+        gc.collect()
+        assert alive() is None and len(checked) == 0
+        fresh = np.full(1000, 1000, dtype=np.int64)
+        with pytest.raises(RangeError):
+            check_bounds(fresh, INT8, "fresh")
