@@ -111,22 +111,48 @@ def _single(
 ) -> npt.NDArray[np.signedinteger[Any]]:
     """One exact BLAS matmul (a 2-D ``b`` makes it one 2-D GEMM over all rows of ``a``).
 
-    Conversion: small 4-byte results through int32 (two vector casts), large ones straight
-    to the output dtype. Measured in steady state (no page faults) this plain form beats the
-    tiled, scratch-reusing :func:`_pipelined` on every DeiT-S shape but q@kT at batch 8.
+    The float operands and the float result live in reused per-thread scratch buffers
+    (``_SCRATCH``): fresh multi-MB temporaries per call cost page faults that, on the
+    batch-1 DeiT-S shapes, took as long as the BLAS call itself. A ``b`` that is the
+    transpose of a C-contiguous matrix (W.T of a linear layer) is cast as W and handed to
+    BLAS transposed. Conversion of a 4-byte result: float32 → int32 scratch → output (both
+    casts vectorized and exact, |v| <= 2^24); of a float64 result: straight to the output.
+    Only the returned array is freshly allocated.
     """
-    af = a.astype(dtype)
-    bf = b.astype(dtype)
+    k, n = a.shape[-1], b.shape[-1]
+    af = _cast(a, dtype, "a")
+    if b.ndim == 2 and not b.flags.c_contiguous and b.T.flags.c_contiguous:
+        bf = _cast(b.T, dtype, "b").T
+    else:
+        bf = _cast(b, dtype, "b")
     if b.ndim == 2 and a.ndim > 2:
-        c = np.matmul(af.reshape(-1, a.shape[-1]), bf).reshape((*a.shape[:-1], b.shape[-1]))
+        a2 = af.reshape(-1, k)
+        c = _SCRATCH.get("c", dtype, (a2.shape[0], n))
+        np.matmul(a2, bf, out=c)
+        shape = (*a.shape[:-1], n)
     else:
-        c = np.matmul(af, bf)
-    res: npt.NDArray[np.signedinteger[Any]]
-    if out_dtype is np.int64 and dtype.itemsize == 4 and c.size <= _SMALL:
-        res = c.astype(np.int32).astype(np.int64)
+        shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], n)
+        c = _SCRATCH.get("c", dtype, shape)
+        np.matmul(af, bf, out=c)
+    res = np.empty(shape, dtype=out_dtype)
+    dst = res.reshape(c.shape)
+    if dtype.itemsize == 4 and out_dtype is np.int64:
+        t32 = _SCRATCH.get("t", np.dtype(np.int32), c.shape)
+        np.copyto(t32, c, casting="unsafe")
+        np.copyto(dst, t32)
     else:
-        res = c.astype(out_dtype)
+        np.copyto(dst, c, casting="unsafe")
     return res
+
+
+def _cast(
+    x: npt.NDArray[np.integer[Any]], dtype: np.dtype[Any], role: str
+) -> npt.NDArray[Any]:
+    """``x`` converted to ``dtype`` (exactly: |x| <= 2^32 < 2^53, and the float32 paths have
+    |x| <= 2^24) in the scratch buffer of ``role``."""
+    buf = _SCRATCH.get(role, dtype, x.shape)
+    np.copyto(buf, x, casting="unsafe")
+    return buf
 
 
 _PIPELINE_MIN = 1 << 20
@@ -134,9 +160,6 @@ _PIPELINE_MIN = 1 << 20
 :func:`_pipelined` path even with one K-chunk: each tile's float32 result is converted while
 it is in cache, instead of a whole float32 result written to and read back from memory
 (per-head q@kT of DeiT-S at batch 8: 1.86 M outputs)."""
-
-_SMALL = 1 << 18
-"""Outputs of at most this many elements convert float32 → int32 → int64 (cache-resident)."""
 
 _TILE = 1 << 18
 """Output elements per pipelined BLAS call of batched matrices (whole batch matrices, or a
