@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64, first_index
-from refq.intmath.formats import IntFormat
+from refq.intmath.formats import IntFormat, noted_range
 from refq.intmath.rounding import Rounding, check_rounding, round_shift
 
 
@@ -91,9 +91,10 @@ def dyadic_requantize_saturate(
     floor: 0) and adding zero_point·2^cmax before the floor division adds exactly
     zero_point after it. Taken only when max|x|·max b' + (|zero_point| + 1)·2^cmax + 1 <
     2^63 proves that no intermediate leaves int64 (max|x| from the dtype when ``x`` is
-    int32 or narrower, else a min and a max of each cache-sized block before it is
-    multiplied); otherwise the unfused composition (which raises RangeError where a product
-    x·b leaves int64). Saturation: clamp to ``fmt``, in place.
+    int32 or narrower, or from the range ``x`` was noted within by the caller —
+    :func:`refq.intmath.formats.noted_range` — else a min and a max of each cache-sized
+    block before it is multiplied); otherwise the unfused composition (which raises
+    RangeError where a product x·b leaves int64). Saturation: clamp to ``fmt``, in place.
     """
     rounding = check_rounding(rounding)
     xa = np.asarray(x)
@@ -165,11 +166,14 @@ def _fused_floor(
     xlim = ((1 << 63) - 2 - (abs(zp) + 1) * (1 << cmax)) // max(bmax, 1)
     if xlim < 0:
         return None
-    narrow = xa.dtype.itemsize <= 4
-    if narrow:
+    bounded = xa.dtype.itemsize <= 4  # max|x| <= xlim known without a scan
+    if bounded:
         info = np.iinfo(xa.dtype)
         if max(-int(info.min), int(info.max)) > xlim:
             return None
+    else:  # a bound noted by the caller (refq.program.run) spares the per-block scans
+        noted = noted_range(xa)
+        bounded = noted is not None and max(-noted[0], noted[1]) <= xlim
     out = np.empty(xa.shape, dtype=np.int64)
     x2 = xa.reshape(-1, xa.shape[-1])
     o2 = out.reshape(x2.shape)
@@ -182,7 +186,7 @@ def _fused_floor(
     scratch = _SCRATCH.buf
     for r in range(0, x2.shape[0], rows):
         xb = x2[r : r + rows]
-        if not narrow and (-int(xb.min()) > xlim or int(xb.max()) > xlim):
+        if not bounded and (-int(xb.min()) > xlim or int(xb.max()) > xlim):
             return None
         y = o2[r : r + rows]
         np.multiply(xb, bb, out=y, casting="unsafe")

@@ -148,6 +148,13 @@ class CheckedArrays:
         hit = self._by_id.get(id(arr))
         return hit is not None and hit[0]() is arr and lo <= hit[1] and hit[2] <= hi
 
+    def range_of(self, arr: Any) -> tuple[int, int] | None:
+        """The (min, max) of the format ``arr`` itself was noted in, or None."""
+        hit = self._by_id.get(id(arr))
+        if hit is None or hit[0]() is not arr:
+            return None
+        return hit[1], hit[2]
+
     def __len__(self) -> int:
         return len(self._by_id)
 
@@ -165,6 +172,13 @@ def checked_arrays() -> Iterator[CheckedArrays]:
         yield registry
     finally:
         _CHECKED.reset(token)
+
+
+def noted_range(arr: Any) -> tuple[int, int] | None:
+    """Inside :func:`checked_arrays`: the (min, max) that ``arr`` itself was noted within
+    (a bound on its values that needs no scan); None outside or when not noted."""
+    registry = _CHECKED.get()
+    return None if registry is None else registry.range_of(arr)
 
 
 def check_range(
@@ -260,6 +274,7 @@ __all__ = [
     "check_bounds",
     "check_range",
     "checked_arrays",
+    "noted_range",
     "saturate",
     "wrap",
 ]

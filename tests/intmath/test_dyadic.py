@@ -171,3 +171,23 @@ def test_dyadic_requantize_saturate_blocks_match_unfused(mode: str, per_channel:
     got32 = dyadic_requantize_saturate(x.astype(np.int32), b, c, mode, -5, IntFormat(16, True))  # type: ignore[arg-type]
     want32 = saturate(dyadic_requantize(x, b, c, mode) - np.int64(5), IntFormat(16, True))  # type: ignore[arg-type]
     np.testing.assert_array_equal(got32, want32, strict=True)
+
+
+def test_dyadic_requantize_saturate_uses_noted_bounds_only_when_they_prove_it() -> None:
+    """A bound noted by the caller (refq.program.run) replaces the block scans: same
+    integers; a noted range too wide for the proof (int64) still scans and still raises."""
+    from refq.intmath.formats import checked_arrays
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-(2**31), 2**31, (64, 384), dtype=np.int64)
+    b, c, fmt = np.int64(2**30 + 12345), np.int64(35), IntFormat(8, True)
+    want = dyadic_requantize_saturate(x, b, c, "half_even", 3, fmt)
+    with checked_arrays() as checked:
+        checked.note(x, IntFormat(32, True))
+        got = dyadic_requantize_saturate(x, b, c, "half_even", 3, fmt)
+        np.testing.assert_array_equal(got, want, strict=True)
+        big = x.copy()
+        big[-1, -1] = 2**40  # x·b >= 2^63 in the last block only
+        checked.note(big, IntFormat(64, True))
+        with pytest.raises(RangeError, match="overflows int64"):
+            dyadic_requantize_saturate(big, b, c, "half_even", 3, fmt)
