@@ -36,10 +36,26 @@ def _abs_max(x: npt.NDArray[np.integer[Any]]) -> int:
     return max(abs(int(x.min())), abs(int(x.max())))
 
 
+_DTYPE_ABS_MAX: dict[np.dtype[Any], int] = {}
+
+
 def _dtype_abs_max(x: npt.NDArray[np.integer[Any]]) -> int:
     """Largest |value| the dtype can hold (a valid bound without reading the data)."""
-    info = np.iinfo(x.dtype)
-    return max(-int(info.min), int(info.max))
+    bound = _DTYPE_ABS_MAX.get(x.dtype)
+    if bound is None:
+        info = np.iinfo(x.dtype)
+        bound = _DTYPE_ABS_MAX[x.dtype] = max(-int(info.min), int(info.max))
+    return bound
+
+
+def _batch_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """np.broadcast_shapes of two batch shapes (ValueError if they do not broadcast), with
+    the common equal and empty cases answered without the NumPy call."""
+    if a == b or not b:
+        return a
+    if not a:
+        return b
+    return tuple(np.broadcast_shapes(a, b))
 
 
 def _integer_operand(x: Any, name: str) -> npt.NDArray[np.integer[Any]]:
@@ -131,7 +147,7 @@ def _single(
         np.matmul(a2, bf, out=c)
         shape = (*a.shape[:-1], n)
     else:
-        shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], n)
+        shape = (*_batch_shape(a.shape[:-2], b.shape[:-2]), a.shape[-2], n)
         c = _SCRATCH.get("c", dtype, shape)
         np.matmul(af, bf, out=c)
     res = np.empty(shape, dtype=out_dtype)
@@ -328,7 +344,7 @@ def exact_matmul(a: Any, b: Any, out_dtype: Any = np.int64) -> Any:
     if aa.shape[-1] != ba.shape[-2]:
         raise SpecError(f"exact_matmul: inner dimensions differ: {aa.shape} @ {ba.shape}")
     try:
-        np.broadcast_shapes(aa.shape[:-2], ba.shape[:-2])
+        _batch_shape(aa.shape[:-2], ba.shape[:-2])
     except ValueError:
         raise SpecError(
             f"exact_matmul: batch dimensions do not broadcast: {aa.shape} @ {ba.shape}"
