@@ -12,7 +12,7 @@ import pytest
 from refq.golden import export, generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rtl"))
-from run_tb import SOURCES, run_testbench
+from run_tb import SOURCES, run_testbench  # type: ignore[import-not-found]  # tools/rtl
 
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 pytestmark = [

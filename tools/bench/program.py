@@ -36,12 +36,13 @@ from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summar
 
 from refq.nn import create_model
 from refq.program import lower, run
-from refq.quant import QuantSpec, UniformQuantizer
+from refq.quant import Quantizer, QuantSpec, UniformQuantizer
 
 
 def minmax_spec(model: Any, cal: Any) -> QuantSpec:
     _, taps = model.forward_with_taps(cal)
-    w, acts = {}, {}
+    w: dict[str, Quantizer] = {}
+    acts: dict[str, Quantizer] = {}
     for op in model.ops():
         if op.weight:
             wt = model.params[op.weight]
@@ -81,7 +82,7 @@ def best_times(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
 def op_times(prog: Any, x: Any) -> dict[str, float]:
     """CPU seconds per op kind of one integer forward (the interpreter's kernel/movement
     dispatch and its fused threshold+lookup path, wrapped for this call only)."""
-    mod = importlib.import_module("refq.program.run")
+    mod: Any = importlib.import_module("refq.program.run")
     acc: dict[str, float] = defaultdict(float)
     execute, fused = mod._execute, mod.threshold_lookup
 
