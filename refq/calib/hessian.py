@@ -22,6 +22,13 @@ FP model's OWN softmax, not its argmax). Its diagonal in the output space of eac
 (:func:`fisher_diagonal`), and the metric is ``mean(w ⊙ (O - Ô)²)`` (weighted_mse with
 weight ``sqrt(w)``). Cost: one forward and one backward per class (K backward passes).
 
+``loss="fisher_balanced"`` (refq's image-balanced policy, NOT the paper's): the Fisher
+diagonal of each image renormalised so that every image carries the same total weight
+(:func:`balanced_fisher_diagonal`). Reason: on a confident model the Fisher (like the
+argmax-CE gradient) of an image with p ≈ one-hot is ≈ 0, so the KL weight of the whole search
+set is carried by one or two uncertain images (measured on the bundled model: 95–100 % of an
+op's weight on one image of 8), and the scale search effectively fits those images alone.
+
 The search minimises a loss, so the metric returned is ``mean((g ⊙ (O - Ô))²)`` = -score,
 realised by :func:`refq.calib.metrics.weighted_mse` with ``g`` the full gradient tensor.
 
@@ -43,7 +50,7 @@ from refq.nn.backward import cross_entropy_logits, kl_logits
 from refq.nn.grad_vit import vit_backward, vit_forward_cached, vit_op_output_grads
 from refq.nn.layers import FloatArray
 
-HESSIAN_LOSSES = ("ce", "kl", "fisher")
+HESSIAN_LOSSES = ("ce", "kl", "fisher", "fisher_balanced")
 """Gradient policies of the Hessian-guided metric (see the module docstring)."""
 
 
@@ -73,6 +80,52 @@ def fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[str, FloatA
             term = py.reshape((-1,) + (1,) * (g.ndim - 1)) * (g * g)
             w[op] = term if op not in w else w[op] + term
     return w
+
+
+def balance_images(w: npt.ArrayLike) -> FloatArray:
+    """Per-image normalisation of a non-negative weight tensor ``w`` of shape (B, ...):
+    ``w[b] / Σ w[b]`` (sum over all elements of image ``b``), so that every image's weights
+    sum to 1 (up to float64 rounding). An image whose weights are all zero (e.g. an
+    op that does not reach the logits for it, or a prediction so confident that its Fisher
+    underflows) gets the uniform weight ``1 / w[b].size`` over its elements instead of 0/0.
+    The result is invariant to scaling any image's weights by a positive factor. Computed as
+    ``v = w[b] / max(w[b])`` then ``v / Σ v`` (the same value, without underflow for tiny
+    weights). Float64. Raises SpecError for a negative, NaN or infinite weight or a tensor
+    without an image axis.
+    """
+    a = np.asarray(w, dtype=np.float64)
+    if a.ndim < 1 or a.shape[0] == 0 or a[0].size == 0:
+        raise SpecError(f"balance_images: need a (B, ...) weight with B, elements >= 1, got "
+                        f"shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise SpecError("balance_images: weights must be finite and >= 0")
+    flat = a.reshape(a.shape[0], -1)
+    peak = flat.max(axis=1, keepdims=True)
+    zero = peak[:, 0] == 0.0
+    v = flat / np.where(peak == 0.0, 1.0, peak)
+    v[zero] = 1.0                      # all-zero image: uniform weight over its elements
+    out: FloatArray = (v / v.sum(axis=1, keepdims=True)).reshape(a.shape)
+    return out
+
+
+def balanced_fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[str, FloatArray]:
+    """``{op name: u}``: refq's image-balanced Fisher weight (``loss="fisher_balanced"``),
+    :func:`fisher_diagonal` with each image's weights normalised to sum 1 over that op's
+    output (:func:`balance_images`; an all-zero image gets the uniform weight ``1 / size``).
+
+    With ``u`` the metric ``mean(u ⊙ (O - Ô)²)`` is ``(1/M) · mean_b(Σ_j u[b, j] (O - Ô)²[b, j])``
+    (``M`` elements per image): the MEAN over images of each image's Fisher-weighted squared
+    output error, each image's second-order KL estimate ``½ Δᵀ diag(w_b) Δ`` divided by its own
+    scale ``Σ_j w_b[j]``, hence scale-free per image. This is refq's policy, not PTQ4ViT's:
+    the paper's KL gradient is identically zero at the FP model (issue #23), its second-order
+    term (:func:`fisher_diagonal`) weights images by their own uncertainty, and on a confident
+    model (bundled deit_digits, FP 97.5 %) one uncertain image of the 8 search images carried
+    95–100 % of an op's weight, so the search fitted that image and clipped scales that broke
+    the others (docs/results-gradients.md, Session 13). Balancing keeps the Fisher's choice of
+    WHICH elements of an image matter and drops its choice of which images matter. Cost as
+    :func:`fisher_diagonal`. Float64.
+    """
+    return {op: balance_images(v) for op, v in fisher_diagonal(model, calib_images).items()}
 
 
 def layer_output_grads(
@@ -127,14 +180,17 @@ def hessian_metric_factory(
     accepts a per-head ``(B, H, N, d)`` layout of a merged ``(B, N, H·d)`` op output (the
     attn@v search), re-laying the gradient out to match. ``loss``/``labels``/``pred`` as
     :func:`layer_output_grads`; ``loss="fisher"``: the weight is ``sqrt(w)`` of
-    :func:`fisher_diagonal` (metric ``mean(w ⊙ (O - Ô)²)``; ``labels``/``pred`` must be None).
+    :func:`fisher_diagonal` (metric ``mean(w ⊙ (O - Ô)²)``; ``labels``/``pred`` must be None);
+    ``loss="fisher_balanced"``: the same with :func:`balanced_fisher_diagonal`.
     Raises SpecError for an unknown loss, an op without a gradient or a shape it cannot match.
     """
-    if loss == "fisher":
+    if loss in ("fisher", "fisher_balanced"):
         if labels is not None or pred is not None:
-            raise SpecError("hessian metric: loss='fisher' takes no labels/pred (its labels are "
-                            "drawn from the FP model's own softmax)")
-        grads = {k: np.sqrt(v) for k, v in fisher_diagonal(model, calib_images).items()}
+            raise SpecError(f"hessian metric: loss={loss!r} takes no labels/pred (its labels "
+                            "are drawn from the FP model's own softmax)")
+        fw = (fisher_diagonal if loss == "fisher" else balanced_fisher_diagonal)(
+            model, calib_images)
+        grads = {k: np.sqrt(v) for k, v in fw.items()}
     else:
         grads = layer_output_grads(model, calib_images, labels=labels, loss=loss, pred=pred)
 
@@ -155,4 +211,5 @@ def hessian_metric_factory(
     return metric_for
 
 
-__all__ = ["HESSIAN_LOSSES", "fisher_diagonal", "hessian_metric_factory", "layer_output_grads"]
+__all__ = ["HESSIAN_LOSSES", "balance_images", "balanced_fisher_diagonal", "fisher_diagonal",
+           "hessian_metric_factory", "layer_output_grads"]

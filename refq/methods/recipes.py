@@ -39,7 +39,11 @@ Per recipe, which quantizer sits on which tensor:
       PTQ4ViT's own KL at the FP model, the diagonal Fisher information in each op's output
       space, ``w = Σ_y p_y (∂(-log p_y)/∂O)²`` with y drawn from the FP softmax
       (:func:`refq.calib.hessian.fisher_diagonal`); metric ``mean(w ⊙ (O - Ô)²)``; one
-      forward and one backward per class on the ``calib_sub`` images.
+      forward and one backward per class on the ``calib_sub`` images. ``"fisher_balanced"``
+      (refq's policy, not the paper's): the same Fisher weight normalised per image so that
+      every image carries the same total weight
+      (:func:`refq.calib.hessian.balanced_fisher_diagonal`; on a confident model the plain
+      Fisher puts almost all weight on one uncertain search image); same cost.
     - ``n`` (default 100 candidates) and ``rounds`` (default 3 alternating rounds) shrink
       the search.
 
@@ -214,9 +218,9 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3,
             hessian_loss: str = "ce") -> QuantSpec:
     if metric not in PTQ4VIT_METRICS:
         raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
-    if hessian_loss not in ("ce", "kl", "fisher"):
-        raise SpecError(f"ptq4vit: hessian_loss must be 'ce', 'kl' or 'fisher', "
-                        f"got {hessian_loss!r}")
+    if hessian_loss not in ("ce", "kl", "fisher", "fisher_balanced"):
+        raise SpecError(f"ptq4vit: hessian_loss must be 'ce', 'kl', 'fisher' or "
+                        f"'fisher_balanced', got {hessian_loss!r}")
     ctx.minmax_all(skip_input=True)
     metric_for: Callable[..., Any] | None = None
     if metric == "hessian":
