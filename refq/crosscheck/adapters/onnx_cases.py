@@ -156,6 +156,19 @@ def qlinear_matmul_oracle(
 
 
 # ------------------------------------------------------------------ case builders
+def _qdq_params(
+    scale: list[float], zp: list[int], format_key: str, fmt: IntFormat, axis: int | None
+) -> dict[str, Any]:
+    """Params of a QuantizeLinear / DequantizeLinear case: float32 scale bit patterns, zero
+    points, the integer side's format under ``format_key`` (out_format / in_format), axis."""
+    return {
+        "scale": [int(v) for v in f32_bits(np.asarray(scale, np.float32))],
+        "zero_point": [int(z) for z in zp],
+        format_key: fmt.name,
+        "axis": axis,
+    }
+
+
 def quantize_linear_case(
     name: str,
     x: npt.ArrayLike,
@@ -165,13 +178,7 @@ def quantize_linear_case(
     axis: int | None = None,
 ) -> Case:
     xf = np.asarray(x, np.float32)
-    sb = [int(v) for v in f32_bits(np.asarray(scale, np.float32))]
-    params: dict[str, Any] = {
-        "scale": sb,
-        "zero_point": [int(z) for z in zp],
-        "out_format": fmt.name,
-        "axis": axis,
-    }
+    params = _qdq_params(scale, zp, "out_format", fmt, axis)
     case = Case(name, "onnx", 0, {"op": "onnx", "variant": "quantize_linear", "params": params})
     case.add("x_bits", f32_bits(xf), INT32, "input")
     y = quantize_linear_oracle(xf, _scales(params, "scale"), params["zero_point"], fmt, axis)
@@ -188,13 +195,7 @@ def dequantize_linear_case(
     axis: int | None = None,
 ) -> Case:
     xa = np.asarray(x, np.int64)
-    sb = [int(v) for v in f32_bits(np.asarray(scale, np.float32))]
-    params: dict[str, Any] = {
-        "scale": sb,
-        "zero_point": [int(z) for z in zp],
-        "in_format": fmt.name,
-        "axis": axis,
-    }
+    params = _qdq_params(scale, zp, "in_format", fmt, axis)
     case = Case(name, "onnx", 0, {"op": "onnx", "variant": "dequantize_linear", "params": params})
     case.add("x", xa, fmt, "input")
     y = dequantize_linear_oracle(xa, _scales(params, "scale"), params["zero_point"], axis)
