@@ -213,6 +213,17 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
+def scratch_bytes() -> int:
+    """Bytes held by this thread's reusable exact_matmul work buffers (each at most
+    ``_SCRATCH_KEEP`` elements, one per role and dtype) — memory kept between calls."""
+    return sum(int(b.nbytes) for b in _SCRATCH.bufs.values())
+
+
+def release_scratch() -> None:
+    """Drop this thread's reusable exact_matmul work buffers (they are re-made on demand)."""
+    _SCRATCH.bufs.clear()
+
+
 def _pipelined(
     a: npt.NDArray[np.integer[Any]],
     b: npt.NDArray[np.integer[Any]],
@@ -402,4 +413,4 @@ def _limb_matmul(a: IntArray, b: IntArray) -> IntArray:
     return np.asarray(total, dtype=np.int64)
 
 
-__all__ = ["MAX_BLAS_CHUNKS", "exact_matmul"]
+__all__ = ["MAX_BLAS_CHUNKS", "exact_matmul", "release_scratch", "scratch_bytes"]

@@ -176,3 +176,17 @@ def test_int8_minus_zero_point_in_int16_stays_float32() -> None:
     a[0, 0] = -128
     b[:, 0] = -127
     check(a, b)
+
+
+def test_scratch_is_reported_and_released() -> None:
+    """The work buffers kept between calls are visible (scratch_bytes) and can be dropped
+    (release_scratch); results do not depend on them."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(-128, 128, (3, 40, 64), dtype=np.int8)
+    b = rng.integers(-128, 128, (64, 50), dtype=np.int8)
+    first = exact_matmul(a, b)
+    assert gemm.scratch_bytes() > 0
+    gemm.release_scratch()
+    assert gemm.scratch_bytes() == 0
+    np.testing.assert_array_equal(exact_matmul(a, b), first, strict=True)
+    np.testing.assert_array_equal(first, oracle(a, b).astype(np.int64), strict=True)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
 
 from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summary
 
+from refq.intmath.gemm import release_scratch
 from refq.nn import create_model
 from refq.program import lower, run
 from refq.quant import Quantizer, QuantSpec, UniformQuantizer
@@ -59,7 +60,9 @@ CLOCK: Callable[[], float] = time.perf_counter
 
 
 def peak_memory(fn: Callable[[], Any]) -> int:
-    """tracemalloc peak (bytes) of one call of ``fn`` (after a warm-up call elsewhere)."""
+    """tracemalloc peak (bytes) of one call of ``fn``, with exact_matmul's reusable work
+    buffers released first so that the memory they keep between calls is counted."""
+    release_scratch()
     tracemalloc.start()
     fn()
     _, peak = tracemalloc.get_traced_memory()
