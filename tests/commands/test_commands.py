@@ -191,11 +191,19 @@ def test_blas_threads_limits_and_restores() -> None:
             assert how == "unchanged" and blas() == before
 
 
-def test_demo_options_are_gradient_free() -> None:
-    from refq.commands.demo import DEMO_OPTIONS
+def test_demo_options_run_the_gradient_parts_at_reduced_budgets() -> None:
+    """Issue #9: the demo runs PTQ4ViT's Hessian metric and I&S-ViT's SOS, with budgets
+    below the recipes' (paper) defaults."""
+    import inspect
 
-    assert DEMO_OPTIONS["ptq4vit"]["metric"] == "cosine"
-    assert DEMO_OPTIONS["ias"]["sos"] is False
+    from refq.commands.demo import DEMO_OPTIONS
+    from refq.methods import recipes
+
+    ptq, ias = DEMO_OPTIONS["ptq4vit"], DEMO_OPTIONS["ias"]
+    assert ptq["metric"] == "hessian"
+    assert ptq["rounds"] < inspect.signature(recipes.ptq4vit).parameters["rounds"].default
+    assert ias["sos"] is True
+    assert ias["sos_iters"] < inspect.signature(recipes.ias).parameters["sos_iters"].default
 
 
 def test_grid_reports_na_and_failures(monkeypatch: pytest.MonkeyPatch) -> None:
