@@ -113,10 +113,18 @@ def int_input(x: Any, fmt: IntFormat, name: str, op: str, min_ndim: int = 0) -> 
 
 
 def per_channel(values: tuple[int, ...], channels: int, name: str, op: str) -> IntArray:
-    """A per-tensor (length 1) or per-channel (length ``channels``) int vector as int64."""
+    """A per-tensor (length 1) or per-channel (length ``channels``) int vector as int64
+    (read-only; converted once per distinct tuple)."""
     if len(values) not in (1, channels):
         raise SpecError(f"{op}: {name} has {len(values)} entries; expected 1 or {channels}")
-    return np.asarray(values, dtype=np.int64)
+    return _int_vector(tuple(values))
+
+
+@lru_cache(maxsize=1024)
+def _int_vector(values: tuple[int, ...]) -> IntArray:
+    arr = np.asarray(values, dtype=np.int64)
+    arr.setflags(write=False)
+    return arr
 
 
 @lru_cache(maxsize=256, typed=True)

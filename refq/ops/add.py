@@ -105,7 +105,7 @@ def add(a: Any, b: Any, params: AddParams) -> IntArray:
     if p.out_zero_point:
         np.add(y, np.int64(p.out_zero_point), out=y)
     fmt = p.out_format
-    np.clip(y, max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1), out=y)
+    np.clip(y, np.int64(max(fmt.min, -(2**63))), np.int64(min(fmt.max, 2**63 - 1)), out=y)
     return y
 
 

@@ -52,10 +52,25 @@ class GemmParams(Params):
             raise SpecError("GemmParams.requant: expected RequantParams or None")
 
 
+_BIAS_BLOCK = 1 << 15
+"""Elements per block when adding a per-channel bias row by row."""
+
+
 def _add_bias(acc: IntArray, bias: IntArray) -> IntArray:
-    """acc + bias in place: ``acc`` is always exact_matmul's fresh result, owned here (the
-    same int64 sum as ``acc + bias``)."""
-    np.add(acc, bias, out=acc)
+    """acc + bias in place: ``acc`` is always exact_matmul's fresh (C-contiguous) result,
+    owned here (the same int64 sum as ``acc + bias``). A per-channel bias is added to blocks
+    of rows from a block-sized copy of it: NumPy's broadcasting int64 loops ran 3-4x slower
+    than same-shape ones (e.g. 5 vs 1.1 ns per element on 1576 x 1536)."""
+    c = acc.shape[-1] if acc.ndim else 1
+    if bias.ndim != 1 or bias.size < 2 or acc.ndim < 2 or not acc.flags.c_contiguous:
+        np.add(acc, bias, out=acc)
+        return acc
+    a2 = acc.reshape(-1, c)
+    rows = max(1, _BIAS_BLOCK // c)
+    tile = np.ascontiguousarray(np.broadcast_to(bias, (min(rows, a2.shape[0]), c)))
+    for r in range(0, a2.shape[0], rows):
+        blk = a2[r : r + rows]
+        np.add(blk, tile[: blk.shape[0]], out=blk)
     return acc
 
 

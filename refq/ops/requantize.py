@@ -115,7 +115,7 @@ def _offset_saturate(y: IntArray, x: IntArray, zero_point: int, fmt: IntFormat) 
         return saturate(y + np.int64(zero_point), fmt)
     if zero_point:
         np.add(y, np.int64(zero_point), out=y)
-    np.clip(y, max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1), out=y)
+    np.clip(y, np.int64(max(fmt.min, -(2**63))), np.int64(min(fmt.max, 2**63 - 1)), out=y)
     return y
 
 

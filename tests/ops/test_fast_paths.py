@@ -396,3 +396,15 @@ def test_layernorm_row_sums_fit_is_a_proof(rows: list[list[int]], limit_bits: in
         assert max(exact) <= limit
     if max(exact) <= limit // 8 and max(exact) >= 2**40:
         assert LN._row_sums_fit(y, bound, limit)
+
+
+def test_linear_bias_added_in_row_blocks_matches_oracle() -> None:
+    """A per-channel bias over many rows (several row blocks and a partial last one)."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (2, 50, 16))
+    w = rng.integers(-128, 128, (1000, 16))
+    bias = rng.integers(-(2**30), 2**30, 1000)
+    got = ops.linear(x, w, bias, ops.GemmParams())
+    want = np.array([[[sum(int(a) * int(b) for a, b in zip(row, wr, strict=True)) + int(bb)
+                       for wr, bb in zip(w, bias, strict=True)] for row in img] for img in x])
+    np.testing.assert_array_equal(got, want, strict=True)
