@@ -131,8 +131,9 @@ def _single(
     (``_SCRATCH``): fresh multi-MB temporaries per call cost page faults that, on the
     batch-1 DeiT-S shapes, took as long as the BLAS call itself. A ``b`` that is the
     transpose of a C-contiguous matrix (W.T of a linear layer) is cast as W and handed to
-    BLAS transposed. Conversion of a 4-byte result: float32 → int32 scratch → output (both
-    casts vectorized and exact, |v| <= 2^24); of a float64 result: straight to the output.
+    BLAS transposed. Conversion of a 4-byte result of at most ``_SCRATCH_KEEP`` elements:
+    float32 → int32 scratch → output (both casts vectorized and exact, |v| <= 2^24); of a
+    larger or float64 result: straight to the output (no second multi-MB temporary).
     Only the returned array is freshly allocated.
     """
     k, n = a.shape[-1], b.shape[-1]
@@ -152,7 +153,7 @@ def _single(
         np.matmul(af, bf, out=c)
     res = np.empty(shape, dtype=out_dtype)
     dst = res.reshape(c.shape)
-    if dtype.itemsize == 4 and out_dtype is np.int64:
+    if dtype.itemsize == 4 and out_dtype is np.int64 and c.size <= _SCRATCH_KEEP:
         t32 = _SCRATCH.get("t", np.dtype(np.int32), c.shape)
         np.copyto(t32, c, casting="unsafe")
         np.copyto(dst, t32)
