@@ -3,8 +3,9 @@ download.
 
 1. For each method × bits (default: all seven recipes at W8A8, W6A6, W4A4): quantize with
    32 calibration images (refq.methods; reduced search options :data:`DEMO_OPTIONS`,
-   printed: the Hessian metric and SOS at small budgets), top-1 of the fake-quant simulation and of the lowered
-   integer-only Program (refq.program.lower + run) on the first 100 test images → one table
+   printed: the Hessian metric and SOS at small budgets), top-1 of the fake-quant
+   simulation and of the lowered integer-only Program (refq.program.lower + run) on the
+   first 100 test images → one table
    (n/a where a recipe or lowering is not available), then the CPU time per phase. BLAS runs
    on 1 thread (see :mod:`refq.commands._blas`).
 2. Golden vectors of one lowered program run (minmax W8A8, 2 test images): the program,
