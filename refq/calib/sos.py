@@ -424,9 +424,14 @@ def sos_reconstruct(
     losses: dict[str, list[list[float]]] = {}
     act = dict(spec.activations)
     say = log if log is not None else (lambda _m: None)
+    from tqdm import tqdm  # progress of the slow part; off when stderr is not a terminal
+
+    bar = tqdm(total=cfg.depth * len({1, 3} & set(stages)), desc="SOS blocks", unit="block",
+               leave=False, disable=None)
 
     def run_block(stage: int, i: int, h: FloatArray, wq: Mapping[str, QuantFn],
                   bseed: int) -> None:
+        bar.set_postfix_str(f"stage {stage}")
         pre = f"blocks.{i}."
         before = _block_losses(p, pre, cfg, h, fp_out[i], act, wq)
         new = reconstruct_block(p, pre, cfg.num_heads, cfg.ln_eps, h, fp_out[i], act, wq,
@@ -436,6 +441,7 @@ def sos_reconstruct(
         after = _block_losses(p, pre, cfg, h, fp_out[i], act, wq)
         losses.setdefault(f"stage{stage}", []).append([before, after])
         say(f"stage {stage} block {i}: loss/image {before:.6g} -> {after:.6g}")
+        bar.update(1)
 
     if 1 in stages:
         for i in range(cfg.depth):
@@ -468,6 +474,7 @@ def sos_reconstruct(
             o = {}
             _block_losses(p, pre, cfg, h, fp_out[i], act, wq, out=o)
             h = o["y"]
+    bar.close()
     params = dict(spec.params)
     params.update(learned)
     notes = dict(spec.notes)
