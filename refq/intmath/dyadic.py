@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64, first_index
-from refq.intmath.formats import IntFormat, noted_range
+from refq.intmath.formats import IntFormat, _clip_bounds, noted_range, saturate_offset
 from refq.intmath.rounding import Rounding, check_rounding, round_shift
 
 
@@ -25,10 +25,7 @@ def dyadic_requantize(x: Any, b: Any, c: Any, rounding: Rounding = "half_even") 
     xa = as_int64(x, "x")
     ba = as_int64(b, "b")
     ca = as_int64(c, "c")
-    if ba.size and int(ba.min()) < 0:
-        raise SpecError(f"dyadic_requantize: multiplier b must be >= 0, got {int(ba.min())}")
-    if ca.size and (int(ca.min()) < 0 or int(ca.max()) > 63):
-        raise SpecError("dyadic_requantize: shift c must lie in 0..63")
+    _check_multiplier_shift(ba, ca)
     fast = _dyadic_fast(xa, ba, ca, rounding)
     if fast is not None:
         return fast
@@ -46,29 +43,41 @@ def dyadic_requantize(x: Any, b: Any, c: Any, rounding: Rounding = "half_even") 
     return round_shift(xa * ba, ca, rounding)
 
 
+def _check_multiplier_shift(ba: IntArray, ca: IntArray) -> None:
+    """SpecError unless every multiplier b >= 0 and every shift c lies in 0..63."""
+    if ba.size and int(ba.min()) < 0:
+        raise SpecError(f"dyadic_requantize: multiplier b must be >= 0, got {int(ba.min())}")
+    if ca.size and (int(ca.min()) < 0 or int(ca.max()) > 63):
+        raise SpecError("dyadic_requantize: shift c must lie in 0..63")
+
+
+def _common_shift(ba: IntArray, ca: IntArray) -> tuple[IntArray, int] | None:
+    """(b', cmax) with b' = b·2^(cmax - c): per-channel shifts brought to the largest one
+    (x·b'/2^cmax is the same rational number as x·b/2^c, so every rounding gives the same
+    integer), or None unless every b' provably fits (max b < 2^31, cmax - cmin <= 31)."""
+    cmin, cmax = int(ca.min()), int(ca.max())
+    if int(ba.max()) >= 1 << 31 or cmax - cmin > 31:
+        return None
+    return (ba if cmin == cmax else ba << (np.int64(cmax) - ca)), cmax
+
+
 def _dyadic_fast(xa: IntArray, ba: IntArray, ca: IntArray, rounding: Rounding) -> IntArray | None:
     """round(x·b/2^c) with one shared shift and one bound check, or None (general path).
 
-    Per-channel shifts are first brought to the largest one, b' = b·2^(cmax - c): the
-    quotient x·b'/2^cmax is the same rational number as x·b/2^c, so every rounding gives
-    the same integer. Taken when every b' fits int64 (max b < 2^31 and cmax - cmin <= 31)
-    and max|x|·max b' < 2^63, which proves that no product x·b' overflows — one min and
-    one max reduction instead of an element-wise check. The product is one int64 buffer,
-    rounded by :func:`refq.intmath.rounding.round_shift` with a scalar shift.
+    Per-channel shifts are first brought to the largest one (:func:`_common_shift`). Taken
+    when every b' fits int64 and max|x|·max b' < 2^63, which proves that no product x·b'
+    overflows — one min and one max reduction instead of an element-wise check. The product
+    is one int64 buffer, rounded by :func:`refq.intmath.rounding.round_shift` with a scalar
+    shift.
     """
     if xa.size == 0 or ba.size == 0 or ca.size == 0 or ba.size > xa.size or ca.size > xa.size:
         return None
-    bmax = int(ba.max())
-    cmin, cmax = int(ca.min()), int(ca.max())
-    if bmax >= 1 << 31 or cmax - cmin > 31:
+    common = _common_shift(ba, ca)
+    if common is None:
         return None
-    if cmin == cmax:
-        bb = ba
-    else:
-        bb = ba << (np.int64(cmax) - ca)
-        bmax = int(bb.max())
+    bb, cmax = common
     xmax = max(-int(xa.min()), int(xa.max()))
-    if xmax * bmax >= 1 << 63:
+    if xmax * int(bb.max()) >= 1 << 63:
         return None
     y = np.multiply(xa, bb)
     return round_shift(y, cmax, rounding)
@@ -103,21 +112,13 @@ def dyadic_requantize_saturate(
     ba = as_int64(b, "b")
     ca = as_int64(c, "c")
     zp = int(zero_point)
-    if ba.size and int(ba.min()) < 0:
-        raise SpecError(f"dyadic_requantize: multiplier b must be >= 0, got {int(ba.min())}")
-    if ca.size and (int(ca.min()) < 0 or int(ca.max()) > 63):
-        raise SpecError("dyadic_requantize: shift c must lie in 0..63")
+    _check_multiplier_shift(ba, ca)
     lo, hi = max(fmt.min, -(2**63)), min(fmt.max, 2**63 - 1)
     y = _fused_floor(xa, ba, ca, rounding, zp, lo, hi)
     if y is not None:
         return y
-    # saturate(q + zp) without forming q + zp: clamp q to [lo - zp, hi - zp] (bounds kept
-    # within int64), then add zp — the same integers, and no int64 overflow for any zp.
-    q = np.array(dyadic_requantize(as_int64(xa, "x"), ba, ca, rounding), dtype=np.int64)
-    np.clip(q, max(lo - zp, -(2**63)), min(hi - zp, 2**63 - 1), out=q)
-    if zp:
-        q += np.int64(zp)
-    return q
+    q = dyadic_requantize(as_int64(xa, "x"), ba, ca, rounding)
+    return saturate_offset(q, zp, fmt, in_place=False)
 
 
 _BLOCK = 1 << 15
@@ -153,11 +154,10 @@ def _fused_floor(
         return None
     if max(ba.ndim, ca.ndim) > xa.ndim:
         return None
-    bmax = int(ba.max())
-    cmin, cmax = int(ca.min()), int(ca.max())
-    if bmax >= 1 << 31 or cmax - cmin > 31 or cmax > 62:
+    common = _common_shift(ba, ca)
+    if common is None or common[1] > 62:
         return None
-    bb = ba if cmin == cmax else ba << (np.int64(cmax) - ca)
+    bb, cmax = common
     bb = bb.reshape(bb.shape[-1:]) if bb.ndim else bb
     if bb.ndim and bb.shape[0] not in (1, xa.shape[-1]):
         return None
@@ -186,7 +186,7 @@ def _fused_floor(
         bb = np.ascontiguousarray(np.broadcast_to(bb, (min(rows, x2.shape[0]), bb.size)))
         # multipliers: same-shape int64 loops run 3-4x faster than broadcasting ones here
     clip = lo > -(2**63) or hi < 2**63 - 1  # int64 itself: nothing to clamp
-    lo64, hi64 = np.int64(lo), np.int64(hi)  # NumPy scalars: np.clip's fast path
+    lo64, hi64 = _clip_bounds(lo, hi)
     scratch = _SCRATCH.buf
     for r in range(0, x2.shape[0], rows):
         xb = x2[r : r + rows]

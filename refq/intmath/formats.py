@@ -235,11 +235,30 @@ def _raise_out_of_range(
     )
 
 
+def _clip_bounds(lo: int, hi: int) -> tuple[np.int64, np.int64]:
+    """[lo, hi] ∩ int64 as NumPy scalars (np.clip's fast path: no per-call range checks of
+    Python-int bounds)."""
+    return np.int64(max(lo, -(2**63))), np.int64(min(hi, 2**63 - 1))
+
+
 def saturate(x: Any, fmt: IntFormat, narrow: bool = False) -> IntArray:
     """Clamp every element of ``x`` to ``fmt`` (to its narrow range if ``narrow``)."""
     arr = as_int64(x, "x")
     lo = fmt.narrow_min if narrow else fmt.min
-    return np.asarray(np.clip(arr, max(lo, -(2**63)), min(fmt.max, 2**63 - 1)), dtype=np.int64)
+    return np.asarray(np.clip(arr, *_clip_bounds(lo, fmt.max)), dtype=np.int64)
+
+
+def saturate_offset(y: IntArray, zero_point: int, fmt: IntFormat, *, in_place: bool) -> IntArray:
+    """saturate(y + zero_point, fmt) for an int64 ``y``, without forming a sum that could
+    wrap: ``y`` is clamped to [fmt.min - zero_point, fmt.max - zero_point] ∩ int64 first,
+    then ``zero_point`` is added — the same integers as the exact sum saturated, for every
+    zero point. ``in_place``: work in ``y`` itself (the caller owns it), else on a copy."""
+    out = y if in_place else np.array(y, dtype=np.int64)
+    zp = int(zero_point)
+    np.clip(out, *_clip_bounds(fmt.min - zp, fmt.max - zp), out=out)
+    if zp:
+        out += np.int64(zp)
+    return out
 
 
 def wrap(x: Any, fmt: IntFormat) -> IntArray:
@@ -276,5 +295,6 @@ __all__ = [
     "checked_arrays",
     "noted_range",
     "saturate",
+    "saturate_offset",
     "wrap",
 ]

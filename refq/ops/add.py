@@ -31,8 +31,8 @@ from refq.intmath import (
     check_range,
     dyadic_requantize_saturate,
     round_shift,
-    saturate,
 )
+from refq.intmath.formats import saturate_offset
 from refq.intmath.rounding import check_rounding
 from refq.ops._common import Params, int_input, need_choice, need_format, need_int, signed
 
@@ -100,13 +100,7 @@ def add(a: Any, b: Any, params: AddParams) -> IntArray:
         acc = aa * np.int64(p.a_multiplier) + ba * np.int64(p.b_multiplier)
         acc = check_range(acc, signed(p.acc_bits), "accumulator", op)
         y = round_shift(acc, p.a_shift, r)
-    if _shares(y, a, b):
-        return saturate(y + np.int64(p.out_zero_point), p.out_format)
-    if p.out_zero_point:
-        np.add(y, np.int64(p.out_zero_point), out=y)
-    fmt = p.out_format
-    np.clip(y, np.int64(max(fmt.min, -(2**63))), np.int64(min(fmt.max, 2**63 - 1)), out=y)
-    return y
+    return saturate_offset(y, p.out_zero_point, p.out_format, in_place=not _shares(y, a, b))
 
 
 def _minus_int32(x: IntArray, fmt: IntFormat, zero_point: int, name: str) -> IntArray:

@@ -33,8 +33,8 @@ from refq.intmath import (
     check_range,
     dyadic_requantize_saturate,
     multiply_by_quantized_multiplier,
-    saturate,
 )
+from refq.intmath.formats import saturate_offset
 from refq.intmath.rounding import check_rounding
 from refq.ops._common import Params, need_choice, need_format, need_int, need_ints, per_channel
 
@@ -109,14 +109,10 @@ def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
 
 
 def _offset_saturate(y: IntArray, x: IntArray, zero_point: int, fmt: IntFormat) -> IntArray:
-    """saturate(y + zero_point, fmt), in place on ``y`` unless it shares memory with the
-    caller's ``x`` (the int64 sum wraps exactly as ``y + zero_point`` would)."""
-    if y.shape != x.shape or np.may_share_memory(y, x):
-        return saturate(y + np.int64(zero_point), fmt)
-    if zero_point:
-        np.add(y, np.int64(zero_point), out=y)
-    np.clip(y, np.int64(max(fmt.min, -(2**63))), np.int64(min(fmt.max, 2**63 - 1)), out=y)
-    return y
+    """saturate(y + zero_point, fmt), in place on ``y`` unless it may share memory with the
+    caller's ``x`` (refq.intmath.formats.saturate_offset: no int64 wrap of the sum)."""
+    in_place = y.shape == x.shape and not np.may_share_memory(y, x)
+    return saturate_offset(y, zero_point, fmt, in_place=in_place)
 
 
 __all__ = ["FAMILIES", "RequantParams", "requantize"]

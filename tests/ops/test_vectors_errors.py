@@ -141,3 +141,21 @@ def test_add_int32_check_after_zero_point_and_exact_int64_saturation():
     want = [min(2**63 - 1, max(-(2**63), x * 2**31 + y * 2**31 + 2**62))
             for x, y in ((v, v), (-v, -v), (0, 5))]
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64), strict=True)
+
+
+def test_requantize_output_zero_point_saturates_instead_of_wrapping():
+    """y + out_zero_point beyond int64 (an int64 output format with a zero point near 2^63)
+    saturates to the format's bounds, for the TFLite and the dyadic families: the result is
+    the exact Python-int sum of the zero-point-free result and the zero point, clamped."""
+    i64 = IntFormat(64, True)
+    x = np.array([5, -5, 0, 7])
+    for fam, m, s in (("double", 1 << 30, 0), ("single", 1 << 30, 0), ("dyadic", 1, 1)):
+        y = ops.requantize(x, ops.RequantParams(fam, (m,), (s,), "half_away",
+                                                out_format=i64)).tolist()
+        assert y[0] > 0 and y[1] < 0  # both directions of overflow are exercised
+        for zp in (2**63 - 1, 2**63 - 2, -(2**63), -(2**63) + 1):
+            p = ops.RequantParams(fam, (m,), (s,), "half_away", out_zero_point=zp,
+                                  out_format=i64)
+            want = [min(2**63 - 1, max(-(2**63), v + zp)) for v in y]
+            got = ops.requantize(x, p)
+            np.testing.assert_array_equal(got, np.array(want, dtype=np.int64), strict=True)
