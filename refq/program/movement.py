@@ -68,10 +68,13 @@ def threshold(x: IntArray, thresholds: IntArray) -> tuple[IntArray]:
         dense = _dense_count(x, t)
         if dense is not None:
             return (dense,)
-        codes = _bucket_count(x, t)
-        if codes is not None:
-            return (codes,)
-    return (np.searchsorted(t, x, side="right").astype(np.int64),)
+    return (_tableless_count(x, t),)
+
+
+def _tableless_count(x: IntArray, t: IntArray) -> IntArray:
+    """#{t <= x} without a table over x's range: the bucket paths, else searchsorted."""
+    codes = _bucket_count(x, t) if t.size >= _BUCKET_MIN_T and x.size >= _BUCKET_MIN_X else None
+    return codes if codes is not None else np.searchsorted(t, x, side="right").astype(np.int64)
 
 
 _BUCKET_MIN_T = 16
@@ -85,16 +88,25 @@ def _dense_count(x: IntArray, t: IntArray) -> IntArray | None:
     None when the range is wider than the tensor (the table would cost more than it saves)
     or beyond 2^20 entries."""
     lo, hi = int(x.min()), int(x.max())
-    span = hi - lo + 1
-    if span > x.size or span > 1 << 20:
+    if not _table_fits(x, lo, hi):
         return None
-    table = np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right")
-    idx = x - np.int64(lo)  # 0 <= idx < span
-    codes: IntArray = table.astype(np.int64)[idx]
+    codes: IntArray = _count_table(t, lo, hi)[x - np.int64(lo)]  # 0 <= x - lo <= hi - lo
     return codes
 
 
-def _single_pass_count(x: IntArray, t: IntArray, t0: int, span: int) -> IntArray | None:
+def _table_fits(x: IntArray, lo: int, hi: int) -> bool:
+    """Whether a table over [lo, hi] is worth building: no wider than the tensor, <= 2^20."""
+    span = hi - lo + 1
+    return span <= x.size and span <= 1 << 20
+
+
+def _count_table(t: IntArray, lo: int, hi: int) -> IntArray:
+    """``table[v - lo] = #{t <= v}`` for every v in [lo, hi] (one searchsorted)."""
+    return np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right").astype(
+        np.int64)
+
+
+def _single_pass_count(x: IntArray, t: IntArray, span: int) -> IntArray | None:
     """#{t <= x} in one pass when the thresholds are strictly increasing with gaps >= 2^k
     for a bucket width 2^k giving at most 16 buckets per threshold (e.g. a uniform
     quantizer's evenly spaced thresholds).
@@ -114,15 +126,23 @@ def _single_pass_count(x: IntArray, t: IntArray, t0: int, span: int) -> IntArray
     n_buckets = (span >> k) + 1
     if n_buckets > 16 * n or n_buckets > 1 << 20:
         return None
-    starts = np.int64(t0) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
-    start = np.searchsorted(t, starts, side="left").astype(np.int64)
+    start, j = _buckets(x, t, k, n_buckets)
     nxt = np.append(t, np.iinfo(np.int64).max)[start]
-    j = np.clip(x, t[0], t[-1])  # then 0 <= j - t0 <= span: no overflow
-    j -= np.int64(t0)
-    j >>= np.int64(k)
     code: IntArray = start[j]
     code += nxt[j] <= x
     return code
+
+
+def _buckets(x: IntArray, t: IntArray, k: int, n_buckets: int) -> tuple[IntArray, IntArray]:
+    """Buckets of width 2^k from t0 = t[0]: ``start[j]`` = #{t < t0 + j·2^k} (one
+    searchsorted over the bucket starts) and each element's bucket j, x clamped to
+    [t0, t_last] first (then 0 <= x - t0 <= span: no overflow)."""
+    starts = np.int64(t[0]) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
+    start = np.searchsorted(t, starts, side="left").astype(np.int64)
+    j = np.clip(x, t[0], t[-1])
+    j -= np.int64(t[0])
+    j >>= np.int64(k)
+    return start, j
 
 
 def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:
@@ -136,21 +156,17 @@ def _bucket_count(x: IntArray, t: IntArray) -> IntArray | None:
     is an integer comparison; None when the table would not be small.
     """
     n = t.size
-    t0, span = int(t[0]), int(t[-1]) - int(t[0])
+    span = int(t[-1]) - int(t[0])
     if x.ndim == 0 or span >= 1 << 62:
         return None
-    single = _single_pass_count(x, t, t0, span)
+    single = _single_pass_count(x, t, span)
     if single is not None:
         return single
     k = max(0, (span // (4 * n)).bit_length())  # about 4 buckets per threshold or fewer
     n_buckets = (span >> k) + 1
     if n_buckets > 16 * n:
         return None
-    starts = np.int64(t0) + (np.arange(n_buckets, dtype=np.int64) << np.int64(k))
-    start = np.searchsorted(t, starts, side="left").astype(np.int64)
-    j = np.clip(x, t[0], t[-1])  # then 0 <= j - t0 <= span: no overflow
-    j -= np.int64(t0)
-    j >>= np.int64(k)
+    start, j = _buckets(x, t, k, n_buckets)
     code: IntArray = start[j]
     del j
     tpad = np.append(t, t[-1])  # t[n] is never compared (count == n is masked out)
@@ -197,16 +213,14 @@ def threshold_lookup(
     if t.size > 1 and bool(np.any(np.diff(t) < 0)):
         return None
     lo, hi = int(x.min()), int(x.max())
-    span = hi - lo + 1
-    if span > x.size or span > 1 << 20:
+    if not _table_fits(x, lo, hi):
         # codes by the bucket paths; every code 0..n indexes the table: one gather
         if -offset < 0 or t.size - offset >= table.shape[0]:
             return None
-        (codes,) = threshold(x, thresholds)
         per_code = table[np.arange(t.size + 1, dtype=np.int64) - np.int64(offset)]
-        by_code: IntArray = per_code[codes]
+        by_code: IntArray = per_code[_tableless_count(x, t)]
         return by_code
-    idx = np.searchsorted(t, np.arange(lo, hi + 1, dtype=np.int64), side="right")
+    idx = _count_table(t, lo, hi)
     idx -= offset
     if int(idx.min()) < 0 or int(idx.max()) >= table.shape[0]:
         return None

@@ -95,14 +95,11 @@ def _proven_in_range(program: Program, op: Op, args: list[IntArray], fmt: IntFor
         )
     if len(op.outputs) != 1:
         return False
-    if op.kind == "kernel" and op.key in _GUARANTEED:
-        guaranteed = kernel(op.key).out_format(_params(program, op))
-        return isinstance(guaranteed, IntFormat) and _within(guaranteed.min, guaranteed.max, fmt)
     family = op.key.split(".")[0]
     if op.kind == "kernel" and family in _SATURATING:
         out = getattr(_params(program, op), "out_format", None)
         return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
-    if op.kind == "kernel" and family in _CHECKED:
+    if op.kind == "kernel" and (family in _CHECKED or op.key in _GUARANTEED):
         out = kernel(op.key).out_format(_params(program, op))
         return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
     if op.kind == "move" and op.key == "threshold" and len(args) == 2:
