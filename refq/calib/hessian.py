@@ -29,6 +29,20 @@ argmax-CE gradient) of an image with p ≈ one-hot is ≈ 0, so the KL weight of
 set is carried by one or two uncertain images (measured on the bundled model: 95–100 % of an
 op's weight on one image of 8), and the scale search effectively fits those images alone.
 
+Sequential mode (``ptq4vit(sequential=True)``, the official code's ``sequential=True``,
+:func:`sequential_state`): ops are searched in execution order; before each op's search the
+calibration images run through the PARTIALLY quantized model (every op searched so far, and
+the min-max patch-embedding weight, fake-quantized; the current op and everything after it
+float), which gives (a) the current op's inputs, its target output being the float op on
+those inputs, and (b) for the Hessian metric ``dL/dO`` of ``L = KL(softmax(pred_fp) ||
+softmax(pred))`` (batch mean) at the partially quantized model, back-propagated from the
+logits through the float downstream network evaluated at the partially quantized
+activations. That gradient is non-zero because the upstream is quantized; it is zero when
+nothing upstream is (PTQ4ViT issue #23), and then :func:`sequential_op_metric` raises.
+The recipe iterates in EXECUTION order; the official loop iterates over ``named_modules()``,
+where the attention matmuls come after ``proj`` (attached after timm builds the block), see
+docs/results-gradients-sequential.md.
+
 The search minimises a loss, so the metric returned is ``mean((g ⊙ (O - Ô))²)`` = -score,
 realised by :func:`refq.calib.metrics.weighted_mse` with ``g`` the full gradient tensor.
 
@@ -38,7 +52,8 @@ forward-pass equivalents (the backward costs about two forwards in FLOPs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,8 +62,14 @@ import numpy.typing as npt
 from refq.calib.metrics import WeightedMSE, weighted_mse
 from refq.errors import SpecError
 from refq.nn.backward import cross_entropy_logits, kl_logits
-from refq.nn.grad_vit import vit_backward, vit_forward_cached, vit_op_output_grads
-from refq.nn.layers import FloatArray
+from refq.nn.grad_vit import (
+    vit_backward,
+    vit_forward_cached,
+    vit_forward_tapped,
+    vit_op_output_grads,
+)
+from refq.nn.layers import FloatArray, TapFn
+from refq.quant import Quantizer
 
 HESSIAN_LOSSES = ("ce", "kl", "fisher", "fisher_balanced")
 """Gradient policies of the Hessian-guided metric (see the module docstring)."""
@@ -197,19 +218,122 @@ def hessian_metric_factory(
     def metric_for(op: str, shape: tuple[int, ...] | None = None) -> WeightedMSE:
         if op not in grads:
             raise SpecError(f"hessian metric: no gradient for op {op!r}; have {sorted(grads)}")
-        g = grads[op]
-        if shape is not None and tuple(shape) != g.shape:
-            # a matmul scored per head, (B, H, N, d), whose op output is the merged (B, N, H·d)
-            if len(shape) == 4 and g.ndim == 3 and g.shape == (
-                    shape[0], shape[2], shape[1] * shape[3]):
-                g = g.reshape(shape[0], shape[2], shape[1], shape[3]).transpose(0, 2, 1, 3)
-            else:
-                raise SpecError(f"hessian metric: gradient of {op!r} has shape {g.shape}, "
-                                f"the scored output {tuple(shape)}")
-        return weighted_mse(g)
+        return weighted_mse(_match_shape(grads[op], op, shape))
 
     return metric_for
 
 
-__all__ = ["HESSIAN_LOSSES", "balance_images", "balanced_fisher_diagonal", "fisher_diagonal",
-           "hessian_metric_factory", "layer_output_grads"]
+def _match_shape(g: FloatArray, op: str, shape: tuple[int, ...] | None) -> FloatArray:
+    """``g`` laid out as the scored output ``shape``: a matmul scored per head,
+    (B, H, N, d), whose op output is the merged (B, N, H·d) is re-laid out; SpecError for
+    any other mismatch."""
+    if shape is None or tuple(shape) == g.shape:
+        return g
+    if len(shape) == 4 and g.ndim == 3 and g.shape == (shape[0], shape[2], shape[1] * shape[3]):
+        out: FloatArray = g.reshape(shape[0], shape[2], shape[1], shape[3]).transpose(0, 2, 1, 3)
+        return out
+    raise SpecError(f"hessian metric: gradient of {op!r} has shape {g.shape}, "
+                    f"the scored output {tuple(shape)}")
+
+
+def partial_fake_quant(
+    model: Any, weights: Mapping[str, Quantizer], activations: Mapping[str, Quantizer]
+) -> tuple[Any, TapFn | None]:
+    """``(model_q, tap)``: ``model`` with the weights named in ``weights`` fake-quantized
+    (``q.fake_quant`` of the float64 weight, through ``model.with_params``) and a tap hook
+    fake-quantizing the taps named in ``activations`` (None when there are none); every
+    other parameter and tap is float. The same construction as
+    :func:`refq.methods.fake_quant` restricted to the given quantizers (no ``spec.params``).
+    Raises SpecError for a weight name the model does not have."""
+    params: dict[str, Any] = dict(model.params)
+    for name, q in weights.items():
+        if name not in params:
+            raise SpecError(f"partial_fake_quant: model has no parameter {name!r}")
+        params[name] = q.fake_quant(np.asarray(params[name], dtype=np.float64))
+    model_q = model.with_params(params) if weights else model
+    acts = dict(activations)
+    if not acts:
+        return model_q, None
+
+    def tap(name: str, x: FloatArray) -> FloatArray | None:
+        q = acts.get(name)
+        return None if q is None else q.fake_quant(x).astype(x.dtype)
+
+    return model_q, tap
+
+
+@dataclass(frozen=True)
+class SequentialState:
+    """The partially quantized forward (and backward) of one sequential calibration step.
+
+    ``logits`` (B, K) of the partially quantized model; ``taps``: every tap tensor of its
+    forward (after fake quantization where a quantizer sits), i.e. the inputs the next op's
+    search sees; ``kl``: ``mean_b KL(softmax(pred_fp[b]) || softmax(logits[b]))``;
+    ``grads``: ``{op name: dL/d(op output)}`` with ``L`` that KL (None when not asked).
+    """
+
+    logits: FloatArray
+    taps: dict[str, FloatArray]
+    kl: float
+    grads: dict[str, FloatArray] | None
+
+
+def sequential_state(
+    model: Any,
+    calib_images: npt.ArrayLike,
+    weights: Mapping[str, Quantizer],
+    activations: Mapping[str, Quantizer],
+    pred_fp: npt.ArrayLike,
+    grads: bool = True,
+) -> SequentialState:
+    """One step of PTQ4ViT's sequential calibration (the official ``sequential=True``).
+
+    Runs ``calib_images`` through ``model`` with the quantizers chosen so far
+    (:func:`partial_fake_quant`: ``weights`` keyed by parameter name, ``activations`` by
+    tap name) and, if ``grads``, back-propagates ``L = mean_b KL(softmax(pred_fp) ||
+    softmax(pred))`` (the official ``F.kl_div(log_softmax(pred), softmax(pred_fp),
+    reduction="batchmean")``, ``dL/dpred = (softmax(pred) - softmax(pred_fp)) / B``) to every
+    op output through :func:`refq.nn.grad_vit.vit_backward` at the partially quantized
+    activations (:func:`refq.nn.grad_vit.vit_forward_tapped`; ``pred_fp`` = the float
+    model's logits on the same images, same order).
+
+    Exact vs approximate: the backward treats fake quantization as the identity, so
+    ``grads[op]`` is the exact gradient of the KL (float64) for every op whose output reaches
+    the logits through NO fake-quantized tap or weight — in sequential calibration the
+    current op and every later one, since only EARLIER ops are quantized. Gradients of
+    earlier ops (upstream of a quantizer) are straight-through estimates and are not used.
+    Cost: one forward and one backward on the images (≈ 3 forward-pass equivalents; the
+    backward is skipped when ``grads`` is False: 1). Float64 (SpecError for a float32
+    model or a logits shape mismatch).
+    """
+    x = np.asarray(calib_images, dtype=np.float64)
+    model_q, tap = partial_fake_quant(model, weights, activations)
+    logits, cache, taps = vit_forward_tapped(model_q, x, tap)
+    pf = np.asarray(pred_fp, dtype=np.float64)
+    if pf.shape != logits.shape:
+        raise SpecError(f"sequential_state: pred_fp shape {pf.shape} != logits {logits.shape}")
+    kl, gl = kl_logits(pf, logits)
+    g = vit_backward(model_q, cache, gl) if grads else None
+    return SequentialState(logits, taps, kl, g)
+
+
+def sequential_op_metric(state: SequentialState, op: str,
+                         shape: tuple[int, ...] | None = None) -> WeightedMSE:
+    """The Hessian-guided metric ``weighted_mse(dL/dO)`` of ``op`` from a
+    :func:`sequential_state` (``shape`` as in :func:`hessian_metric_factory`, for the
+    per-head attn@v layout). Raises SpecError when the state has no gradients, none for
+    ``op``, or the gradient is identically zero — nothing upstream of ``op`` changes the
+    logits (e.g. no quantizer chosen yet: PTQ4ViT issue #23), where every candidate would
+    score 0 and the search would pick an arbitrary one."""
+    if state.grads is None or op not in state.grads:
+        raise SpecError(f"sequential metric: no gradient for op {op!r}")
+    g = state.grads[op]
+    if not np.any(g):
+        raise SpecError(f"sequential metric: the KL gradient of {op!r} is identically zero "
+                        "(nothing upstream of it is quantized; PTQ4ViT issue #23)")
+    return weighted_mse(_match_shape(g, op, shape))
+
+
+__all__ = ["HESSIAN_LOSSES", "SequentialState", "balance_images", "balanced_fisher_diagonal",
+           "fisher_diagonal", "hessian_metric_factory", "layer_output_grads",
+           "partial_fake_quant", "sequential_op_metric", "sequential_state"]

@@ -43,7 +43,21 @@ Per recipe, which quantizer sits on which tensor:
       (refq's policy, not the paper's): the same Fisher weight normalised per image so that
       every image carries the same total weight
       (:func:`refq.calib.hessian.balanced_fisher_diagonal`; on a confident model the plain
-      Fisher puts almost all weight on one uncertain search image); same cost.
+      Fisher puts almost all weight on one uncertain search image); same cost. Default
+      (None): ``"ce"``, or ``"kl"`` when ``sequential``.
+    - ``sequential`` (default ``False``): the official code's ``sequential=True``
+      calibration (hahnyuan/PTQ4ViT utils/quant_calib.py): ops are searched in execution
+      order (qkv, q@k, attn@v, proj, fc1, fc2 per block, head) and each op's search sees the
+      calibration subset run through the PARTIALLY quantized model (the min-max
+      patch-embedding weight and every op searched so far fake-quantized, the rest float):
+      its inputs are that model's taps and its target is the float op on them, for every
+      ``metric``; with ``metric="hessian"`` the gradient is that of the official loss
+      KL(softmax(FP) || softmax(partially quantized model)) (``hessian_loss="kl"``, the only
+      one allowed) w.r.t. the op output, exact in float64
+      (:func:`refq.calib.hessian.sequential_state`). Cost per searched op: one forward on
+      the ``calib_sub`` images, plus one backward for the Hessian metric. Not the paper
+      authors' default (their example runs ``sequential=False``, whose KL gradient is
+      identically zero, PTQ4ViT issue #23).
     - ``n`` (default 100 candidates) and ``rounds`` (default 3 alternating rounds) shrink
       the search.
 
@@ -215,56 +229,97 @@ PTQ4VIT_METRICS = ("hessian", "cosine", "mse")
 
 
 def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3,
-            hessian_loss: str = "ce") -> QuantSpec:
+            hessian_loss: str | None = None, sequential: bool = False) -> QuantSpec:
     if metric not in PTQ4VIT_METRICS:
         raise SpecError(f"ptq4vit: metric must be one of {PTQ4VIT_METRICS}, got {metric!r}")
-    if hessian_loss not in ("ce", "kl", "fisher", "fisher_balanced"):
+    if not isinstance(sequential, bool):
+        raise SpecError(f"ptq4vit: sequential must be a bool, got {sequential!r}")
+    loss = hessian_loss if hessian_loss is not None else ("kl" if sequential else "ce")
+    if loss not in ("ce", "kl", "fisher", "fisher_balanced"):
         raise SpecError(f"ptq4vit: hessian_loss must be 'ce', 'kl', 'fisher' or "
-                        f"'fisher_balanced', got {hessian_loss!r}")
+                        f"'fisher_balanced', got {loss!r}")
+    if sequential and loss != "kl":
+        raise SpecError(f"ptq4vit: sequential=True uses the official KL gradient at the "
+                        f"partially quantized model (hessian_loss='kl'), got {loss!r}")
     ctx.minmax_all(skip_input=True)
     metric_for: Callable[..., Any] | None = None
-    if metric == "hessian":
+    xs = ctx.images[: ctx.sub]
+    if metric == "hessian" and not sequential:
         from refq.calib.hessian import hessian_metric_factory
-        xs = ctx.images[: ctx.sub]
         pred = None
-        if hessian_loss == "kl":  # KL(FP || min-max fake-quant model) on the same images
+        if loss == "kl":  # KL(FP || min-max fake-quant model) on the same images
             from refq.methods import fake_quant
             mq, tap = fake_quant(ctx.model, ctx.spec("ptq4vit"))
             pred = mq.forward(xs, tap=tap)
-        metric_for = hessian_metric_factory(ctx.model, xs, labels=None, loss=hessian_loss,
-                                            pred=pred)
-        ctx.notes["hessian_loss"] = hessian_loss
+        metric_for = hessian_metric_factory(ctx.model, xs, labels=None, loss=loss, pred=pred)
+    if metric == "hessian":
+        ctx.notes["hessian_loss"] = loss
+    seq_w: dict[str, Quantizer] = {}
+    seq_a: dict[str, Quantizer] = {}
+    pred_fp: FloatArray | None = None
+    kls: list[float] = []
+    if sequential:
+        from refq.calib.hessian import sequential_op_metric, sequential_state
+        pred_fp = _f64(ctx.model.forward(xs))
+        # the patch-embedding conv is not searched: its min-max weight is quantized from the
+        # start (its input, the image, is not quantized)
+        pe = next((op.weight for op in ctx.ops if op.name == "patch_embed.proj"), None)
+        if pe is not None:
+            seq_w[pe] = ctx.weights[pe]
     records: dict[str, Any] = {}
     for op in ctx.ops:
         if op.name == "patch_embed.proj":
             continue
+        st = None
+        if sequential:
+            assert pred_fp is not None
+            st = sequential_state(ctx.model, xs, seq_w, seq_a, pred_fp,
+                                  grads=metric == "hessian")
+            kls.append(st.kl)
+        src: Callable[[str], Any] = ctx.x if st is None else st.taps.__getitem__
         if op.kind == "linear":
             assert op.weight is not None
             bname = op.weight[: -len("weight")] + "bias"
             bias = ctx.params.get(bname)
-            m: Any = metric if metric_for is None else metric_for(op.name)
+            x = src(op.inputs[0])
+            if op.name == "head" or op.name.endswith("head_dist"):
+                x = x[:, 1 if op.name.endswith("head_dist") else 0]
+            m: Any = metric
+            if metric == "hessian":
+                m = (sequential_op_metric(st, op.name) if st is not None
+                     else metric_for(op.name) if metric_for is not None else None)
             wq, xq, rec = ptq4vit_search(
-                _linear_input(ctx, op), ctx.param(op.weight), bias, w_bits=ctx.w_bits,
+                x, ctx.param(op.weight), bias, w_bits=ctx.w_bits,
                 a_bits=ctx.a_bits, metric=m, n=n, rounds=rounds,
                 weight_blocks=3 if op.name.endswith("attn.qkv") else 1,
                 post_gelu=op.inputs[0].endswith("mlp.gelu"))
             ctx.weights[op.weight] = wq
             ctx.acts[op.inputs[0]] = xq
+            seq_w[op.weight] = wq
+            seq_a[op.inputs[0]] = xq
         else:
-            a = ctx.x(op.inputs[0])
-            b = ctx.x(op.inputs[1])
+            a = src(op.inputs[0])
+            b = src(op.inputs[1])
             softmax = op.inputs[0].endswith("softmax")
             if not softmax:  # q @ k^T: the right operand is k transposed
                 b = np.swapaxes(b, -1, -2)
             out_shape = (*a.shape[:-1], b.shape[-1])
-            m = metric if metric_for is None else metric_for(op.name, out_shape)
+            m = metric
+            if metric == "hessian":
+                m = (sequential_op_metric(st, op.name, out_shape) if st is not None
+                     else metric_for(op.name, out_shape) if metric_for is not None else None)
             aq, bq, rec = ptq4vit_search_matmul(a, b, a_bits=ctx.a_bits, b_bits=ctx.a_bits,
-                                                metric=m, softmax=softmax, n=n,
-                                                rounds=rounds)
+                                                metric=m,
+                                                softmax=softmax, n=n, rounds=rounds)
             ctx.acts[op.inputs[0]] = aq
             ctx.acts[op.inputs[1]] = bq
+            seq_a[op.inputs[0]] = aq
+            seq_a[op.inputs[1]] = bq
         records[op.name] = {k: v for k, v in rec.items() if isinstance(v, (int, float, str))}
     ctx.notes.update(metric=metric, candidates=n, rounds=rounds)
+    if sequential:
+        ctx.notes["sequential"] = True
+        ctx.notes["sequential_kl"] = [round(v, 12) for v in kls]
     return ctx.spec("ptq4vit")
 
 

@@ -7,18 +7,27 @@ every op of ``model.ops()``, keyed by op name (patch_embed.proj,
 blocks.i.attn.qkv / q@k / attn@v / proj,
 blocks.i.mlp.fc1 / fc2, head, head_dist). Cost: one forward and one backward, about three
 forward-pass equivalents in FLOPs.
+
+``vit_forward_tapped(model, images, tap)`` runs the model's OWN forward
+(``model.forward_with_taps``) with a tap hook that may replace tensors (e.g. fake
+quantization of some activations) and assembles the same cache from the recorded tensors
+(after replacement), so that :func:`vit_backward` back-propagates through the network at
+those (e.g. partially quantized) activations. The backward treats every tap replacement as
+the identity; it is therefore exact for the gradient w.r.t. the output of an op when no tap
+on any path from that output to the logits replaces its tensor (as in PTQ4ViT's sequential
+calibration, where only ops BEFORE the current one are quantized).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from refq.errors import SpecError
 from refq.nn.backward import BlockCache, block_backward, block_forward, layernorm_backward
-from refq.nn.layers import FloatArray, layernorm, linear, patchify
+from refq.nn.layers import FloatArray, TapFn, layernorm, linear, patchify
 
 LossGrad = Callable[[FloatArray], FloatArray]
 """``loss_grad(logits) -> dL/dlogits`` (same shape)."""
@@ -53,6 +62,57 @@ def vit_forward_cached(
         logits = (logits + linear(hn[:, 1], p["head_dist.weight"], p["head_dist.bias"])) / 2
     cache = {"p": p, "blocks": caches, "h": h, "hn": hn, "n_prefix": len(prefix)}
     return logits, cache
+
+
+_BLOCK_TAPS = {"n1": "norm1", "q": "attn.q", "k": "attn.k", "v": "attn.v",
+               "attn": "attn.softmax", "o": "attn.attn@v", "x1": "add1", "n2": "norm2",
+               "h": "mlp.fc1", "g": "mlp.gelu"}
+"""BlockCache value key -> tap name (under ``blocks.{i}.``) holding that tensor."""
+
+
+def vit_cache_from_taps(model: Any, taps: Mapping[str, Any]) -> dict[str, Any]:
+    """A :func:`vit_backward` cache assembled from tensors recorded by
+    ``model.forward_with_taps`` (every tap, AFTER any replacement by the tap hook), with the
+    model's own parameters in float64. The block input of block 0 is ``embed``, of block i
+    ``blocks.{i-1}.add2``; the final LayerNorm input is the last ``add2``, its output
+    ``norm``. Exactly the tensors the forward used, so the backward is the chain rule at
+    those activations (taps' replacements count as the identity). Raises SpecError for a
+    non-ViT model or a missing tap."""
+    cfg = model.config
+    if not hasattr(cfg, "depth") or not hasattr(cfg, "patch_size") or hasattr(cfg, "window_size"):
+        raise SpecError("vit_cache_from_taps: only ViT/DeiT models are supported")
+
+    def get(name: str) -> FloatArray:
+        if name not in taps:
+            raise SpecError(f"vit_cache_from_taps: tap {name!r} was not recorded")
+        a: FloatArray = np.asarray(taps[name], dtype=np.float64)
+        return a
+
+    p: dict[str, FloatArray] = {
+        k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()
+    }
+    caches: list[BlockCache] = []
+    h = get("embed")
+    for i in range(cfg.depth):
+        pre = f"blocks.{i}."
+        caches.append(BlockCache(h, {k: get(pre + t) for k, t in _BLOCK_TAPS.items()}))
+        h = get(pre + "add2")
+    return {"p": p, "blocks": caches, "h": h, "hn": get("norm"),
+            "n_prefix": 2 if cfg.distilled else 1}
+
+
+def vit_forward_tapped(
+    model: Any, images: FloatArray, tap: TapFn | None
+) -> tuple[FloatArray, dict[str, Any], dict[str, FloatArray]]:
+    """``(logits, cache, taps)``: the model's own forward (``model.forward_with_taps`` with the
+    hook ``tap``, every tap recorded after replacement) and the matching
+    :func:`vit_backward` cache (:func:`vit_cache_from_taps`). The model must be float64
+    (SpecError otherwise), so the recorded tensors are those of the float64 forward."""
+    if np.dtype(model.dtype) != np.float64:
+        raise SpecError(f"vit_forward_tapped: needs a float64 model, got {model.dtype}")
+    logits, taps = model.forward_with_taps(np.asarray(images, dtype=np.float64), tap=tap)
+    return (np.asarray(logits, dtype=np.float64), vit_cache_from_taps(model, taps),
+            {k: np.asarray(v, dtype=np.float64) for k, v in taps.items()})
 
 
 def vit_op_output_grads(
@@ -97,4 +157,5 @@ def vit_backward(
     return out
 
 
-__all__ = ["LossGrad", "vit_backward", "vit_forward_cached", "vit_op_output_grads"]
+__all__ = ["LossGrad", "vit_backward", "vit_cache_from_taps", "vit_forward_cached",
+           "vit_forward_tapped", "vit_op_output_grads"]
