@@ -96,14 +96,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if cmd == "diff":
         report = golden.diff(args.a, args.b)
-        differ = 0
+        differ = one_side = 0
         for case, rows in report.items():
             for row in rows:
-                if not row.equal:
+                if row.name == "*":  # the whole case is in one set only
+                    one_side += 1
+                elif not row.equal:
                     differ += 1
                 print(f"{'equal' if row.equal else 'DIFF '} {case}/{row.name}: {row.detail}")
-        print(f"{differ} tensor(s) differ")
-        return 1 if differ else 0
+        print(f"{differ} tensor(s) differ" + (f"; {one_side} case(s) in one set only"
+                                              if one_side else ""))
+        return 1 if differ or one_side else 0
     entries = golden.select(args.only, include_extended=True)
     for entry in entries:
         mark = "committed" if entry.committed else "extended"

@@ -171,3 +171,27 @@ def test_cli_exit_status(golden_set: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0 and "cases match" in ok.stdout
+
+
+def test_cli_diff_counts_changed_tensors_and_one_sided_cases(
+    golden_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`refq golden diff`: equal sets exit 0; a changed tensor and a case present in one set
+    only are each counted in the summary line and make the exit status 1."""
+    from refq.cli import main
+
+    assert main(["golden", "diff", str(golden_set), str(golden_set)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 tensor(s) differ"
+
+    work = tmp_path / "w"
+    shutil.copytree(golden_set, work)
+    cases = sorted(p for p in work.iterdir() if p.is_dir())
+    assert len(cases) >= 2
+    y = read_case(cases[0]).tensors["y"].values.copy()
+    y[0] = y[0] + 1 if y[0] < 127 else y[0] - 1
+    (cases[0] / "y.npy").write_bytes(npy_bytes(y))
+    shutil.rmtree(cases[1])
+    assert main(["golden", "diff", str(golden_set), str(work)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 tensor(s) differ; 1 case(s) in one set only", lines[-1]
+    assert f"DIFF  {cases[1].name}/*: case only in A" in lines
