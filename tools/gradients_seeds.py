@@ -30,6 +30,8 @@ Usage (one JSON line per run appended to OUT; ``table`` prints the markdown tabl
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python tools/gradients_seeds.py run ias 4 sos 0 OUT
     python tools/gradients_seeds.py table OUT
     python tools/gradients_seeds.py decide OUT      # the pre-registered rule of the seq arms
+    python tools/gradients_seeds.py diag BITS SEED  # calib-only diagnostics of the seq arms
+    python tools/gradients_seeds.py cost            # CPU s of one sequential step
 """
 from __future__ import annotations
 
@@ -181,6 +183,98 @@ def decide(path: str) -> str:
     return "\n".join(out)
 
 
+def _held_out_kl(model: Any, spec: Any, x: Any) -> float:
+    from refq.methods import fake_quant
+    from refq.nn.backward import kl_logits
+
+    mq, tap = fake_quant(model, spec)
+    return kl_logits(model.forward(x), mq.forward(x, tap=tap))[0]
+
+
+def diag(bits: int, seed: int) -> str:
+    """Calibration-only diagnostics (never the test split) of the sequential arms on the draw
+    of ``seed``: per searched op, the share of the Hessian weight sum(g^2) carried by the
+    single heaviest of the 8 search images, for the sequential KL gradient (at the partially
+    quantized model of the hessian_seq spec) and for the ``ce`` gradient at the FP model; the
+    per-head scales of ``blocks.0.attn.v``; and KL(FP || Q) on the 36 calibration images of
+    the split NOT in the draw, for the arms hessian_seq, cosine_seq, cosine, hessian."""
+    from refq.calib.hessian import layer_output_grads, sequential_state
+    from refq.nn import load_bundled
+    from refq.quant import Quantizer
+
+    model, data = load_bundled()
+    ci, _ = data.split("calib")
+    perm = [int(i) for i in np.random.default_rng(seed).permutation(ci.shape[0])]
+    xc, xh = data.normalize(ci[perm[:NCAL]]), data.normalize(ci[perm[NCAL:]])
+    xs = xc[:8]
+    specs = {a: _quantize(model, "ptq4vit", bits, xc, seed, options("ptq4vit", bits, a))
+             for a in ("hessian_seq", "cosine_seq", "cosine", "hessian")}
+    sp = specs["hessian_seq"]
+    gce = layer_output_grads(model, xs, loss="ce")
+    zfp = model.forward(xs)
+    w: dict[str, Quantizer] = {"patch_embed.proj.weight": sp.weights["patch_embed.proj.weight"]}
+    a: dict[str, Quantizer] = {}
+
+    def share(g: Any) -> float:
+        e = (np.asarray(g) ** 2).reshape(g.shape[0], -1).sum(axis=1)
+        return float(e.max() / e.sum()) if e.sum() > 0 else float("nan")
+
+    lines = [f"W{bits}A{bits} seed {seed}: heaviest-image share of sum(g^2) per op "
+             "(sequential KL | ce at FP); KL of the partially quantized model before the op"]
+    for op in model.ops():
+        if op.name == "patch_embed.proj":
+            continue
+        st = sequential_state(model, xs, w, a, zfp)
+        assert st.grads is not None
+        lines.append(f"  {op.name:24s} {share(st.grads[op.name]):.3f} | "
+                     f"{share(gce[op.name]):.3f}   KL {st.kl:.4f}")
+        if op.weight is not None:
+            w[op.weight] = sp.weights[op.weight]
+        a.update({t: sp.activations[t] for t in op.inputs})
+    for arm, spec in specs.items():
+        vq = spec.activations["blocks.0.attn.v"].to_dict()
+        sc = ", ".join(f"{v:.3f}" for v in np.atleast_1d(vq["scale"]))
+        lines.append(f"  {arm:12s} held-out KL {_held_out_kl(model, spec, xh):.4f}   "
+                     f"blocks.0.attn.v scales [{sc}]")
+    return "\n".join(lines)
+
+
+def cost(reps: int = 20) -> str:
+    """Median CPU s (``time.process_time``) on the 8 search images of draw 0: one float
+    forward (the forward-pass-equivalent unit), one sequential step without and with the
+    backward (partial quantizers: those of a min-max spec for the first half of the ops)."""
+    from refq.calib.hessian import sequential_state
+    from refq.methods import quantize_model
+    from refq.nn import load_bundled
+
+    model, data = load_bundled()
+    ci, _ = data.split("calib")
+    xs = data.normalize(ci[calib_indices(0, ci.shape[0])[:8]])
+    spec = quantize_model(model, "minmax", 4, 4, xs)
+    ops = model.ops()
+    half = ops[: len(ops) // 2]
+    w = {o.weight: spec.weights[o.weight] for o in half if o.weight is not None}
+    a = {t: spec.activations[t] for o in half for t in o.inputs if t in spec.activations}
+    zfp = model.forward(xs)
+
+    def med(f: Any) -> float:
+        ts = []
+        for _ in range(reps):
+            t0 = time.process_time()
+            f()
+            ts.append(time.process_time() - t0)
+        return statistics.median(ts)
+
+    t_f = med(lambda: model.forward(xs))
+    t_s = med(lambda: sequential_state(model, xs, w, a, zfp, grads=False))
+    t_b = med(lambda: sequential_state(model, xs, w, a, zfp, grads=True))
+    n_ops = sum(1 for o in ops if o.name != "patch_embed.proj")
+    return (f"float forward {t_f * 1e3:.1f} ms; sequential step without backward "
+            f"{t_s * 1e3:.1f} ms ({t_s / t_f:.1f} fwd-eq); with backward {t_b * 1e3:.1f} ms "
+            f"({t_b / t_f:.1f} fwd-eq); x {n_ops} searched ops: {n_ops * t_s:.2f} / "
+            f"{n_ops * t_b:.2f} CPU s per calibration")
+
+
 def _ms(v: list[float], sign: str = "") -> str:
     if len(v) < 2:
         return f"{v[0]:{sign}.2f}" if v else "–"
@@ -236,6 +330,10 @@ def main(argv: list[str]) -> None:
         print(table(argv[1]))
     elif len(argv) == 2 and argv[0] == "decide":
         print(decide(argv[1]))
+    elif len(argv) == 3 and argv[0] == "diag":
+        print(diag(int(argv[1]), int(argv[2])))
+    elif len(argv) == 1 and argv[0] == "cost":
+        print(cost())
     else:
         raise SystemExit(__doc__)
 
