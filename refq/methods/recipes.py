@@ -3,8 +3,10 @@
 Common conventions (all recipes):
 
 * Calibration activations are collected once with ``model.forward_with_taps`` on the given
-  calibration images (FP model, no quantizer applied upstream). Searches run on the first
-  ``calib_sub`` images (default 8) of those tensors to keep calibration fast.
+  calibration images (FP model, no quantizer applied upstream) — except ``ptq4vit`` with
+  ``sequential=True``, whose searches see the partially quantized model's activations.
+  Searches run on the first ``calib_sub`` images (default 8) of those tensors to keep
+  calibration fast.
 * Activation quantizers are keyed by TAP name (the output of the producing op = the input
   of the consuming linear / matmul, see :meth:`refq.nn.base.Model.ops`).
 * "minmax weight" = signed symmetric per-output-channel (axis 0) UniformQuantizer from the
@@ -449,7 +451,8 @@ def tsptq(ctx: _Ctx) -> QuantSpec:
 def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
                calib_images: npt.ArrayLike, seed: int, opts: dict[str, Any]) -> QuantSpec:
     """Dispatch to the recipe ``method`` with its options (SpecError on unknown ones)."""
-    allowed = {"ptq4vit": {"metric", "n", "rounds", "hessian_loss"}, "repq": set(),
+    allowed = {"ptq4vit": {"metric", "n", "rounds", "hessian_loss", "sequential"},
+               "repq": set(),
                "dopq": {"choice"}, "ias": {"sos", "sos_iters", "sos_lr", "sos_batch"},
                "fqvit": set(), "tsptq": set()}[method]
     opts = dict(opts)

@@ -254,3 +254,23 @@ def test_option_validation() -> None:
         _run(model, x, sequential="yes")
     spec = _run(model, x, metric="hessian")       # default policy unchanged: "ce"
     assert spec.notes["hessian_loss"] == "ce" and "sequential" not in spec.notes
+
+
+def test_sequential_through_quantize_model_and_the_cli_option_parser() -> None:
+    """``sequential`` reaches the recipe through quantize_model (run_recipe's allowed
+    options) and through ``refq eval --opt ptq4vit.sequential=true``."""
+    from refq.commands.eval import parse_recipe_options
+    from refq.methods import quantize_model
+
+    model = _model()
+    x = _images(10, b=4)
+
+    def sha(spec: Any) -> str:
+        return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True,
+                                         default=str).encode()).hexdigest()
+
+    opts = parse_recipe_options(["ptq4vit.sequential=true", "ptq4vit.n=6", "ptq4vit.rounds=1"])
+    assert opts == {"ptq4vit": {"sequential": True, "n": 6, "rounds": 1}}
+    via = quantize_model(model, "ptq4vit", 4, 4, x, calib_sub=4, **opts["ptq4vit"])
+    assert via.notes["sequential"] is True
+    assert sha(via) == sha(_run(model, x, sequential=True))
