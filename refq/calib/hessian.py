@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from refq.calib.fakequant import fake_quantized_model
 from refq.calib.metrics import WeightedMSE, weighted_mse
 from refq.errors import SpecError
 from refq.nn.backward import cross_entropy_logits, kl_logits
@@ -68,7 +69,7 @@ from refq.nn.grad_vit import (
     vit_forward_tapped,
     vit_op_output_grads,
 )
-from refq.nn.layers import FloatArray, TapFn
+from refq.nn.layers import FloatArray
 from refq.quant import Quantizer
 
 HESSIAN_LOSSES = ("ce", "kl", "fisher", "fisher_balanced")
@@ -236,32 +237,6 @@ def _match_shape(g: FloatArray, op: str, shape: tuple[int, ...] | None) -> Float
                     f"the scored output {tuple(shape)}")
 
 
-def partial_fake_quant(
-    model: Any, weights: Mapping[str, Quantizer], activations: Mapping[str, Quantizer]
-) -> tuple[Any, TapFn | None]:
-    """``(model_q, tap)``: ``model`` with the weights named in ``weights`` fake-quantized
-    (``q.fake_quant`` of the float64 weight, through ``model.with_params``) and a tap hook
-    fake-quantizing the taps named in ``activations`` (None when there are none); every
-    other parameter and tap is float. The same construction as
-    :func:`refq.methods.fake_quant` restricted to the given quantizers (no ``spec.params``).
-    Raises SpecError for a weight name the model does not have."""
-    params: dict[str, Any] = dict(model.params)
-    for name, q in weights.items():
-        if name not in params:
-            raise SpecError(f"partial_fake_quant: model has no parameter {name!r}")
-        params[name] = q.fake_quant(np.asarray(params[name], dtype=np.float64))
-    model_q = model.with_params(params) if weights else model
-    acts = dict(activations)
-    if not acts:
-        return model_q, None
-
-    def tap(name: str, x: FloatArray) -> FloatArray | None:
-        q = acts.get(name)
-        return None if q is None else q.fake_quant(x).astype(x.dtype)
-
-    return model_q, tap
-
-
 @dataclass(frozen=True)
 class SequentialState:
     """The partially quantized forward (and backward) of one sequential calibration step.
@@ -289,11 +264,12 @@ def sequential_state(
     """One step of PTQ4ViT's sequential calibration (the official ``sequential=True``).
 
     Runs ``calib_images`` through ``model`` with the quantizers chosen so far
-    (:func:`partial_fake_quant`: ``weights`` keyed by parameter name, ``activations`` by
-    tap name) and, if ``grads``, back-propagates ``L = mean_b KL(softmax(pred_fp) ||
-    softmax(pred))`` (the official ``F.kl_div(log_softmax(pred), softmax(pred_fp),
-    reduction="batchmean")``, ``dL/dpred = (softmax(pred) - softmax(pred_fp)) / B``) to every
-    op output through :func:`refq.nn.grad_vit.vit_backward` at the partially quantized
+    (:func:`refq.calib.fakequant.fake_quantized_model`: ``weights`` keyed by parameter
+    name, ``activations`` by tap name) and, if ``grads``, back-propagates
+    ``L = mean_b KL(softmax(pred_fp) || softmax(pred))`` (the official
+    ``F.kl_div(log_softmax(pred), softmax(pred_fp), reduction="batchmean")``,
+    ``dL/dpred = (softmax(pred) - softmax(pred_fp)) / B``) to every op output through
+    :func:`refq.nn.grad_vit.vit_backward` at the partially quantized
     activations (:func:`refq.nn.grad_vit.vit_forward_tapped`; ``pred_fp`` = the float
     model's logits on the same images, same order).
 
@@ -307,7 +283,7 @@ def sequential_state(
     model or a logits shape mismatch).
     """
     x = np.asarray(calib_images, dtype=np.float64)
-    model_q, tap = partial_fake_quant(model, weights, activations)
+    model_q, tap = fake_quantized_model(model, weights, activations)
     logits, cache, taps = vit_forward_tapped(model_q, x, tap)
     pf = np.asarray(pred_fp, dtype=np.float64)
     if pf.shape != logits.shape:
@@ -336,4 +312,4 @@ def sequential_op_metric(state: SequentialState, op: str,
 
 __all__ = ["HESSIAN_LOSSES", "SequentialState", "balance_images", "balanced_fisher_diagonal",
            "fisher_diagonal", "hessian_metric_factory", "layer_output_grads",
-           "partial_fake_quant", "sequential_op_metric", "sequential_state"]
+           "sequential_op_metric", "sequential_state"]

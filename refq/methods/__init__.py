@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from refq.calib.fakequant import fake_quantized_model
 from refq.errors import SpecError
 from refq.nn import TapFn
 from refq.nn.base import Model
@@ -66,18 +67,9 @@ def quantize_model(model: Model, method: str, w_bits: int, a_bits: int,
 
 def fake_quant(model: Model, spec: QuantSpec) -> tuple[Model, TapFn]:
     """(model_q, tap): weights fake-quantized (plus spec.params) through model.with_params,
-    activations fake-quantized at their taps by ``tap``."""
-    params: dict[str, Any] = {**model.params, **spec.params}
-    for name, q in spec.weights.items():
-        src = params.get(name, model.params[name])
-        params[name] = q.fake_quant(np.asarray(src, dtype=np.float64))
-    model_q = model.with_params(params)
-    acts = spec.activations
-
-    def tap(name: str, x: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]] | None:
-        q = acts.get(name)
-        return None if q is None else q.fake_quant(x).astype(x.dtype)
-
+    activations fake-quantized at their taps by ``tap``
+    (:func:`refq.calib.fakequant.fake_quantized_model`)."""
+    model_q, tap = fake_quantized_model(model, spec.weights, spec.activations, spec.params)
     return model_q, tap
 
 
