@@ -15,6 +15,8 @@ FQ-ViT       ptf_alpha_search
 TSPTQ-ViT    o2sf_search, v2sf_search
 DopQ-ViT     tanq_shape_search (+ reparameterize(choice="median"))
 Generic      grid_search
+Submodules   refq.calib.hessian (PTQ4ViT's Hessian metric: policies, sequential mode),
+             refq.calib.sos (I&S-ViT's SOS), refq.calib.fakequant (fake-quantized model)
 """
 
 from __future__ import annotations
