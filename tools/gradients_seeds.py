@@ -120,22 +120,10 @@ def run_one(method: str, bits: int, arm: str, seed: int, out: str,
 
 def _quantize(model: Any, method: str, bits: int, xc: Any, seed: int,
               opts: dict[str, Any]) -> Any:
-    """``quantize_model``; if its option check does not know ``sequential`` yet (the
-    dispatcher ``run_recipe`` belongs to the lead, a request is filed), the same recipe is
-    called directly: ``_Ctx`` + ``ptq4vit``, as ``run_recipe`` does."""
-    from refq.errors import SpecError
+    """``quantize_model`` at W{bits}A{bits} with the arm's recipe options."""
     from refq.methods import quantize_model
 
-    try:
-        return quantize_model(model, method, bits, bits, xc, seed=seed, **opts)
-    except SpecError as e:
-        if method != "ptq4vit" or "sequential" not in opts or "unknown options" not in str(e):
-            raise
-    from refq.methods.recipes import CALIB_SUB, _Ctx, ptq4vit
-
-    o = dict(opts)
-    sub = o.pop("calib_sub", CALIB_SUB)
-    return ptq4vit(_Ctx(model, bits, bits, xc, sub), **o)
+    return quantize_model(model, method, bits, bits, xc, seed=seed, **opts)
 
 
 def decide(path: str) -> str:
