@@ -46,6 +46,9 @@ DYADIC: list[tuple[str, int, int, Rounding]] = [  # (tag, b, c, rounding)
     ("b3_c1_half_up", 3, 1, "half_up"),
     ("b3_c1_floor", 3, 1, "floor"),
     ("i-vit_half_even", 1717986918, 37, "half_even"),
+    ("b3_c1_half_away", 3, 1, "half_away"),  # x odd: ties at ±k.5 on both signs
+    ("b3_c1_ceil", 3, 1, "ceil"),
+    ("b3_c1_trunc", 3, 1, "trunc"),
 ]
 
 

@@ -107,8 +107,8 @@ class TorchBackend:
             inc = up & (x < 0)
         elif rounding == "half_up":
             inc = twice >= d
-        elif rounding == "half_away":
-            inc = (twice > d) | ((twice == d) & (x < 0))
+        elif rounding == "half_away":  # a tie goes up for x >= 0 (floor q is below the tie)
+            inc = (twice > d) | ((twice == d) & (x >= 0))
         elif rounding == "half_even":
             inc = (twice > d) | ((twice == d) & (torch.bitwise_and(q, one) == 1))
         elif rounding == "half_down":
