@@ -79,7 +79,11 @@ def requantize_tflite(draw: st.DrawFn, family: str) -> Case:
 def requantize_dyadic(draw: st.DrawFn) -> Case:
     b = draw(st.one_of(st.integers(0, 2**31 - 1), st.sampled_from([1, 3, 2**30])))
     c = draw(st.integers(0, 63))
-    x = _values(draw, _shape(draw), -(2**31), 2**31 - 1, [0, 1, -1, 2**30, -(2**30), 5, -5])
+    # exact ties of x·b/2^c for any odd b: x = ±(2k+1)·2^(c-1)
+    ties = [] if c == 0 else [t * (1 << (c - 1)) for t in (1, -1, 3, -3)]
+    x = _values(
+        draw, _shape(draw), -(2**31), 2**31 - 1, [0, 1, -1, 2**30, -(2**30), 5, -5, *ties]
+    )
     out = draw(_OUT)
     p = RequantParams(
         family="dyadic",
