@@ -24,7 +24,6 @@ Usage::
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -61,20 +60,9 @@ def install() -> None:
     gs.COMPARISONS = [("ptq4vit", ARM, "cosine")]
 
 
-def _records(path: str) -> dict[tuple[int, str, int], float]:
-    out: dict[tuple[int, str, int], float] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                if r["method"] == "ptq4vit":
-                    out[(r["bits"], r["arm"], r["seed"])] = float(r["test_top1"])
-    return out
-
-
 def decide(path: str) -> str:
     """The pre-registered rule, evaluated; also checks cosine re-runs against the doc."""
-    rec = _records(path)
+    rec = gs.ptq4vit_top1(path)
     lines: list[str] = []
     met_all = True
     for bits in BITS:

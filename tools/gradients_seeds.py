@@ -126,15 +126,26 @@ def _quantize(model: Any, method: str, bits: int, xc: Any, seed: int,
     return quantize_model(model, method, bits, bits, xc, seed=seed, **opts)
 
 
-def decide(path: str) -> str:
-    """The rule pre-registered in docs/results-gradients-sequential.md, evaluated."""
-    recs: dict[tuple[int, str, int], float] = {}
+def read_records(path: str) -> dict[tuple[str, int, str, int], dict[str, Any]]:
+    """The JSON lines of ``path`` keyed by (method, bits, arm, seed) (a later line wins)."""
+    recs: dict[tuple[str, int, str, int], dict[str, Any]] = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                if r["method"] == "ptq4vit":
-                    recs[(r["bits"], r["arm"], r["seed"])] = r["test_top1"]
+                recs[(r["method"], r["bits"], r["arm"], r["seed"])] = r
+    return recs
+
+
+def ptq4vit_top1(path: str) -> dict[tuple[int, str, int], float]:
+    """ptq4vit test top-1 of ``path`` keyed by (bits, arm, seed)."""
+    return {k[1:]: float(r["test_top1"]) for k, r in read_records(path).items()
+            if k[0] == "ptq4vit"}
+
+
+def decide(path: str) -> str:
+    """The rule pre-registered in docs/results-gradients-sequential.md, evaluated."""
+    recs = ptq4vit_top1(path)
     out: list[str] = []
     ok = True
 
@@ -271,12 +282,7 @@ def _ms(v: list[float], sign: str = "") -> str:
 
 def table(path: str) -> str:
     """Markdown tables (per seed, mean ± sd, paired difference) from a JSON-lines file."""
-    recs: dict[tuple[str, int, str, int], dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                recs[(r["method"], r["bits"], r["arm"], r["seed"])] = r
+    recs = read_records(path)
     lines: list[str] = []
     for method, a, b in COMPARISONS:
         for bits in (4, 3):
