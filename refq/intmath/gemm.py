@@ -113,8 +113,10 @@ def _chunked(
     acc = np.int32 if total_bound < 2**31 else np.int64
     out: npt.NDArray[np.signedinteger[Any]] | None = None
     for k0 in range(0, k, kc):
-        part = np.matmul(af[..., k0 : k0 + kc], bf[..., k0 : k0 + kc, :])
-        out = part.astype(acc) if out is None else np.add(out, part, out=out, casting="unsafe")
+        part = np.matmul(af[..., k0 : k0 + kc], bf[..., k0 : k0 + kc, :]).astype(acc)
+        # each chunk is exact; the sum must be taken in the integer type: np.add of an int64
+        # and a float64 array computes in float64 and rounds once the total passes 2^53
+        out = part if out is None else np.add(out, part, out=out)
     assert out is not None
     return out.astype(out_dtype, copy=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -78,6 +78,8 @@ def operand_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 
 
 @given(pair=operand_pairs())
+@example(pair=(np.full((1, 21), 10698913, dtype=np.int32),  # K·P = 2^53 + 91754449: two
+               np.full((21, 1), 40089517, dtype=np.int32)))  # float64 chunks, summed past 2^53
 def test_random_shapes_and_dtypes(pair: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = pair
     try:
@@ -86,6 +88,23 @@ def test_random_shapes_and_dtypes(pair: tuple[np.ndarray, np.ndarray]) -> None:
         return
     assert want is not None
     assert_exact(a, b)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 21, 64])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_float64_chunks_are_summed_in_integers(k: int, sign: int) -> None:
+    """K·P just past 2^53: the float64 path splits K into chunks that are each exact; their
+    sum exceeds 2^53 and must be exact too (the chunks used to be added in float64)."""
+    p = -(-(1 << 53) // k) + 1  # the smallest P with K·P > 2^53 (at least one odd step)
+    x = 1 << 26
+    y = -(-p // x)
+    a = np.full((2, k), sign * x, dtype=np.int64)
+    b = np.full((k, 3), y, dtype=np.int64)
+    a[1, 0] -= sign  # not all products equal: the low bits differ
+    want = oracle(a, b)
+    assert want is not None and abs(int(want[0, 0])) > 1 << 53
+    got = exact_matmul(a, b)
+    assert (got.astype(object) == want).all()
 
 
 def test_batched_attention_shapes() -> None:
