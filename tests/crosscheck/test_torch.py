@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 try:
     import torch  # noqa: F401
@@ -122,3 +124,28 @@ def test_cuda_backend_errors_without_cuda() -> None:
     else:
         with pytest.raises(BackendError):
             cuda_backend()
+
+
+ROUNDINGS = ["half_even", "half_away", "half_up", "floor", "ceil", "trunc"]
+
+
+@given(x=st.integers(-(2**63), 2**63 - 1), s=st.integers(0, 63),
+       rounding=st.sampled_from(ROUNDINGS))
+@example(x=2**30, s=31, rounding="half_away")  # found by a hunt: the tie went toward zero
+@example(x=0, s=63, rounding="half_even")  # found by a hunt: 2^63 overflowed int64
+@example(x=-(2**62), s=63, rounding="half_away")  # -1/2: away from zero → -1
+@example(x=2**62, s=63, rounding="half_even")  # +1/2 → 0
+@example(x=-(2**63), s=63, rounding="ceil")  # -1 exactly
+@example(x=2**63 - 1, s=63, rounding="half_up")
+@example(x=-5, s=1, rounding="half_away")
+@example(x=5, s=0, rounding="half_up")
+def test_round_shift_matches_the_fraction_oracle(x: int, s: int, rounding: str) -> None:
+    """The torch adapter's x / 2^s with each named rounding, against exact Fractions, over
+    the whole int64 range and every shift 0..63."""
+    import torch
+
+    from refq.crosscheck.adapters.torch_backend import TorchBackend
+    from tests.intmath.oracle import round_rational
+
+    got = TorchBackend("cpu")._round_shift(torch.tensor([x], dtype=torch.int64), s, rounding)
+    assert int(got[0]) == round_rational(x, 2**s, rounding)

@@ -90,29 +90,35 @@ class TorchBackend:
         return self.torch.clamp(y, lo, hi)
 
     def _round_shift(self, x: Any, s: Any, rounding: str) -> Any:
-        """x / 2^s rounded by the named rule; x int64 tensor, s int64 tensor in 0..62."""
+        """x / 2^s rounded by the named rule; x int64 tensor, s int64 tensor in 0..63.
+
+        No intermediate leaves int64: the remainder is ``x & (2^s - 1)`` with the mask taken
+        as ``INT64_MAX >> (63 - s)``, and it is compared with ``2^(s-1)`` (never 2^s, which
+        does not exist in int64 for s = 63)."""
         torch = self.torch
         s = torch.broadcast_to(s, x.shape) if isinstance(s, torch.Tensor) else torch.full_like(x, s)
         q = torch.bitwise_right_shift(x, s)  # floor
         if rounding == "floor":
             return q
         one = torch.ones_like(x)
-        d = torch.bitwise_left_shift(one, s)
-        r = x - q * d  # 0 <= r < d
+        mask = torch.bitwise_right_shift(torch.full_like(x, 2**63 - 1), 63 - s)
+        r = torch.bitwise_and(x, mask)  # x - q·2^s, 0 <= r < 2^s
+        half = torch.bitwise_left_shift(one, torch.clamp(s - 1, min=0))
+        above = (r > half) & (s > 0)
+        tie = (r == half) & (s > 0)
         up = r > 0
-        twice = 2 * r  # r < 2^62 keeps this in int64
         if rounding == "ceil":
             inc = up
         elif rounding == "trunc":
             inc = up & (x < 0)
         elif rounding == "half_up":
-            inc = twice >= d
+            inc = above | tie
         elif rounding == "half_away":  # a tie goes up for x >= 0 (floor q is below the tie)
-            inc = (twice > d) | ((twice == d) & (x >= 0))
+            inc = above | (tie & (x >= 0))
         elif rounding == "half_even":
-            inc = (twice > d) | ((twice == d) & (torch.bitwise_and(q, one) == 1))
+            inc = above | (tie & (torch.bitwise_and(q, one) == 1))
         elif rounding == "half_down":
-            inc = twice > d
+            inc = above
         else:
             raise BackendError(f"torch backend: unknown rounding {rounding!r}")
         return q + inc.to(torch.int64)
