@@ -147,5 +147,7 @@ def test_round_shift_matches_the_fraction_oracle(x: int, s: int, rounding: str) 
     from refq.crosscheck.adapters.torch_backend import TorchBackend
     from tests.intmath.oracle import round_rational
 
-    got = TorchBackend("cpu")._round_shift(torch.tensor([x], dtype=torch.int64), s, rounding)
+    backend = TorchBackend(DEVICE)
+    got = backend._round_shift(torch.tensor([x], dtype=torch.int64, device=backend.device), s,
+                               rounding)
     assert int(got[0]) == round_rational(x, 2**s, rounding)
