@@ -216,8 +216,10 @@ def _softmax_taps(ctx: _Ctx) -> list[str]:
             if op.kind == "matmul" and op.inputs[0].endswith("attn.softmax")]
 
 
-def _linear_input(ctx: _Ctx, op: OpInfo) -> FloatArray:
-    x = ctx.x(op.inputs[0])
+def _linear_input(src: Callable[[str], Any], op: OpInfo) -> FloatArray:
+    """The input a linear op sees, from the tap getter ``src``: its input tap, or for a head
+    (head, head_dist) the class (distillation) token row of it."""
+    x: FloatArray = src(op.inputs[0])
     if op.name == "head" or op.name.endswith("head_dist"):
         row = 1 if op.name.endswith("head_dist") else 0
         x = x[:, row]
@@ -283,15 +285,12 @@ def ptq4vit(ctx: _Ctx, metric: str = "hessian", n: int = 100, rounds: int = 3,
             assert op.weight is not None
             bname = op.weight[: -len("weight")] + "bias"
             bias = ctx.params.get(bname)
-            x = src(op.inputs[0])
-            if op.name == "head" or op.name.endswith("head_dist"):
-                x = x[:, 1 if op.name.endswith("head_dist") else 0]
             m: Any = metric
             if metric == "hessian":
                 m = (sequential_op_metric(st, op.name) if st is not None
                      else metric_for(op.name) if metric_for is not None else None)
             wq, xq, rec = ptq4vit_search(
-                x, ctx.param(op.weight), bias, w_bits=ctx.w_bits,
+                _linear_input(src, op), ctx.param(op.weight), bias, w_bits=ctx.w_bits,
                 a_bits=ctx.a_bits, metric=m, n=n, rounds=rounds,
                 weight_blocks=3 if op.name.endswith("attn.qkv") else 1,
                 post_gelu=op.inputs[0].endswith("mlp.gelu"))
