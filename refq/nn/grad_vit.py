@@ -33,6 +33,12 @@ LossGrad = Callable[[FloatArray], FloatArray]
 """``loss_grad(logits) -> dL/dlogits`` (same shape)."""
 
 
+def _require_vit(cfg: Any, who: str) -> None:
+    """SpecError unless ``cfg`` is a ViT/DeiT configuration (depth and patches, no windows)."""
+    if not hasattr(cfg, "depth") or not hasattr(cfg, "patch_size") or hasattr(cfg, "window_size"):
+        raise SpecError(f"{who}: only ViT/DeiT models are supported")
+
+
 def vit_forward_cached(
     model: Any, images: FloatArray
 ) -> tuple[FloatArray, dict[str, Any]]:
@@ -41,8 +47,7 @@ def vit_forward_cached(
     p: dict[str, FloatArray] = {
         k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()
     }
-    if not hasattr(cfg, "depth") or not hasattr(cfg, "patch_size") or hasattr(cfg, "window_size"):
-        raise SpecError("vit_forward_cached: only ViT/DeiT models are supported")
+    _require_vit(cfg, "vit_forward_cached")
     x: FloatArray = np.asarray(images, dtype=np.float64)
     b = x.shape[0]
     w = p["patch_embed.proj.weight"]
@@ -79,8 +84,7 @@ def vit_cache_from_taps(model: Any, taps: Mapping[str, Any]) -> dict[str, Any]:
     those activations (taps' replacements count as the identity). Raises SpecError for a
     non-ViT model or a missing tap."""
     cfg = model.config
-    if not hasattr(cfg, "depth") or not hasattr(cfg, "patch_size") or hasattr(cfg, "window_size"):
-        raise SpecError("vit_cache_from_taps: only ViT/DeiT models are supported")
+    _require_vit(cfg, "vit_cache_from_taps")
 
     def get(name: str) -> FloatArray:
         if name not in taps:
