@@ -10,9 +10,14 @@ refq but :mod:`refq.errors`.
 from refq.intmath.arrays import IntArray, as_int64
 from refq.intmath.dyadic import dyadic_requantize, dyadic_requantize_saturate
 from refq.intmath.fixedpoint import (
+    SCHEMES,
+    Scheme,
     multiply_by_quantized_multiplier,
+    one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot,
+    rounding_half_sum,
     saturating_rounding_doubling_high_mul,
+    saturating_rounding_multiply_by_pot,
 )
 from refq.intmath.formats import (
     INT4,
@@ -40,11 +45,13 @@ __all__ = [
     "INT32",
     "INT64",
     "ROUNDINGS",
+    "SCHEMES",
     "UINT4",
     "UINT8",
     "IntArray",
     "IntFormat",
     "Rounding",
+    "Scheme",
     "as_int64",
     "check_bounds",
     "check_range",
@@ -55,12 +62,15 @@ __all__ = [
     "ilog2",
     "isqrt",
     "multiply_by_quantized_multiplier",
+    "one_over_one_plus_x_for_x_in_0_1",
     "quantize_multiplier",
     "round_div",
     "round_div_shifted",
     "round_shift",
     "rounding_divide_by_pot",
+    "rounding_half_sum",
     "saturate",
     "saturating_rounding_doubling_high_mul",
+    "saturating_rounding_multiply_by_pot",
     "wrap",
 ]

@@ -10,12 +10,14 @@ that accepts floats; the float scan lists it by name.
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from refq.errors import SpecError
+from refq.intmath.fixedpoint import Scheme, check_scheme
 from refq.intmath.rounding import Rounding, check_rounding
 
 Real = float | int | Fraction
@@ -68,21 +70,23 @@ def frexp_exact(f: Fraction) -> tuple[Fraction, int]:
 
 
 def quantize_multiplier(
-    real: Real, convention: Literal["double", "single"] = "double"
+    real: Real, scheme: Scheme = "double", *, convention: Scheme | None = None
 ) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real ≥ 0 → (multiplier, shift), real ≈ M · 2^(shift-31).
 
     frexp gives real = q · 2^shift with q in [0.5, 1); M = round_half_away(q · 2^31); if M
     reaches 2^31 it is halved and shift incremented; shift < -31 flushes to (0, 0). The
-    ``single`` convention (TFLITE_SINGLE_ROUNDING) also clamps shift > 30 to
-    (2^31 - 1, 30). ``real == 0`` gives (0, 0). Negative reals raise SpecError (refq keeps
-    signs in the integer operands); reals whose shift exceeds 30 in the double convention
-    raise SpecError (the C++ left shift would overflow int32).
+    ``single`` scheme (TFLITE_SINGLE_ROUNDING) also clamps shift > 30 to (2^31 - 1, 30).
+    ``real == 0`` gives (0, 0). Negative reals raise SpecError (refq keeps signs in the
+    integer operands); reals whose shift exceeds 30 in the double scheme raise SpecError
+    (the C++ left shift would overflow int32). ``convention=`` is the former name of
+    ``scheme`` (deprecated).
     """
-    if convention not in ("double", "single"):
-        raise SpecError(
-            f"quantize_multiplier: convention must be 'double' or 'single', got {convention!r}"
-        )
+    if convention is not None:
+        warnings.warn("quantize_multiplier: 'convention' is now 'scheme'", DeprecationWarning,
+                      stacklevel=2)
+        scheme = convention
+    scheme = check_scheme(scheme, "quantize_multiplier: scheme")
     f = _exact(real, "real")
     if f < 0:
         raise SpecError(f"quantize_multiplier: real multiplier must be >= 0, got {real}")
@@ -96,7 +100,7 @@ def quantize_multiplier(
     if shift < -31:
         return 0, 0
     if shift > 30:
-        if convention == "single":
+        if scheme == "single":
             return 2**31 - 1, 30
         raise SpecError(f"quantize_multiplier: real {real} needs shift {shift} > 30")
     return q_fixed, shift

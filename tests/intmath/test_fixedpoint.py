@@ -111,7 +111,7 @@ def test_quantize_multiplier_matches_oracle(real: float) -> None:
 
 @given(real=st.floats(min_value=2.0**30, max_value=2.0**40))
 def test_quantize_multiplier_single_clamps_large_shifts(real: float) -> None:
-    assert quantize_multiplier(real, convention="single") == oracle_qm(real, single=True)
+    assert quantize_multiplier(real, scheme="single") == oracle_qm(real, single=True)
 
 
 def test_multiplier_carry_is_renormalised() -> None:
@@ -141,7 +141,7 @@ def test_mbqm_approximates_real_product(real: float, x: int) -> None:
         (lambda: multiply_by_quantized_multiplier(1 << 31, 1 << 30, 0), RangeError, "x"),
         (lambda: multiply_by_quantized_multiplier(1 << 20, 1 << 30, 12), RangeError, "left_shift"),
         (lambda: multiply_by_quantized_multiplier(1.0, 1 << 30, 0), SpecError, "x"),
-        (lambda: multiply_by_quantized_multiplier(1, 1 << 30, 0, "triple"), SpecError, "rounding"),
+        (lambda: multiply_by_quantized_multiplier(1, 1 << 30, 0, "triple"), SpecError, "scheme"),
         (lambda: saturating_rounding_doubling_high_mul(I32_MAX + 1, 1), RangeError, "'a'"),
         (lambda: rounding_divide_by_pot(1, 32), SpecError, "exponent"),
         (lambda: rounding_divide_by_pot(1, -1), SpecError, "exponent"),
