@@ -24,6 +24,7 @@ class Entry:
     shrunk_case: str = ""  # folder of the minimal failing case
     example: str = ""  # the minimal failing case's params and (small) inputs, as text
     replay: str = ""
+    variant: str = ""  # the kernel variant ("family.name") a kernel entry exercises
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -44,11 +45,24 @@ class SuiteReport:
     def counts(self) -> dict[str, int]:
         return {s: sum(e.status == s for e in self.entries) for s in STATUSES}
 
+    def by_variant(self) -> dict[str, dict[str, int]]:
+        """Per kernel variant of the registry (refq.ops) — every one, run or not — the
+        number of entries of each status (hypothesis and golden); an empty dict: not run."""
+        from refq.ops.registry import variants
+
+        out: dict[str, dict[str, int]] = {v.key: {} for v in variants()}
+        for e in self.entries:
+            if e.variant:
+                counts = out.setdefault(e.variant, {})
+                counts[e.status] = counts.get(e.status, 0) + 1
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
             "ok": self.ok,
             "counts": self.counts(),
+            "variants": self.by_variant(),
             "entries": [e.to_dict() for e in self.entries],
         }
 
@@ -83,6 +97,7 @@ class SuiteReport:
                 lines.append(f"          replay: {e.replay}")
         if skipped:
             lines.append(f"  skip    {len(skipped)} unsupported: {', '.join(skipped)}")
+        lines += self._variant_lines()
         c = self.counts()
         lines.append(
             "  "
@@ -90,6 +105,20 @@ class SuiteReport:
             + (" — OK" if self.ok else " — FAILED")
         )
         return "\n".join(lines)
+
+
+    def _variant_lines(self) -> list[str]:
+        per = self.by_variant()
+        ran = {k: c for k, c in per.items() if c}
+        if not ran:
+            return []
+        lines = ["  per variant:"]
+        for key, c in sorted(ran.items()):
+            lines.append(f"    {key:28} " + ", ".join(f"{n} {s}" for s, n in sorted(c.items())))
+        idle = sorted(k for k, c in per.items() if not c)
+        if idle:
+            lines.append(f"    not run ({len(idle)}): {', '.join(idle)}")
+        return lines
 
 
 __all__ = ["STATUSES", "Entry", "SuiteReport"]

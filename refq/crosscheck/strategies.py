@@ -1,18 +1,22 @@
-"""Hypothesis strategies: one per kernel of :data:`refq.golden.kernels.KERNELS`, each
-drawing parameters (directly as integers, or from a real scale through refq.params) and
-inputs with full ranges, rounding ties, saturation edges and tiny or odd shapes, and
-returning a kernel Case whose output ``y`` is refq's.
+"""Hypothesis strategies, one per kernel variant, derived from the variant registry.
+
+Each variant declares its strategy as a :class:`~refq.ops.registry.Ref` to a generator here
+(or its own), called as ``generator(variant, **args)``: it draws parameters (directly as
+integers, or from a real scale through the variant's ``derive``) and inputs with full
+ranges, rounding ties, saturation edges and tiny or odd shapes, and returns a kernel Case
+whose output ``y`` is refq's. :data:`STRATEGIES` (key → zero-argument factory) reads the
+registry on every access, so a variant declared later is in the suite too.
 
 Importing this module needs hypothesis (``pip install refq[test]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from hypothesis import strategies as st
@@ -22,11 +26,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
     raise BackendError("refq.crosscheck needs hypothesis: pip install 'refq[test]'") from exc
 
 from refq import params as P
-from refq.errors import RefqError
+from refq.errors import RefqError, SpecError
 from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.intmath import INT8, INT16, INT32, UINT8, IntFormat
-from refq.ops import AddParams, GemmParams, LayerNormParams, RequantParams
+from refq.intmath import INT8, INT16, UINT8, IntFormat
+from refq.intmath.rounding import ROUNDINGS
+from refq.ops import GemmParams, LayerNormParams, RequantParams, variants
+from refq.ops.registry import Variant
 
 Strategy = Any  # hypothesis SearchStrategy[Case]
 
@@ -38,7 +44,7 @@ def _shape(draw: st.DrawFn, max_dims: int = 2, max_side: int = 9) -> tuple[int, 
 
 def _values(
     draw: st.DrawFn, shape: tuple[int, ...], lo: int, hi: int, edges: list[int]
-) -> np.ndarray:
+) -> npt.NDArray[np.int64]:
     """Values in [lo, hi] mixing full-range draws with the given edge values."""
     n = int(np.prod(shape))
     pool = [v for v in edges if lo <= v <= hi] + [lo, hi]
@@ -46,7 +52,7 @@ def _values(
     return np.array(draw(st.lists(elem, min_size=n, max_size=n)), dtype=np.int64).reshape(shape)
 
 
-def _case(key: str, params: Any, inputs: dict[str, np.ndarray]) -> Case:
+def _case(key: str, params: Any, inputs: dict[str, npt.NDArray[np.int64]]) -> Case:
     return kernel_case(f"hyp.{key}", 0, key, params, inputs)
 
 
@@ -57,7 +63,10 @@ _OUT = st.sampled_from([INT8, UINT8, INT16, IntFormat(4, True)])
 
 
 @st.composite
-def requantize_tflite(draw: st.DrawFn, family: str) -> Case:
+def requantize_tflite(draw: st.DrawFn, v: Variant) -> Case:
+    """TFLite requantization (``v.name`` double or single): every multiplier and shift
+    range, inputs with exact ties of the roundings."""
+    family = v.name
     shift = draw(st.one_of(st.integers(-31, 0), st.integers(1, 8)))
     lim = 2 ** (31 - max(shift, 0))
     x = _values(
@@ -76,7 +85,8 @@ def requantize_tflite(draw: st.DrawFn, family: str) -> Case:
 
 
 @st.composite
-def requantize_dyadic(draw: st.DrawFn) -> Case:
+def requantize_dyadic(draw: st.DrawFn, v: Variant) -> Case:
+    """Dyadic requantization: b up to 2^31, c in 0..63, every rounding, exact ties."""
     b = draw(st.one_of(st.integers(0, 2**31 - 1), st.sampled_from([1, 3, 2**30])))
     c = draw(st.integers(0, 63))
     # exact ties of x·b/2^c for any odd b: x = ±(2k+1)·2^(c-1)
@@ -89,20 +99,18 @@ def requantize_dyadic(draw: st.DrawFn) -> Case:
         family="dyadic",
         multiplier=(b,),
         shift=(c,),
-        rounding=draw(
-            st.sampled_from(["half_even", "half_away", "half_up", "floor", "ceil", "trunc"])
-        ),
+        rounding=draw(st.sampled_from(ROUNDINGS)),
         out_zero_point=draw(st.integers(out.min, out.max)),
         out_format=out,
     )
-    return _case("requantize.dyadic", p, {"x": x})
+    return _case(v.key, p, {"x": x})
 
 
 _OPERAND = st.sampled_from([INT8, UINT8, IntFormat(4, True), IntFormat(4, False)])
 
 
 @st.composite
-def linear_gemm(draw: st.DrawFn) -> Case:
+def linear_gemm(draw: st.DrawFn, v: Variant) -> Case:
     fa, fb = draw(_OPERAND), draw(_OPERAND)
     lead, k, n = _shape(draw, 2, 5), draw(st.integers(1, 40)), draw(st.integers(1, 8))
     x = _values(draw, (*lead, k), fa.min, fa.max, [])
@@ -133,11 +141,11 @@ def linear_gemm(draw: st.DrawFn) -> Case:
         b_zero_point=draw(st.integers(fb.min, fb.max)),
         requant=requant,
     )
-    return _case("linear.gemm", p, {"x": x, "w": w, "bias": bias})
+    return _case(v.key, p, {"x": x, "w": w, "bias": bias})
 
 
 @st.composite
-def matmul_gemm(draw: st.DrawFn) -> Case:
+def matmul_gemm(draw: st.DrawFn, v: Variant) -> Case:
     fa, fb = draw(_OPERAND), draw(_OPERAND)
     batch = draw(st.sampled_from([(), (2,), (2, 3)]))
     m, k, n = (draw(st.integers(1, 7)) for _ in range(3))
@@ -149,23 +157,24 @@ def matmul_gemm(draw: st.DrawFn) -> Case:
         a_zero_point=draw(st.integers(fa.min, fa.max)),
         b_zero_point=draw(st.integers(fb.min, fb.max)),
     )
-    return _case("matmul.gemm", p, {"a": a, "b": b})
+    return _case(v.key, p, {"a": a, "b": b})
 
 
 _SCALE = st.floats(min_value=1e-3, max_value=0.2, allow_nan=False)
 
 
 @st.composite
-def add_scheme(draw: st.DrawFn, scheme: str) -> Case:
+def add_scheme(draw: st.DrawFn, v: Variant) -> Case:
+    """A residual add at drawn branch and output scales, params ``v.derive(sa, sb, so)``."""
     sa, sb, so = draw(_SCALE), draw(_SCALE), draw(st.floats(0.01, 0.5))
-    p: AddParams = P.add_params(sa, sb, so, scheme)
+    p = _derive(v, sa, sb, so)
     shape = _shape(draw)
     a = _values(draw, shape, -(2**16), 2**16, [0, 1, -1])
     b = _values(draw, shape, -(2**16), 2**16, [0, 1, -1])
-    return _case(f"add.{scheme}", p, {"a": a, "b": b})
+    return _case(v.key, p, {"a": a, "b": b})
 
 
-def _rows(draw: st.DrawFn, fmt: IntFormat, spread: int) -> np.ndarray:
+def _rows(draw: st.DrawFn, fmt: IntFormat, spread: int) -> npt.NDArray[np.int64]:
     """Softmax/LayerNorm rows: a base value plus offsets within ``spread`` (exp stages
     must see small differences), or full-range rows, or all-equal rows."""
     rows, cols = draw(st.integers(1, 4)), draw(st.integers(1, 24))
@@ -184,57 +193,54 @@ def _rows(draw: st.DrawFn, fmt: IntFormat, spread: int) -> np.ndarray:
     return np.asarray(np.clip(base + off, lo, hi), dtype=np.int64)
 
 
-def softmax_variant(variant: str) -> Strategy:
-    make: dict[str, tuple[Callable[[float], Any], IntFormat, tuple[float, float]]] = {
-        "refq": (lambda s: P.refq_softmax_params(s), INT16, (2e-3, 0.1)),
-        "ibert": (lambda s: P.ibert_softmax_params(s), INT32, (2e-3, 0.1)),
-        "shiftmax": (lambda s: P.shiftmax_params(s), INT32, (2e-3, 0.1)),
-        "shiftmax_deploy": (lambda s: P.shiftmax_params(s, deploy=True), INT32, (2e-3, 0.1)),
-        "tflite": (lambda s: P.tflite_softmax_params(s), INT8, (0.02, 0.5)),
-        "lis": (lambda s: P.lis_params(s), INT32, (2e-3, 0.1)),
-    }
-    builder, fmt, (lo, hi) = make[variant]
-
-    @st.composite
-    def strat(draw: st.DrawFn) -> Case:
-        scale = draw(st.floats(lo, hi))
-        x = _rows(draw, fmt, int(12 / scale))
-        return _case(f"softmax.{variant}", builder(scale), {"x": x})
-
-    return strat()
+def _derive(v: Variant, *args: Any, **kwargs: Any) -> Any:
+    if v.derive is None:
+        raise SpecError(f"variant {v.key} declares no parameter derivation (derive)")
+    return v.derive(*args, **kwargs)
 
 
-def gelu_variant(variant: str) -> Strategy:
-    @st.composite
-    def strat(draw: st.DrawFn) -> Case:
-        if variant == "lut":
-            p = P.gelu_lut_params(
-                draw(st.floats(0.01, 0.1)),
-                draw(st.integers(-20, 20)),
-                draw(st.floats(0.01, 0.1)),
-                draw(st.integers(-20, 20)),
-            )
-            x = _values(draw, _shape(draw), -128, 127, [-128, 127, 0])
-            return _case("gelu.lut", p, {"x": x})
-        scale = draw(st.floats(3e-4, 1e-3) if variant == "ibert" else st.floats(0.01, 0.1))
-        gp = P.ibert_gelu_params(scale) if variant == "ibert" else P.shiftgelu_params(scale)
-        lim = int(8 / scale)
-        x = _values(draw, _shape(draw), -lim, lim, [0, 1, -1])
-        return _case(f"gelu.{variant}", gp, {"x": x})
-
-    return strat()
+@st.composite
+def softmax_rows(draw: st.DrawFn, v: Variant, scales: tuple[str, str]) -> Case:
+    """Softmax rows (:func:`_rows`) at a scale drawn in ``scales`` (decimal strings),
+    params ``v.derive(scale)``, rows in its ``in_format``."""
+    scale = draw(st.floats(float(scales[0]), float(scales[1])))
+    p = _derive(v, scale)
+    x = _rows(draw, p.in_format, int(12 / scale))
+    return _case(v.key, p, {"x": x})
 
 
-def layernorm_variant(variant: str) -> Strategy:
-    @st.composite
-    def strat(draw: st.DrawFn) -> Case:
-        x = _rows(draw, INT8, 60)
-        c = x.shape[-1]
-        shift = tuple(draw(st.lists(st.integers(0, 3), min_size=c, max_size=c)))
-        p = LayerNormParams(in_format=INT8, channel_shift=shift if draw(st.booleans()) else (0,))
-        return _case(f"layernorm.{variant}", p, {"x": x})
+@st.composite
+def gelu_lut(draw: st.DrawFn, v: Variant) -> Case:
+    """A GELU table at drawn scales and zero points, every int8 code range."""
+    p = P.gelu_lut_params(
+        draw(st.floats(0.01, 0.1)),
+        draw(st.integers(-20, 20)),
+        draw(st.floats(0.01, 0.1)),
+        draw(st.integers(-20, 20)),
+    )
+    x = _values(draw, _shape(draw), -128, 127, [-128, 127, 0])
+    return _case(v.key, p, {"x": x})
 
-    return strat()
+
+@st.composite
+def gelu_scaled(draw: st.DrawFn, v: Variant, scales: tuple[str, str]) -> Case:
+    """GELU inputs within ±8 real units at a scale drawn in ``scales``, params
+    ``v.derive(scale)``."""
+    scale = draw(st.floats(float(scales[0]), float(scales[1])))
+    p = _derive(v, scale)
+    lim = int(8 / scale)
+    x = _values(draw, _shape(draw), -lim, lim, [0, 1, -1])
+    return _case(v.key, p, {"x": x})
+
+
+@st.composite
+def layernorm_rows(draw: st.DrawFn, v: Variant) -> Case:
+    """int8 LayerNorm rows, plain or with per-channel shifts 0..3 (PTF / O-2SF forms)."""
+    x = _rows(draw, INT8, 60)
+    c = x.shape[-1]
+    shift = tuple(draw(st.lists(st.integers(0, 3), min_size=c, max_size=c)))
+    p = LayerNormParams(in_format=INT8, channel_shift=shift if draw(st.booleans()) else (0,))
+    return _case(v.key, p, {"x": x})
 
 
 def _guard(make: Callable[[], Strategy]) -> Callable[[], Strategy]:
@@ -257,22 +263,43 @@ def _guard(make: Callable[[], Strategy]) -> Callable[[], Strategy]:
     return build
 
 
-_MAKERS: dict[str, Callable[[], Strategy]] = {
-    "requantize.double": partial(requantize_tflite, "double"),
-    "requantize.single": partial(requantize_tflite, "single"),
-    "requantize.dyadic": requantize_dyadic,
-    "linear.gemm": linear_gemm,
-    "matmul.gemm": matmul_gemm,
-    "add.ivit": partial(add_scheme, "ivit"),
-    "add.shared_shift": partial(add_scheme, "shared_shift"),
-}
-for _v in ("refq", "ibert", "shiftmax", "shiftmax_deploy", "tflite", "lis"):
-    _MAKERS[f"softmax.{_v}"] = partial(softmax_variant, _v)
-for _v in ("ibert", "shiftgelu", "lut"):
-    _MAKERS[f"gelu.{_v}"] = partial(gelu_variant, _v)
-for _v in ("refq", "ibert", "ivit"):
-    _MAKERS[f"layernorm.{_v}"] = partial(layernorm_variant, _v)
+def strategy_of(v: Variant) -> Callable[[], Strategy]:
+    """The zero-argument strategy factory of ``v`` (its declared ``strategy``, guarded)."""
+    ref = v.strategy
+    if ref is None:
+        raise SpecError(f"variant {v.key} declares no cross-check strategy")
+    return _guard(lambda: ref(v))
 
-STRATEGIES: dict[str, Callable[[], Strategy]] = {k: _guard(f) for k, f in _MAKERS.items()}
 
-__all__ = ["STRATEGIES"]
+class _Strategies(Mapping[str, Callable[[], Strategy]]):
+    """key → strategy factory of every registered variant that declares a strategy, read
+    live from the registry."""
+
+    def _table(self) -> dict[str, Variant]:
+        return {v.key: v for v in variants() if v.strategy is not None}
+
+    def __getitem__(self, key: str) -> Callable[[], Strategy]:
+        return strategy_of(self._table()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+STRATEGIES: Mapping[str, Callable[[], Strategy]] = _Strategies()
+
+__all__ = [
+    "STRATEGIES",
+    "add_scheme",
+    "gelu_lut",
+    "gelu_scaled",
+    "layernorm_rows",
+    "linear_gemm",
+    "matmul_gemm",
+    "requantize_dyadic",
+    "requantize_tflite",
+    "softmax_rows",
+    "strategy_of",
+]

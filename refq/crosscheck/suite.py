@@ -24,9 +24,10 @@ from refq.errors import BackendError
 from refq.golden.case import Case, read_case, write_case
 from refq.golden.manifest import check_files, read_manifest
 from refq.intmath import IntFormat
+from refq.ops.table import KERNELS
 
 
-def expected_outputs(case: Case) -> dict[str, tuple[npt.NDArray[np.integer], IntFormat]]:
+def expected_outputs(case: Case) -> dict[str, tuple[npt.NDArray[np.integer[Any]], IntFormat]]:
     return {n: (t.values, t.fmt) for n, t in case.tensors.items() if t.role == "output"}
 
 
@@ -116,9 +117,12 @@ def _hypothesis_entry(
 
     with contextlib.suppress(AssertionError, _Unsupported):
         prop()
+    variant = key if key in KERNELS else ""
     if not failures and stats["run"] == 0:
-        return Entry(key, "hypothesis", "skip", reason="backend supports no generated case")
-    entry = Entry(key, "hypothesis", _classify(bool(failures), known), examples=stats["run"])
+        return Entry(key, "hypothesis", "skip", reason="backend supports no generated case",
+                     variant=variant)
+    entry = Entry(key, "hypothesis", _classify(bool(failures), known), examples=stats["run"],
+                  variant=variant)
     if known is not None:
         entry.reason = known.reason
     if failures:
@@ -162,8 +166,8 @@ def run_suite(
 ) -> SuiteReport:
     """Run refq's conformance suite on ``backend``.
 
-    ``ops``: globs over the suite keys (``op.variant``, see
-    :data:`refq.crosscheck.strategies.STRATEGIES`); ``golden``: a golden set folder whose
+    ``ops``: globs over the suite keys (``family.variant``, one per registered kernel
+    variant: :data:`refq.crosscheck.strategies.STRATEGIES`); ``golden``: a golden set folder whose
     cases are run too; ``examples``: hypothesis examples per key; ``known``: known
     disagreements (list or JSON file); ``artifacts``: where minimal failing cases are written
     (as golden case folders, replayable with ``refq check --replay``);
@@ -201,8 +205,10 @@ def run_suite(
             key = f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
             if not (_selected(key, ops_list) or _selected(case.name, ops_list)):
                 continue
+            variant = key if key in KERNELS else ""
             if not backend.supports(case):
-                report.entries.append(Entry(case.name, "golden", "skip", reason="unsupported"))
+                report.entries.append(Entry(case.name, "golden", "skip", reason="unsupported",
+                                            variant=variant))
                 continue
             mismatches, error = run_case(backend, case)
             kn = find_known(known_list, case.name)
@@ -216,6 +222,7 @@ def run_suite(
                 mismatches,
                 error,
                 kn.reason if kn else "",
+                variant=variant,
             )
             if error and kn is None:
                 entry.status = "error"

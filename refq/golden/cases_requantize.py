@@ -1,27 +1,33 @@
-"""Kernel cases: int32 accumulator → int8 requantization in the TFLite (double and single
-rounding) and dyadic families, with the edge inputs that separate roundings: exact ties,
-INT32_MIN/MAX, saturation at both ends of int8, and the largest right shift. The TFLite
-double-rounding cases also carry their parameters as one-element tensors, so a pure-Verilog
-testbench can read everything with $readmemh (tools/rtl/tb_requant_golden.v)."""
+"""Kernel cases of the requantize variants: int32 accumulator → int8 in the TFLite (double
+and single rounding) and dyadic families, with the edge inputs that separate roundings:
+exact ties, INT32_MIN/MAX, saturation at both ends of int8, and the largest right shift. The
+TFLite cases also carry their parameters as one-element tensors, so a pure-Verilog
+testbench can read everything with $readmemh (tools/rtl/tb_requant_golden.v).
+
+:func:`tflite_cases` and :func:`dyadic_cases` are the generators the ``requantize.double``,
+``requantize.single`` and ``requantize.dyadic`` declarations point to
+(:mod:`refq.golden.cases_kernels`)."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.golden.registry import register
+from refq.golden.registry import CaseEntry
 from refq.intmath import INT8, INT32, IntFormat, dyadic_requantize, multiply_by_quantized_multiplier
 from refq.intmath.rounding import Rounding
 from refq.ops import RequantParams
+from refq.ops.registry import Variant
 
 SHIFT = IntFormat(8, True)
 
 
-def _inputs(seed: int, left_shift: int) -> np.ndarray:
+def _inputs(seed: int, left_shift: int) -> npt.NDArray[np.int64]:
     """Random int32 values plus pinned edges, all with x·2^left_shift inside int32."""
     rng = np.random.default_rng(seed)
     lim = 2 ** (31 - left_shift)
@@ -103,19 +109,29 @@ def dyadic_case(name: str, seed: int, b: int, c: int, rounding: Rounding) -> Cas
     return case
 
 
-def _register_all() -> None:
+def tflite_cases(v: Variant) -> list[CaseEntry]:
+    """The cases of ``requantize.double`` or ``requantize.single`` (``v.name``): one per
+    :data:`TFLITE` row, named ``requantize.tflite_<family>.int32_int8.<tag>``."""
+    family = cast(Literal["double", "single"], v.name)
+    out = []
     for i, (tag, m, s, zp) in enumerate(TFLITE):
-        for family in ("double", "single"):  # type: Literal["double", "single"]
-            name = f"requantize.tflite_{family}.int32_int8.{tag}"
-            seed = 1000 + 10 * i + (family == "single")
-            register(name, "kernel", seed, f"TFLite {family}-rounding requantize {tag}")(
-                partial(tflite_case, name, m=m, s=s, zp=zp, family=family)
-            )
+        name = f"requantize.tflite_{family}.int32_int8.{tag}"
+        seed = 1000 + 10 * i + (family == "single")
+        out.append(CaseEntry(name, "kernel", seed,
+                             partial(tflite_case, name, m=m, s=s, zp=zp, family=family),
+                             f"TFLite {family}-rounding requantize {tag}"))
+    return out
+
+
+def dyadic_cases(v: Variant) -> list[CaseEntry]:
+    """The cases of ``requantize.dyadic``: one per :data:`DYADIC` row."""
+    out = []
     for i, (tag, b, c, rounding) in enumerate(DYADIC):
-        name = f"requantize.dyadic.int32_int8.{tag}"
-        register(name, "kernel", 2000 + i, f"dyadic requantize {tag}")(
-            partial(dyadic_case, name, b=b, c=c, rounding=rounding)
-        )
+        name = f"{v.key}.int32_int8.{tag}"
+        out.append(CaseEntry(name, "kernel", 2000 + i,
+                             partial(dyadic_case, name, b=b, c=c, rounding=rounding),
+                             f"dyadic requantize {tag}"))
+    return out
 
 
-_register_all()
+__all__ = ["DYADIC", "TFLITE", "dyadic_case", "dyadic_cases", "tflite_case", "tflite_cases"]

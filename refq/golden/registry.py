@@ -22,7 +22,6 @@ from refq.errors import GoldenError
 from refq.golden.case import Case
 
 CASE_MODULES = (
-    "refq.golden.cases_requantize",
     "refq.golden.cases_kernels",
     "refq.golden.cases_program",
 )
@@ -47,6 +46,9 @@ class CaseEntry:
 
 
 _REGISTRY: dict[str, CaseEntry] = {}
+_SOURCES: list[Callable[[], list[CaseEntry]]] = []
+"""Functions deriving cases from another registry on every :func:`cases` call (the kernel
+cases of :mod:`refq.golden.cases_kernels` come from the variant registry of refq.ops)."""
 
 
 def register(
@@ -66,11 +68,26 @@ def register(
     return deco
 
 
+def register_source(source: Callable[[], list[CaseEntry]]) -> Callable[[], list[CaseEntry]]:
+    """Add a function whose entries join the registered cases on every :func:`cases` call
+    (names must not clash: GoldenError)."""
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+    return source
+
+
 def cases() -> dict[str, CaseEntry]:
-    """All registered cases, by name (sorted)."""
+    """All registered cases, by name (sorted): those registered by the case modules and
+    those derived by the registered sources."""
     for module in CASE_MODULES:
         importlib.import_module(module)
-    return dict(sorted(_REGISTRY.items()))
+    table = dict(_REGISTRY)
+    for source in _SOURCES:
+        for entry in source():
+            if entry.name in table:
+                raise GoldenError(f"golden case {entry.name} registered twice")
+            table[entry.name] = entry
+    return dict(sorted(table.items()))
 
 
 def select(patterns: str | None, include_extended: bool = False) -> list[CaseEntry]:
@@ -94,4 +111,4 @@ def lookup(name: str) -> CaseEntry:
     return table[name]
 
 
-__all__ = ["CASE_MODULES", "CaseEntry", "cases", "lookup", "register", "select"]
+__all__ = ["CASE_MODULES", "CaseEntry", "cases", "lookup", "register", "register_source", "select"]

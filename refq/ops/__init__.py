@@ -1,12 +1,15 @@
 """refq.ops — integer ViT kernels: pure functions of integer arrays and integer parameters.
 
 Float-free (tests/ops/test_no_float.py scans this package). Real → integer parameter
-derivation lives in :mod:`refq.params`. See docs/kernels.md for every variant.
+derivation lives in :mod:`refq.params`. Every kernel variant is declared once, next to its
+function, in the variant registry (:mod:`refq.ops.registry`: :func:`declare`,
+:func:`lookup`, :func:`variants`); the dispatchers and ``*_VARIANTS`` below derive from it.
+``refq kernels`` and docs/kernels.md list every variant.
 """
 
-from refq.ops.add import AddParams, add
+from refq.ops._common import Params
+from refq.ops.add import AddParams, add, add_ivit, add_shared_shift
 from refq.ops.gelu import (
-    GELU_VARIANTS,
     GeluLutParams,
     IBertGeluParams,
     ShiftGeluParams,
@@ -16,7 +19,6 @@ from refq.ops.gelu import (
     gelu_shiftgelu,
 )
 from refq.ops.layernorm import (
-    LAYERNORM_VARIANTS,
     LayerNormParams,
     layernorm,
     layernorm_ibert,
@@ -24,8 +26,21 @@ from refq.ops.layernorm import (
     layernorm_refq,
 )
 from refq.ops.linear import GemmParams, LinearParams, MatmulParams, linear, matmul
-from refq.ops.requantize import RequantParams, requantize
-from refq.ops.softmax import SOFTMAX_VARIANTS, softmax
+from refq.ops.registry import (
+    Ref,
+    RoundingStep,
+    Variant,
+    Width,
+    declare,
+    families,
+    find,
+    lookup,
+    names,
+    unregister,
+    variants,
+)
+from refq.ops.requantize import RequantParams, requantize, requantize_dyadic, requantize_tflite
+from refq.ops.softmax import softmax
 from refq.ops.softmax_ibert import (
     IBertSoftmaxParams,
     IExpParams,
@@ -37,9 +52,28 @@ from refq.ops.softmax_refq import RefqSoftmaxParams, softmax_refq
 from refq.ops.softmax_shift import ShiftmaxParams, softmax_shiftmax, softmax_shiftmax_deploy
 from refq.ops.softmax_tflite import TfliteSoftmaxParams, softmax_tflite
 
+_DERIVED = {
+    "ADD_VARIANTS": "add",
+    "GELU_VARIANTS": "gelu",
+    "LAYERNORM_VARIANTS": "layernorm",
+    "REQUANTIZE_VARIANTS": "requantize",
+    "SOFTMAX_VARIANTS": "softmax",
+}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``<FAMILY>_VARIANTS``: the family's variant names, read from the registry on every
+    access (so a variant declared later is listed too)."""
+    if name in _DERIVED:
+        return names(_DERIVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ADD_VARIANTS",
     "GELU_VARIANTS",
     "LAYERNORM_VARIANTS",
+    "REQUANTIZE_VARIANTS",
     "SOFTMAX_VARIANTS",
     "AddParams",
     "GeluLutParams",
@@ -51,12 +85,22 @@ __all__ = [
     "LinearParams",
     "LisParams",
     "MatmulParams",
+    "Params",
+    "Ref",
     "RefqSoftmaxParams",
     "RequantParams",
+    "RoundingStep",
     "ShiftGeluParams",
     "ShiftmaxParams",
     "TfliteSoftmaxParams",
+    "Variant",
+    "Width",
     "add",
+    "add_ivit",
+    "add_shared_shift",
+    "declare",
+    "families",
+    "find",
     "gelu",
     "gelu_ibert",
     "gelu_lut",
@@ -66,8 +110,12 @@ __all__ = [
     "layernorm_ivit",
     "layernorm_refq",
     "linear",
+    "lookup",
     "matmul",
+    "names",
     "requantize",
+    "requantize_dyadic",
+    "requantize_tflite",
     "softmax",
     "softmax_ibert",
     "softmax_lis",
@@ -75,4 +123,6 @@ __all__ = [
     "softmax_shiftmax",
     "softmax_shiftmax_deploy",
     "softmax_tflite",
+    "unregister",
+    "variants",
 ]

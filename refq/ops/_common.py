@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 from functools import lru_cache
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -44,27 +45,43 @@ class Params:
     def from_dict(cls: type[P], d: Any) -> P:
         if not isinstance(d, dict):
             raise SpecError(f"{cls.__name__}.from_dict: expected a dict, got {type(d).__name__}")
-        names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = set(d) - set(names)
+        types = field_types(cls)
+        unknown = set(d) - set(types)
         if unknown:
             raise SpecError(f"{cls.__name__}.from_dict: unknown keys {sorted(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for name, v in d.items():
-            ftype = str(names[name].type)
-            if "IntFormat" in ftype and isinstance(v, str):
-                kwargs[name] = IntFormat.parse(v)
-            elif "tuple" in ftype and isinstance(v, list):
-                kwargs[name] = tuple(v)
-            elif "RequantParams" in ftype and isinstance(v, dict):
-                from refq.ops.requantize import RequantParams
-
-                kwargs[name] = RequantParams.from_dict(v)
-            else:
-                kwargs[name] = v
+        kwargs = {name: _decode(types[name], v) for name, v in d.items()}
         try:
             return cls(**kwargs)
         except TypeError as e:
             raise SpecError(f"{cls.__name__}.from_dict: {e}") from None
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved type of each dataclass field of ``cls`` (its annotations evaluated in
+    its module, so a nested Params type is the class itself, not a string)."""
+    cached = _FIELD_TYPES.get(cls)
+    if cached is None:
+        hints = get_type_hints(cls)
+        cached = {f.name: hints[f.name] for f in fields(cls)}
+        _FIELD_TYPES[cls] = cached
+    return cached
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _decode(tp: Any, v: Any) -> Any:
+    """A JSON value as the field type ``tp`` holds it: a format name as IntFormat, a list as
+    a tuple, a dict as the nested Params type (also inside ``X | None``); else as is."""
+    options = get_args(tp) if get_origin(tp) in (Union, UnionType) else (tp,)
+    for t in options:
+        if t is IntFormat and isinstance(v, str):
+            return IntFormat.parse(v)
+        if (t is tuple or get_origin(t) is tuple) and isinstance(v, list):
+            return tuple(v)
+        if isinstance(t, type) and issubclass(t, Params) and isinstance(v, dict):
+            return t.from_dict(v)
+    return v
 
 
 def need_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
@@ -141,6 +158,7 @@ def unsigned(bits: int) -> IntFormat:
 
 __all__ = [
     "Params",
+    "field_types",
     "int_input",
     "need_choice",
     "need_format",

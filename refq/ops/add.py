@@ -35,8 +35,7 @@ from refq.intmath import (
 from refq.intmath.formats import saturate_offset
 from refq.intmath.rounding import check_rounding
 from refq.ops._common import Params, int_input, need_choice, need_format, need_int, signed
-
-SCHEMES = ("ivit", "shared_shift")
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, bound, declare, dispatch, names
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class AddParams(Params):
     acc_bits: int = 48
 
     def __post_init__(self) -> None:
-        need_choice(self.scheme, "AddParams.scheme", SCHEMES)
+        need_choice(self.scheme, "AddParams.scheme", _schemes())
         need_format(self.a_format, "AddParams.a_format")
         need_format(self.b_format, "AddParams.b_format")
         fmt = need_format(self.out_format, "AddParams.out_format")
@@ -73,34 +72,58 @@ class AddParams(Params):
             raise SpecError("AddParams: shared_shift needs a_shift == b_shift")
 
 
-def add(a: Any, b: Any, params: AddParams) -> IntArray:
-    """Residual add (module docstring). a, b broadcastable integer arrays."""
+def _schemes() -> tuple[str, ...]:
+    return bound("add", AddParams, "scheme")
+
+
+def _operands(a: Any, b: Any, p: AddParams) -> tuple[IntArray, IntArray]:
+    op = "add"
+    aa = _minus_int32(int_input(a, p.a_format, "a", op), p.a_format, p.a_zero_point, "a")
+    ba = _minus_int32(int_input(b, p.b_format, "b", op), p.b_format, p.b_zero_point, "b")
+    return aa, ba
+
+
+def add_ivit(a: Any, b: Any, params: AddParams) -> IntArray:
+    """I-ViT residual add: each branch requantized on its own (two roundings), summed,
+    + out_zero_point, saturated (module docstring)."""
+    p = params
+    r = check_rounding(p.rounding)
+    aa, ba = _operands(a, b, p)
+    # |a|, |b| < 2^31 (checked or proven) and multipliers <= 2^31: the products fit int64.
+    y = dyadic_requantize_saturate(aa, p.a_multiplier, p.a_shift, r, 0, INT64)
+    yb = dyadic_requantize_saturate(ba, p.b_multiplier, p.b_shift, r, 0, INT64)
+    bound_ = (_branch_bound(p.a_format, p.a_zero_point, p.a_multiplier, p.a_shift)
+              + _branch_bound(p.b_format, p.b_zero_point, p.b_multiplier, p.b_shift)
+              + abs(p.out_zero_point))
+    if bound_ >= 2**63:  # y + yb + zo might leave int64: the exact sum, then saturate
+        exact = y.astype(object) + yb.astype(object) + p.out_zero_point
+        fmt = p.out_format
+        return np.asarray(np.clip(exact, fmt.min, fmt.max), dtype=np.int64)
+    if y.shape == np.broadcast_shapes(y.shape, yb.shape):
+        np.add(y, yb, out=y)  # y is the fresh result of the requantization above
+    else:
+        y = y + yb
+    del yb
+    return saturate_offset(y, p.out_zero_point, p.out_format, in_place=not _shares(y, a, b))
+
+
+def add_shared_shift(a: Any, b: Any, params: AddParams) -> IntArray:
+    """One-rounding residual add: (a - za)·ma + (b - zb)·mb in int<acc_bits> (checked),
+    rounded by 2^c, + out_zero_point, saturated (module docstring)."""
     op = "add"
     p = params
     r = check_rounding(p.rounding)
-    aa = _minus_int32(int_input(a, p.a_format, "a", op), p.a_format, p.a_zero_point, "a")
-    ba = _minus_int32(int_input(b, p.b_format, "b", op), p.b_format, p.b_zero_point, "b")
-    if p.scheme == "ivit":
-        # |a|, |b| < 2^31 (checked or proven) and multipliers <= 2^31: the products fit int64.
-        y = dyadic_requantize_saturate(aa, p.a_multiplier, p.a_shift, r, 0, INT64)
-        yb = dyadic_requantize_saturate(ba, p.b_multiplier, p.b_shift, r, 0, INT64)
-        bound = (_branch_bound(p.a_format, p.a_zero_point, p.a_multiplier, p.a_shift)
-                 + _branch_bound(p.b_format, p.b_zero_point, p.b_multiplier, p.b_shift)
-                 + abs(p.out_zero_point))
-        if bound >= 2**63:  # y + yb + zo might leave int64: the exact sum, then saturate
-            exact = y.astype(object) + yb.astype(object) + p.out_zero_point
-            fmt = p.out_format
-            return np.asarray(np.clip(exact, fmt.min, fmt.max), dtype=np.int64)
-        if y.shape == np.broadcast_shapes(y.shape, yb.shape):
-            np.add(y, yb, out=y)  # y is the fresh result of the requantization above
-        else:
-            y = y + yb
-        del yb
-    else:
-        acc = aa * np.int64(p.a_multiplier) + ba * np.int64(p.b_multiplier)
-        acc = check_range(acc, signed(p.acc_bits), "accumulator", op)
-        y = round_shift(acc, p.a_shift, r)
+    aa, ba = _operands(a, b, p)
+    acc = aa * np.int64(p.a_multiplier) + ba * np.int64(p.b_multiplier)
+    acc = check_range(acc, signed(p.acc_bits), "accumulator", op)
+    y = round_shift(acc, p.a_shift, r)
     return saturate_offset(y, p.out_zero_point, p.out_format, in_place=not _shares(y, a, b))
+
+
+def add(a: Any, b: Any, params: AddParams) -> IntArray:
+    """Residual add (module docstring): the variant ``add.<params.scheme>`` of the registry.
+    a, b broadcastable integer arrays."""
+    return dispatch("add", params)(a, b, params)
 
 
 def _minus_int32(x: IntArray, fmt: IntFormat, zero_point: int, name: str) -> IntArray:
@@ -125,4 +148,74 @@ def _shares(y: IntArray, *inputs: Any) -> bool:
     return any(isinstance(x, np.ndarray) and np.may_share_memory(y, x) for x in inputs)
 
 
-__all__ = ["SCHEMES", "AddParams", "add"]
+def _out(p: AddParams) -> IntFormat:
+    return p.out_format
+
+
+def _ab(p: AddParams) -> tuple[IntFormat, IntFormat]:
+    return (p.a_format, p.b_format)
+
+
+declare(Variant(
+    "add", "ivit", add_ivit, AddParams,
+    title="residual add, each branch requantized on its own (I-ViT QuantAct with identity)",
+    accepts="a: a_format, b: b_format (x - zero point must fit int32)",
+    produces="out_format (saturated), scale S_out",
+    inputs=("a", "b"),
+    in_formats=_ab,
+    out_format=_out,
+    widths=(Width("a - a_zero_point, b - b_zero_point", "int32"),
+            Width("(a - za)·ba, (b - zb)·bb", "int64", "proven"),
+            Width("y_a + y_b + out_zero_point", "int64", "proven"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("(a - za)·ba / 2^ca", "params.rounding"),
+               RoundingStep("(b - zb)·bb / 2^cb", "params.rounding")),
+    output="saturated",
+    source="I-ViT (zkkli/I-ViT) QuantAct with identity",
+    accuracy="<= 1 LSB (two half-LSB roundings) plus the multipliers' error against "
+             "a·S_a + b·S_b",
+    binds="scheme",
+    derive=Ref("refq.params.requantize:add_params", {"scheme": "ivit"}),
+    golden=(Ref("refq.golden.cases_kernels:add_case",
+                {"seed": 3400, "scales": ("0.02", "0.03")}),),
+    strategy=Ref("refq.crosscheck.strategies:add_scheme"),
+))
+declare(Variant(
+    "add", "shared_shift", add_shared_shift, AddParams,
+    title="residual add with one rounding: both branches on one accumulator, one shift",
+    accepts="a: a_format, b: b_format (x - zero point must fit int32)",
+    produces="out_format (saturated), scale S_out",
+    inputs=("a", "b"),
+    in_formats=_ab,
+    out_format=_out,
+    widths=(Width("a - a_zero_point, b - b_zero_point", "int32"),
+            Width("(a - za)·ma + (b - zb)·mb", "int<acc_bits>"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("acc / 2^c", "params.rounding"),),
+    output="saturated",
+    source="refq (the single-multiplier scheme of integer residual adds)",
+    accuracy="<= 1/2 LSB plus the multipliers' error against a·S_a + b·S_b",
+    binds="scheme",
+    derive=Ref("refq.params.requantize:add_params", {"scheme": "shared_shift"}),
+    golden=(Ref("refq.golden.cases_kernels:add_case",
+                {"seed": 3401, "scales": ("0.02", "0.005")}),),
+    strategy=Ref("refq.crosscheck.strategies:add_scheme"),
+))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "SCHEMES":  # derived: the add variants that take AddParams
+        return _schemes()
+    if name == "ADD_VARIANTS":
+        return names("add")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ADD_VARIANTS",  # noqa: F822 (module __getattr__: derived from the registry)
+    "SCHEMES",  # noqa: F822
+    "AddParams",
+    "add",
+    "add_ivit",
+    "add_shared_shift",
+]

@@ -27,6 +27,7 @@ import numpy as np
 from refq.errors import SpecError
 from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, round_div
 from refq.ops._common import Params, int_input, need_format, need_int, need_ints, signed
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare, find, names
 
 _I32_MAX = 2**31 - 1
 
@@ -140,30 +141,83 @@ def gelu_lut(x: Any, params: GeluLutParams) -> IntArray:
 
 
 GeluVariant = Literal["ibert", "shiftgelu", "lut"]
-GELU_VARIANTS: tuple[str, ...] = ("ibert", "shiftgelu", "lut")
+"""The built-in GELU variant names, for type checkers (:data:`GELU_VARIANTS` is the live
+list, derived from the registry)."""
 GeluParams = IBertGeluParams | ShiftGeluParams | GeluLutParams
-_TABLE: dict[str, tuple[type, Any]] = {
-    "ibert": (IBertGeluParams, gelu_ibert),
-    "shiftgelu": (ShiftGeluParams, gelu_shiftgelu),
-    "lut": (GeluLutParams, gelu_lut),
-}
 
 
-def gelu(x: Any, params: GeluParams, variant: GeluVariant = "lut") -> IntArray:
-    """Integer GELU by ``variant`` (module docstring); ``params`` must match it."""
-    if variant not in _TABLE:
-        raise SpecError(f"gelu: unknown variant {variant!r}; expected one of {GELU_VARIANTS}")
-    ptype, fn = _TABLE[variant]
-    if type(params) is not ptype:
-        raise SpecError(
-            f"gelu: variant {variant!r} needs {ptype.__name__}, got {type(params).__name__}"
-        )
-    out: IntArray = fn(x, params)
-    return out
+def gelu(x: Any, params: Any, variant: str = "lut") -> IntArray:
+    """Integer GELU by ``variant`` (module docstring); ``params`` must be its type."""
+    return find("gelu", variant)(x, params)
+
+
+declare(Variant(
+    "gelu", "ibert", gelu_ibert, IBertGeluParams,
+    title="I-BERT i-GELU: second-order erf polynomial",
+    accepts="x: in_format (default int32), scale S (designed for S ~ 1e-4..1e-3)",
+    produces="int<out_bits>, scale S·S_erf/2 (S_erf = a·(S/k)²·2^14 < 0)",
+    out_format=lambda p: signed(p.out_bits),
+    widths=(Width("erf_poly = sgn(q)·((min(|q|, -b_int) + b_int)² + c_int)", "int32"),
+            Width("y = ⌊erf_poly / 2^14⌋", "int32", "proven"),
+            Width("out = q·(y + shift_int)", "int<out_bits>")),
+    roundings=(RoundingStep("y = erf_poly / 2^erf_shift", "floor"),),
+    output="checked",
+    source="I-BERT IntGELU (kssteven418/I-BERT)",
+    accuracy="|err| <= 0.025·max(|x|, 1) at S in [3e-4, 1e-3] (tested); at 8-bit ViT scales "
+             "(S ~ 0.05) the 2^14 shift leaves too few erf bits",
+    derive=Ref("refq.params.gelu:ibert_gelu_params"),
+    golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
+                {"seed": 3102, "scale": "0.0005", "ramp": (-16000, 16001, 500), "sigma": 4000}),),
+    strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("3e-4", "1e-3")}),
+))
+declare(Variant(
+    "gelu", "shiftgelu", gelu_shiftgelu, ShiftGeluParams,
+    title="I-ViT ShiftGELU: x·sigmoid(1.702x) with shift-exps",
+    accepts="x: in_format (default int32), scale S; rows along the last axis",
+    produces="int32, scale S·2^-(out_bits-1)",
+    out_format=lambda p: INT32,
+    widths=(Width("x - max", "int32"), Width("e1, e2 (shift-exps)", "int32", "saturated"),
+            Width("e1 + e2", "int32", "saturated"), Width("f = ⌊(2^31 - 1) / Σ⌋", "int32",
+                                                          "proven"),
+            Width("σ = ⌊e1·f / 2^(32-b)⌋", "int62", "proven"), Width("out = q·σ", "int32")),
+    roundings=(RoundingStep("shift-exp ⌊d/2⌋, ⌊d/16⌋, ⌊d/x0_int⌋", "floor"),
+               RoundingStep("f = (2^31 - 1) / Σ", "floor"),
+               RoundingStep("σ = e1·f / 2^(32-b)", "floor")),
+    output="checked",
+    source="I-ViT IntGELU (zkkli/I-ViT)",
+    accuracy="|err| <= 0.2·|x| + 0.1 at S in [0.01, 0.08] (the coarse factor ⌊(2^31-1)/Σ⌋ "
+             "costs up to ~20% relative)",
+    derive=Ref("refq.params.gelu:shiftgelu_params"),
+    golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
+                {"seed": 3101, "scale": "0.05", "ramp": (-200, 201, 7), "sigma": 40}),),
+    strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("0.01", "0.1")}),
+))
+declare(Variant(
+    "gelu", "lut", gelu_lut, GeluLutParams,
+    title="GELU by a table of every input code (TFLite-style LUT)",
+    accepts="x: in_format (at most 16 bits; default int8)",
+    produces="out_format (the table's), at the table's output scale",
+    out_format=lambda p: p.out_format,
+    widths=(Width("index x - in_min", "uint<in_bits>", "proven"),
+            Width("out = T[x - in_min]", "out_format", "proven")),
+    roundings=(),
+    output="proven",
+    source="refq / TFLite LUT GELU (table built once in float64, stored as integers)",
+    accuracy="<= 1/2 output LSB of the float GELU at the table's scales (+ input "
+             "quantization)",
+    golden=(Ref("refq.golden.cases_kernels:gelu_lut_exhaustive", {"seed": 3100}),),
+    strategy=Ref("refq.crosscheck.strategies:gelu_lut"),
+))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "GELU_VARIANTS":  # derived from the registry on every access
+        return names("gelu")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "GELU_VARIANTS",
+    "GELU_VARIANTS",  # noqa: F822 (module __getattr__: derived from the registry)
     "GeluLutParams",
     "GeluParams",
     "GeluVariant",

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from refq.errors import SpecError
 from refq.intmath import INT8, INT32, IntArray, IntFormat, check_bounds, check_range, exact_matmul
 from refq.ops._common import Params, int_input, need_format, need_int, signed
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 from refq.ops.requantize import RequantParams, requantize
 
 
@@ -92,7 +93,7 @@ def _narrow(
         if info.min <= lo and hi <= info.max:
             if zero_point == 0 and x.dtype == dt:
                 return x
-            out = np.empty(x.shape, dtype=dt)
+            out: npt.NDArray[np.signedinteger[Any]] = np.empty(x.shape, dtype=dt)
             np.subtract(x, np.int64(zero_point), out=out, casting="unsafe")
             return out
     return np.asarray(x - np.int64(zero_point), dtype=np.int64)
@@ -192,5 +193,52 @@ def matmul(a: Any, b: Any, params: GemmParams | None = None) -> IntArray:
     )
     return _finish(acc, None, p, op, aa.shape[-1])
 
+
+def _gemm_out(p: GemmParams) -> IntFormat:
+    return p.requant.out_format if p.requant is not None else signed(p.acc_bits)
+
+
+_GEMM_WIDTHS = (
+    Width("x - zx, w - zw", "int17", "proven"),
+    Width("acc = Σ (x - zx)(w - zw)", "int<acc_bits>"),
+    Width("acc + bias", "int<acc_bits>"),
+    Width("out (with requant)", "requant.out_format", "saturated"),
+)
+_GEMM_ROUNDING = (RoundingStep("requant (optional): as its requantize variant",
+                               "params.requant.rounding"),)
+_GEMM_OUT = "int<acc_bits> (default 32), or requant.out_format when requant is set"
+
+declare(Variant(
+    "linear", "gemm", linear, GemmParams,
+    title="x @ W^T + bias, exact integer GEMM with a declared accumulator",
+    accepts="x: a_format, w: b_format (<= 16 bits each), bias: int32",
+    produces=_GEMM_OUT,
+    inputs=("x", "w", "bias"),
+    in_formats=lambda p: (p.a_format, p.b_format, INT32),
+    out_format=_gemm_out,
+    widths=_GEMM_WIDTHS,
+    roundings=_GEMM_ROUNDING,
+    output="checked",
+    source="gemmlowp / TFLite FullyConnected (zero points subtracted, int32 accumulation)",
+    accuracy=None,
+    golden=(Ref("refq.golden.cases_kernels:linear_cases", {"seed": 3300}),),
+    strategy=Ref("refq.crosscheck.strategies:linear_gemm"),
+))
+declare(Variant(
+    "matmul", "gemm", matmul, GemmParams,
+    title="batched (a - za) @ (b - zb), exact (attention q·k^T and attn·v)",
+    accepts="a: a_format, b: b_format (<= 16 bits each), at least 2-D",
+    produces=_GEMM_OUT,
+    inputs=("a", "b"),
+    in_formats=lambda p: (p.a_format, p.b_format),
+    out_format=_gemm_out,
+    widths=_GEMM_WIDTHS[:2] + _GEMM_WIDTHS[3:],
+    roundings=_GEMM_ROUNDING,
+    output="checked",
+    source="gemmlowp / TFLite BatchMatMul",
+    accuracy=None,
+    golden=(Ref("refq.golden.cases_kernels:matmul_cases", {"seed": 3302}),),
+    strategy=Ref("refq.crosscheck.strategies:matmul_gemm"),
+))
 
 __all__ = ["GemmParams", "LinearParams", "MatmulParams", "linear", "matmul"]

@@ -37,55 +37,69 @@ from refq.intmath import (
 from refq.intmath.formats import saturate_offset
 from refq.intmath.rounding import check_rounding
 from refq.ops._common import Params, need_choice, need_format, need_int, need_ints, per_channel
-
-FAMILIES = ("double", "single", "dyadic")
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, bound, declare, dispatch, names
 
 
 @dataclass(frozen=True)
 class RequantParams(Params):
-    """Integer parameters of :func:`requantize` (see the module docstring)."""
+    """Integer parameters of :func:`requantize` (see the module docstring). ``family`` names
+    the variant (``requantize.<family>``); ``rounding`` is the runtime rounding of the
+    ``dyadic`` family (default half_even) and must be absent (None) for the TFLite
+    families, whose roundings the family fixes."""
 
     family: str = "double"
     multiplier: tuple[int, ...] = (1 << 30,)
     shift: tuple[int, ...] = (0,)
-    rounding: str = "half_even"
+    rounding: str | None = None
     in_zero_point: int = 0
     out_zero_point: int = 0
     out_format: IntFormat = INT8
 
     def __post_init__(self) -> None:
-        need_choice(self.family, "RequantParams.family", FAMILIES)
+        need_choice(self.family, "RequantParams.family", _families())
         m = need_ints(self.multiplier, "RequantParams.multiplier", 0, 2**62)
         s = need_ints(self.shift, "RequantParams.shift", -31, 63)
         object.__setattr__(self, "multiplier", m)
         object.__setattr__(self, "shift", s)
-        check_rounding(self.rounding, "RequantParams.rounding")
         need_int(self.in_zero_point, "RequantParams.in_zero_point")
         fmt = need_format(self.out_format, "RequantParams.out_format")
         need_int(self.out_zero_point, "RequantParams.out_zero_point", fmt.min, fmt.max)
-        if self.family in ("double", "single"):
+        if self.family in TFLITE_FAMILIES:
+            if self.rounding is not None:
+                raise SpecError(
+                    f"RequantParams: family {self.family!r} takes no rounding (TFLite fixes its "
+                    f"roundings: SRDHM and RoundingDivideByPOT, or one nudge), got "
+                    f"{self.rounding!r}"
+                )
             for v in m:
                 if v != 0 and not (1 << 30) <= v < (1 << 31):
                     raise SpecError(f"RequantParams.multiplier {v}: not 0 nor in [2^30, 2^31)")
             if min(s) < -31 or max(s) > 30:
                 raise SpecError("RequantParams.shift: TFLite shifts lie in [-31, 30]")
-        elif min(s) < 0:
-            raise SpecError("RequantParams.shift: dyadic right shift c must be in 0..63")
+        elif self.family == "dyadic":
+            r = "half_even" if self.rounding is None else self.rounding
+            object.__setattr__(self, "rounding", check_rounding(r, "RequantParams.rounding"))
+            if min(s) < 0:
+                raise SpecError("RequantParams.shift: dyadic right shift c must be in 0..63")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Params.to_dict`, without ``rounding`` where the family has none."""
+        d = super().to_dict()
+        if self.rounding is None:
+            del d["rounding"]
+        return d
 
 
-def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
-    """Requantize an integer accumulator ``x`` with ``params`` (module docstring).
+TFLITE_FAMILIES = ("double", "single")
+"""The TFLite requantizers (MultiplyByQuantizedMultiplier): ``rounding`` is the family's."""
 
-    Formats: ``x`` int32 for ``double``/``single`` (checked after subtracting the input zero
-    point), any int64 for ``dyadic``; output ``params.out_format`` (saturated).
-    Intermediates: x - zp (int32 / int64, checked), the scaled value (int32 for TFLite, the
-    exact product x·b in int64 for dyadic), y + out_zero_point (int64) before saturation.
-    Accuracy: |y - x·real| <= 1/2 LSB (+1 LSB for ``double``'s two roundings worst case)
-    where real = M·2^(shift-31) (TFLite) or b/2^c (dyadic).
-    """
-    op = "requantize"
-    xa = as_int64(x, "x")
-    xz = xa - np.int64(params.in_zero_point) if params.in_zero_point else xa
+
+def _families() -> tuple[str, ...]:
+    return bound("requantize", RequantParams, "family")
+
+
+def _channels(xa: IntArray, params: RequantParams, axis: int, op: str) -> tuple[IntArray, IntArray]:
+    """multiplier and shift as int64 arrays broadcasting along ``axis`` of ``xa``."""
     c = xa.shape[axis] if xa.ndim and len(params.multiplier) > 1 else 1
     m = per_channel(params.multiplier, c, "multiplier", op)
     s = per_channel(params.shift, c, "shift", op)
@@ -96,16 +110,50 @@ def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
         bshape[axis] = c
         m = m.reshape(bshape)
         s = s.reshape(bshape)
-    if params.family == "dyadic":
-        rounding: Rounding = check_rounding(params.rounding)
-        return dyadic_requantize_saturate(
-            xz, m, s, rounding, params.out_zero_point, params.out_format
-        )
+    return m, s
+
+
+def requantize_tflite(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
+    """TFLite MultiplyByQuantizedMultiplier (``double``: SRDHM then RoundingDivideByPOT,
+    ``single``: one nudge and shift), then + out_zero_point and saturation.
+
+    Formats: x - in_zero_point int32 (checked); output ``params.out_format`` (saturated).
+    Accuracy: <= 1/2 LSB (single) or 1 LSB (double) against x·M·2^(shift-31)."""
+    op = "requantize"
+    xa = as_int64(x, "x")
+    xz = xa - np.int64(params.in_zero_point) if params.in_zero_point else xa
+    m, s = _channels(xa, params, axis, op)
     xz = check_range(xz, INT32, "x - in_zero_point", op)
     y = multiply_by_quantized_multiplier(
         xz, m, s, "double" if params.family == "double" else "single"
     )
     return _offset_saturate(y, xa, params.out_zero_point, params.out_format)
+
+
+def requantize_dyadic(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
+    """I-ViT / HAWQ dyadic requantization: saturate(round(x·b / 2^c) + zp) with the named
+    ``params.rounding``; x - in_zero_point any int64, x·b must fit int64 (RangeError).
+    Accuracy: <= 1/2 LSB against x·b/2^c."""
+    op = "requantize"
+    xa = as_int64(x, "x")
+    xz = xa - np.int64(params.in_zero_point) if params.in_zero_point else xa
+    m, s = _channels(xa, params, axis, op)
+    rounding: Rounding = check_rounding(params.rounding)
+    return dyadic_requantize_saturate(xz, m, s, rounding, params.out_zero_point, params.out_format)
+
+
+def requantize(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
+    """Requantize an integer accumulator ``x`` with ``params`` (module docstring): the
+    variant ``requantize.<params.family>`` of the registry.
+
+    Formats: ``x`` int32 for ``double``/``single`` (checked after subtracting the input zero
+    point), any int64 for ``dyadic``; output ``params.out_format`` (saturated).
+    Intermediates: x - zp (int32 / int64, checked), the scaled value (int32 for TFLite, the
+    exact product x·b in int64 for dyadic), y + out_zero_point (int64) before saturation.
+    Accuracy: |y - x·real| <= 1/2 LSB (+1 LSB for ``double``'s two roundings worst case)
+    where real = M·2^(shift-31) (TFLite) or b/2^c (dyadic).
+    """
+    return dispatch("requantize", params)(x, params, axis=axis)
 
 
 def _offset_saturate(y: IntArray, x: IntArray, zero_point: int, fmt: IntFormat) -> IntArray:
@@ -115,4 +163,93 @@ def _offset_saturate(y: IntArray, x: IntArray, zero_point: int, fmt: IntFormat) 
     return saturate_offset(y, zero_point, fmt, in_place=in_place)
 
 
-__all__ = ["FAMILIES", "RequantParams", "requantize"]
+def _out(p: RequantParams) -> IntFormat:
+    return p.out_format
+
+
+def _acc(p: RequantParams) -> tuple[IntFormat]:
+    return (INT32,)
+
+
+_GOLDEN = "refq.golden.cases_requantize"
+declare(Variant(
+    "requantize", "double", requantize_tflite, RequantParams,
+    title="TFLite MultiplyByQuantizedMultiplier, default build (two roundings)",
+    accepts="x: int32 accumulator (x - in_zero_point checked against int32)",
+    produces="out_format (saturated), scale S_acc·M·2^(shift-31)",
+    in_formats=_acc,
+    out_format=_out,
+    widths=(Width("x - in_zero_point", "int32"), Width("x·2^max(shift, 0)", "int32"),
+            Width("SRDHM(x·2^max(shift, 0), M)", "int32", "saturated"),
+            Width("y + out_zero_point", "int64", "proven"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("SaturatingRoundingDoublingHighMul(x, M)", "half_away"),
+               RoundingStep("RoundingDivideByPOT(·, -shift)", "half_away")),
+    output="saturated",
+    source="TFLite kernels/internal/common.h MultiplyByQuantizedMultiplier; gemmlowp "
+           "fixedpoint.h",
+    accuracy="<= 1 LSB against x·M·2^(shift-31) (two half-LSB roundings)",
+    binds="family",
+    derive=Ref("refq.params.requantize:requant_params", {"family": "double"}),
+    golden=(Ref(f"{_GOLDEN}:tflite_cases"),),
+    strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
+))
+declare(Variant(
+    "requantize", "single", requantize_tflite, RequantParams,
+    title="TFLite MultiplyByQuantizedMultiplier, TFLITE_SINGLE_ROUNDING (one rounding)",
+    accepts="x: int32 accumulator (x - in_zero_point checked against int32)",
+    produces="out_format (saturated), scale S_acc·M·2^(shift-31)",
+    in_formats=_acc,
+    out_format=_out,
+    widths=(Width("x - in_zero_point", "int32"), Width("x·M + 2^(30-shift)", "int63", "proven"),
+            Width("(x·M + 2^(30-shift)) >> (31-shift)", "int32"),
+            Width("y + out_zero_point", "int64", "proven"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("(x·M + 2^(30-shift)) >> (31-shift)", "half_up"),),
+    output="saturated",
+    source="TFLite kernels/internal/common.h MultiplyByQuantizedMultiplier "
+           "(TFLITE_SINGLE_ROUNDING)",
+    accuracy="<= 1/2 LSB against x·M·2^(shift-31)",
+    binds="family",
+    derive=Ref("refq.params.requantize:requant_params", {"family": "single"}),
+    golden=(Ref(f"{_GOLDEN}:tflite_cases"),),
+    strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
+))
+declare(Variant(
+    "requantize", "dyadic", requantize_dyadic, RequantParams,
+    title="dyadic b/2^c requantization with a named rounding (I-ViT, HAWQ)",
+    accepts="x: any int64 accumulator (x·b must fit int64)",
+    produces="out_format (saturated), scale S_acc·b/2^c",
+    in_formats=_acc,
+    out_format=_out,
+    widths=(Width("x - in_zero_point", "int64"), Width("x·b", "int64"),
+            Width("y + out_zero_point", "int64", "proven"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("x·b / 2^c", "params.rounding"),),
+    output="saturated",
+    source="I-ViT (zkkli/I-ViT) / HAWQ batch_frexp requantization",
+    accuracy="<= 1/2 LSB against x·b/2^c (ties by params.rounding)",
+    binds="family",
+    derive=Ref("refq.params.requantize:requant_params", {"family": "dyadic"}),
+    golden=(Ref(f"{_GOLDEN}:dyadic_cases"),),
+    strategy=Ref("refq.crosscheck.strategies:requantize_dyadic"),
+))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "FAMILIES":  # derived: the requantize variants that take RequantParams
+        return _families()
+    if name == "REQUANTIZE_VARIANTS":
+        return names("requantize")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "FAMILIES",  # noqa: F822 (module __getattr__: derived from the registry)
+    "REQUANTIZE_VARIANTS",  # noqa: F822
+    "TFLITE_FAMILIES",
+    "RequantParams",
+    "requantize",
+    "requantize_dyadic",
+    "requantize_tflite",
+]

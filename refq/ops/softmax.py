@@ -1,57 +1,43 @@
-"""``softmax(x, params, variant=...)``: one entry point over the named softmax variants.
-
-=================  ==========================  ==================================
-variant            params                      source
-=================  ==========================  ==================================
-``refq``           RefqSoftmaxParams           refq default (softmax_refq)
-``ibert``          IBertSoftmaxParams          I-BERT IntSoftmax
-``shiftmax``       ShiftmaxParams              I-ViT Shiftmax, training code
-``shiftmax_deploy``ShiftmaxParams              I-ViT Shiftmax, TVM code
-``tflite``         TfliteSoftmaxParams         TFLite / CMSIS-NN int8
-``lis``            LisParams                   FQ-ViT log-int softmax (uint4 log2)
-=================  ==========================  ==================================
+"""``softmax(x, params, variant=...)``: one entry point over the softmax variants of the
+registry (:mod:`refq.ops.registry`; ``refq kernels softmax`` lists them): ``refq``
+(:mod:`~refq.ops.softmax_refq`), ``ibert`` and ``lis`` (:mod:`~refq.ops.softmax_ibert`),
+``shiftmax`` and ``shiftmax_deploy`` (:mod:`~refq.ops.softmax_shift`), ``tflite``
+(:mod:`~refq.ops.softmax_tflite`), and any variant declared later.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from refq.errors import SpecError
 from refq.intmath import IntArray
-from refq.ops.softmax_ibert import IBertSoftmaxParams, LisParams, softmax_ibert, softmax_lis
-from refq.ops.softmax_refq import RefqSoftmaxParams, softmax_refq
-from refq.ops.softmax_shift import ShiftmaxParams, softmax_shiftmax, softmax_shiftmax_deploy
-from refq.ops.softmax_tflite import TfliteSoftmaxParams, softmax_tflite
+from refq.ops.registry import find, names
+from refq.ops.softmax_ibert import IBertSoftmaxParams, LisParams
+from refq.ops.softmax_refq import RefqSoftmaxParams
+from refq.ops.softmax_shift import ShiftmaxParams
+from refq.ops.softmax_tflite import TfliteSoftmaxParams
 
 SoftmaxVariant = Literal["refq", "ibert", "shiftmax", "shiftmax_deploy", "tflite", "lis"]
-SOFTMAX_VARIANTS: tuple[str, ...] = (
-    "refq", "ibert", "shiftmax", "shiftmax_deploy", "tflite", "lis"
-)
+"""The built-in softmax variant names, for type checkers (a test keeps it equal to the
+registry's built-in softmax variants; :data:`SOFTMAX_VARIANTS` is the live list)."""
 SoftmaxParams = (
     RefqSoftmaxParams | IBertSoftmaxParams | ShiftmaxParams | TfliteSoftmaxParams | LisParams
 )
 
-_TABLE: dict[str, tuple[type, Any]] = {
-    "refq": (RefqSoftmaxParams, softmax_refq),
-    "ibert": (IBertSoftmaxParams, softmax_ibert),
-    "shiftmax": (ShiftmaxParams, softmax_shiftmax),
-    "shiftmax_deploy": (ShiftmaxParams, softmax_shiftmax_deploy),
-    "tflite": (TfliteSoftmaxParams, softmax_tflite),
-    "lis": (LisParams, softmax_lis),
-}
+
+def softmax(x: Any, params: Any, variant: str = "refq") -> IntArray:
+    """Integer softmax along the last axis by ``variant``; ``params`` must be its type."""
+    return find("softmax", variant)(x, params)
 
 
-def softmax(x: Any, params: SoftmaxParams, variant: SoftmaxVariant = "refq") -> IntArray:
-    """Integer softmax along the last axis by ``variant``; ``params`` must match it."""
-    if variant not in _TABLE:
-        raise SpecError(f"softmax: unknown variant {variant!r}; expected one of {SOFTMAX_VARIANTS}")
-    ptype, fn = _TABLE[variant]
-    if type(params) is not ptype:
-        raise SpecError(
-            f"softmax: variant {variant!r} needs {ptype.__name__}, got {type(params).__name__}"
-        )
-    out: IntArray = fn(x, params)
-    return out
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "SOFTMAX_VARIANTS":  # derived from the registry on every access
+        return names("softmax")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["SOFTMAX_VARIANTS", "SoftmaxParams", "SoftmaxVariant", "softmax"]
+__all__ = [
+    "SOFTMAX_VARIANTS",  # noqa: F822 (module __getattr__: derived from the registry)
+    "SoftmaxParams",
+    "SoftmaxVariant",
+    "softmax",
+]

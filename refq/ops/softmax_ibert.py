@@ -35,6 +35,7 @@ from refq.intmath import (
     saturate,
 )
 from refq.ops._common import Params, int_input, need_format, need_int, signed, unsigned
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 
 @dataclass(frozen=True)
@@ -156,5 +157,53 @@ def softmax_lis(x: Any, params: LisParams) -> IntArray:
     )
     return out_
 
+
+_IEXP_WIDTHS = (
+    Width("d = x - max(x)", "int32"),
+    Width("q = ⌊d / x0_int⌋", "uint5 (0..n)", "proven"),
+    Width("r = d - x0_int·q", "int32", "proven"),
+    Width("poly = (r + b_int)·r + c_int", "int<acc_bits>"),
+    Width("exp = poly·2^(n-q)", "int<acc_bits>"),
+)
+_IEXP_ROUNDING = RoundingStep("q = d / x0_int", "floor")
+
+declare(Variant(
+    "softmax", "ibert", softmax_ibert, IBertSoftmaxParams,
+    title="I-BERT integer softmax: i-exp polynomial, 16-bit QuantAct of exp, floor division",
+    accepts="x: in_format (default int32), scale S",
+    produces="uint<out_bits> (saturated at 2^out_bits - 1), scale 2^-out_bits",
+    out_format=lambda p: unsigned(p.out_bits),
+    widths=(*_IEXP_WIDTHS, Width("exp16", "int16 (0..2^15 - 1)", "saturated"),
+            Width("sum(exp16)", "int32"), Width("factor = ⌊2^32 / sum⌋", "uint34", "proven"),
+            Width("out", "uint<out_bits>", "saturated")),
+    roundings=(_IEXP_ROUNDING, RoundingStep("exp16 = exp·m / 2^c", "half_even"),
+               RoundingStep("factor = 2^32 / sum", "floor"),
+               RoundingStep("out = exp16·factor / 2^(32-b)", "floor")),
+    output="saturated",
+    source="I-BERT IntSoftmax (kssteven418/I-BERT)",
+    accuracy="<= 3 LSB of 2^-8 against the float softmax at S in [0.02, 0.1] (measured "
+             "2.5-2.8)",
+    derive=Ref("refq.params.softmax:ibert_softmax_params"),
+    golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3001, "scale": "0.01"}),),
+    strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+))
+declare(Variant(
+    "softmax", "lis", softmax_lis, LisParams,
+    title="FQ-ViT log-int softmax: i-exp, then log2 codes of sum/exp",
+    accepts="x: in_format (default int32), scale S",
+    produces="uint<bits+1>: codes 0..2^bits-1 mean 2^-code, 2^bits means 0",
+    out_format=lambda p: unsigned(p.bits + 1),
+    widths=(*_IEXP_WIDTHS, Width("sum(exp)", "int<acc_bits>"),
+            Width("ratio = sum / exp", "int<acc_bits>", "proven"),
+            Width("out", "uint<bits+1>", "proven")),
+    roundings=(_IEXP_ROUNDING, RoundingStep("ratio = sum / exp", "half_even"),
+               RoundingStep("k = log2 ratio (FQ-ViT log_round)", "floor")),
+    output="proven",
+    source="FQ-ViT log_i_softmax (megvii-research/FQ-ViT)",
+    accuracy="|log2 p̂ - log2 p| <= 0.75 for codes < 2^bits (tested at S in [0.02, 0.1])",
+    derive=Ref("refq.params.softmax:lis_params"),
+    golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3005, "scale": "0.01"}),),
+    strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+))
 
 __all__ = ["IBertSoftmaxParams", "IExpParams", "LisParams", "i_exp", "softmax_ibert", "softmax_lis"]

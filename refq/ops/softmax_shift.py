@@ -26,6 +26,7 @@ import numpy as np
 from refq.errors import SpecError
 from refq.intmath import INT32, IntArray, IntFormat, check_range, round_div
 from refq.ops._common import Params, int_input, need_format, need_int, unsigned
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 _I32_MAX = 2**31 - 1
 
@@ -95,5 +96,54 @@ def softmax_shiftmax_deploy(x: Any, params: ShiftmaxParams) -> IntArray:
     e = shift_exp(d, p.x0_int, p.n, True, op)
     return check_range(_normalise(e, p.out_bits), unsigned(p.out_bits - 1), "out", op)
 
+
+def _widths(exp: str) -> tuple[Width, ...]:
+    return (
+        Width("d = x - max(x)", "int32"),
+        Width("d' = d + ⌊d/2⌋ - ⌊d/16⌋", "int32"),
+        Width("q = ⌊d' / x0_int⌋", "0..n", "proven"),
+        Width(exp, "int32"),
+        Width("sum(exp)", "int32 (clamped at 2^31 - 1)", "saturated"),
+        Width("f = ⌊(2^31 - 1) / sum⌋", "int32", "proven"),
+        Width("exp·f", "int62", "proven"),
+        Width("out", "uint<out_bits-1>"),
+    )
+
+
+_ROUNDINGS = (RoundingStep("⌊d/2⌋, ⌊d/16⌋", "floor"), RoundingStep("q = d' / x0_int", "floor"),
+              RoundingStep("f = (2^31 - 1) / sum", "floor"),
+              RoundingStep("out = exp·f / 2^(32-b)", "floor"))
+_OUT = "uint<out_bits-1>, scale 2^-(out_bits-1)"
+
+declare(Variant(
+    "softmax", "shiftmax", softmax_shiftmax, ShiftmaxParams,
+    title="I-ViT Shiftmax, training code (shift-exp, n = 15, b = 16)",
+    accepts="x: in_format (default int32), scale S",
+    produces=_OUT,
+    out_format=lambda p: unsigned(p.out_bits - 1),
+    widths=_widths("exp = ((r - 2·x0_int)·2^(n-q)) >> 1"),
+    roundings=(*_ROUNDINGS, RoundingStep("exp = (r/2 - x0_int)·2^(n-q)", "floor")),
+    output="checked",
+    source="I-ViT Shiftmax (zkkli/I-ViT, training code)",
+    accuracy="<= 0.08 absolute against the float softmax (shift-exp ~6% relative)",
+    derive=Ref("refq.params.softmax:shiftmax_params"),
+    golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3002, "scale": "0.01"}),),
+    strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+))
+declare(Variant(
+    "softmax", "shiftmax_deploy", softmax_shiftmax_deploy, ShiftmaxParams,
+    title="I-ViT Shiftmax, deployment (TVM) code (n = 16, b = 8, r >> 1)",
+    accepts="x: in_format (default int32), scale S",
+    produces=_OUT,
+    out_format=lambda p: unsigned(p.out_bits - 1),
+    widths=_widths("exp = ((r >> 1) - x0_int) << (n-q)"),
+    roundings=(*_ROUNDINGS, RoundingStep("r >> 1", "floor")),
+    output="checked",
+    source="I-ViT Shiftmax, TVM deployment code as described in METHODS.md §3",
+    accuracy="<= 0.08 absolute against the float softmax",
+    derive=Ref("refq.params.softmax:shiftmax_params", {"deploy": True}),
+    golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3003, "scale": "0.01"}),),
+    strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+))
 
 __all__ = ["ShiftmaxParams", "shift_exp", "softmax_shiftmax", "softmax_shiftmax_deploy"]

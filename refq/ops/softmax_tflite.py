@@ -31,76 +31,72 @@ from refq.intmath import (
     IntFormat,
     check_range,
     ilog2,
-    round_div,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 )
+from refq.intmath.fixedpoint import (
+    one_over_one_plus_x_for_x_in_0_1,
+    saturating_rounding_multiply_by_pot,
+)
 from refq.ops._common import Params, int_input, need_format, need_int
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 _I32_MIN = -(2**31)
 _I32_MAX = 2**31 - 1
 
-# gemmlowp exp_on_negative_values / exp_on_interval_between_negative_one_quarter_and_0_excl
-_EXP_MINUS_ONE_EIGHTH = 1895147668  # exp(-1/8), Q0.31
-_ONE_THIRD = 715827883  # 1/3, Q0.31
-_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-           (2, 39332535), (3, 720401), (4, 242))  # (exponent, exp(-2^exponent) in Q0.31)
-_48_OVER_17 = 1515870810  # Q2.29
-_NEG_32_OVER_17 = -1010580540  # Q2.29
+SCALED_DIFF_INTEGER_BITS = 5
+"""kScaledDiffIntegerBits: the scaled input difference is FixedPoint<int32, 5> (Q5.26)."""
+ACCUMULATION_INTEGER_BITS = 12
+"""kAccumulationIntegerBits: the sum of exps is FixedPoint<int32, 12> (Q12.19)."""
+DIFF_FRACTIONAL_BITS = 31 - SCALED_DIFF_INTEGER_BITS
+"""26: fractional bits of Q5.26."""
 
-
-def _mul(a: IntArray, b: Any) -> IntArray:
-    return saturating_rounding_doubling_high_mul(a, b)
-
-
-def _sat_shl(x: IntArray, e: int) -> IntArray:
-    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 (saturating left shift)."""
-    thr = (1 << (31 - e)) - 1
-    y = x << np.int64(e)
-    out_: IntArray = np.asarray(
-        np.where(x > thr, np.int64(_I32_MAX), np.where(x < -thr, np.int64(_I32_MIN), y)),
-        dtype=np.int64,
-    )
-    return out_
+# Q0.31 constants of gemmlowp's exp_on_negative_values and
+# exp_on_interval_between_negative_one_quarter_and_0_excl; tests/ops/test_tflite_constants.py
+# checks each against round(real·2^31) (gemmlowp GEMMLOWP_CHECKED_FIXEDPOINT_CONSTANT).
+Q0_31_EXP_MINUS_ONE_EIGHTH = 1895147668
+"""exp(-1/8) in Q0.31."""
+Q0_31_ONE_THIRD = 715827883
+"""1/3 in Q0.31."""
+Q0_31_EXP_MINUS_POW2 = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+                        (2, 39332535), (3, 720401), (4, 242))
+"""(k, exp(-2^k) in Q0.31) for the barrel shifter of exp_on_negative_values, k = -2..4."""
 
 
 def _exp_quarter(a: IntArray) -> IntArray:
     """exp on [-1/4, 0): Q0.31 in, Q0.31 out (4th-order Taylor around -1/8)."""
-    x = a + np.int64(1 << 28)
-    x2 = _mul(x, x)
-    x3 = _mul(x2, x)
-    x4 = _mul(x2, x2)
+    mul = saturating_rounding_doubling_high_mul
+    x = a + np.int64(1 << 28)  # a + 1/8 in Q0.31
+    x2 = mul(x, x)
+    x3 = mul(x2, x)
+    x4 = mul(x2, x2)
     x4_over_4 = rounding_divide_by_pot(x4, 2)
-    poly = rounding_divide_by_pot(_mul(x4_over_4 + x3, _ONE_THIRD) + x2, 1)
+    poly = rounding_divide_by_pot(mul(x4_over_4 + x3, Q0_31_ONE_THIRD) + x2, 1)
     out_: IntArray = np.asarray(
-        np.int64(_EXP_MINUS_ONE_EIGHTH) + _mul(np.full_like(a, _EXP_MINUS_ONE_EIGHTH), x + poly),
+        np.int64(Q0_31_EXP_MINUS_ONE_EIGHTH)
+        + mul(np.full_like(a, Q0_31_EXP_MINUS_ONE_EIGHTH), x + poly),
         dtype=np.int64,
     )
     return out_
 
 
 def exp_on_negative_values(a: IntArray) -> IntArray:
-    """gemmlowp exp_on_negative_values for FixedPoint<int32, 5> (Q5.26) a <= 0 → Q0.31."""
-    quarter = np.int64(1 << 24)
-    a_mod = (a & np.int64((1 << 24) - 1)) - quarter
-    result = _exp_quarter(_sat_shl(a_mod, 5))
+    """gemmlowp exp_on_negative_values for FixedPoint<int32, 5> (Q5.26) a <= 0 → Q0.31:
+    a = -(k/4 + r) with r in (0, 1/4]: exp(-r) by :func:`_exp_quarter`, then one multiply
+    by exp(-2^k) per set bit of the remainder (the barrel shifter)."""
+    quarter = np.int64(1 << (DIFF_FRACTIONAL_BITS - 2))  # 1/4 in Q5.26
+    a_mod = (a & (quarter - np.int64(1))) - quarter
+    result = _exp_quarter(saturating_rounding_multiply_by_pot(a_mod, SCALED_DIFF_INTEGER_BITS))
     remainder = a_mod - a
-    for exponent, mult in _BARREL:
-        bit = np.int64(1 << (26 + exponent))
-        result = np.where((remainder & bit) != 0, _mul(result, mult), result)
+    for exponent, mult in Q0_31_EXP_MINUS_POW2:
+        bit = np.int64(1 << (DIFF_FRACTIONAL_BITS + exponent))
+        result = np.where((remainder & bit) != 0,
+                          saturating_rounding_doubling_high_mul(result, mult), result)
     return np.where(a == 0, np.int64(_I32_MAX), result)
 
 
-def one_over_one_plus_x(a: IntArray) -> IntArray:
-    """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 a in [0, 1) → 1/(1+a) in Q0.31."""
-    s = a + np.int64(_I32_MAX)  # RoundingHalfSum(a, One()) with truncating division
-    half_den = round_div(s + np.where(s >= 0, 1, -1), 2, "trunc")
-    x = np.int64(_48_OVER_17) + _mul(half_den, _NEG_32_OVER_17)
-    one_q2 = np.int64(1 << 29)
-    for _ in range(3):
-        t = one_q2 - _mul(half_den, x)
-        x = x + _sat_shl(_mul(x, t), 2)
-    return _sat_shl(x, 1)
+one_over_one_plus_x = one_over_one_plus_x_for_x_in_0_1
+"""gemmlowp one_over_one_plus_x_for_x_in_0_1 (now in :mod:`refq.intmath.fixedpoint`)."""
 
 
 @dataclass(frozen=True)
@@ -128,25 +124,63 @@ def softmax_tflite(x: Any, params: TfliteSoftmaxParams) -> IntArray:
     """TFLite int8/uint8 softmax along the last axis (module docstring), bit-exact."""
     op = "softmax_tflite"
     p = params
+    mul = saturating_rounding_doubling_high_mul
     xa = int_input(x, p.in_format, "x", op, 1)
     diff = check_range(xa - xa.max(axis=-1, keepdims=True), INT32, "x - max", op)
     valid = diff >= p.diff_min
     shifted = check_range(np.where(valid, diff, 0) << np.int64(p.input_left_shift), INT32,
                           "diff << left_shift", op)
-    e = exp_on_negative_values(_mul(shifted, p.input_multiplier))
+    e = exp_on_negative_values(mul(shifted, p.input_multiplier))
     e = np.where(valid, e, 0)
-    total = check_range(rounding_divide_by_pot(e, 12).sum(axis=-1, keepdims=True), INT32,
-                        "sum_of_exps", op)
+    total = check_range(
+        rounding_divide_by_pot(e, ACCUMULATION_INTEGER_BITS).sum(axis=-1, keepdims=True),
+        INT32, "sum_of_exps", op)
     headroom = 31 - ilog2(np.maximum(total, 1), "floor")  # CLZ of a positive int32
-    shifted_sum = (total << headroom) - np.int64(1 << 31)
-    rec = one_over_one_plus_x(shifted_sum)
-    bits_over_unit = np.int64(12) - headroom
-    out = rounding_divide_by_pot(_mul(np.broadcast_to(rec, e.shape), e),
-                                 np.broadcast_to(bits_over_unit + 31 - 8, e.shape))
+    shifted_sum = (total << headroom) - np.int64(1 << 31)  # in [0, 1) as Q0.31
+    rec = one_over_one_plus_x_for_x_in_0_1(shifted_sum)
+    bits_over_unit = np.int64(ACCUMULATION_INTEGER_BITS) - headroom
+    out_bits = 8  # the int8 / uint8 output: exps in Q0.31 scaled to 2^8 steps
+    out = rounding_divide_by_pot(mul(np.broadcast_to(rec, e.shape), e),
+                                 np.broadcast_to(bits_over_unit + 31 - out_bits, e.shape))
     out = out + np.int64(p.out_format.min if p.out_format.signed else 0)
     out = np.clip(out, p.out_format.min, p.out_format.max)
     res: IntArray = np.where(valid, out, np.int64(p.out_format.min)).astype(np.int64)
     return res
 
 
-__all__ = ["TfliteSoftmaxParams", "exp_on_negative_values", "one_over_one_plus_x", "softmax_tflite"]
+declare(Variant(
+    "softmax", "tflite", softmax_tflite, TfliteSoftmaxParams,
+    title="TFLite / CMSIS-NN int8 softmax in gemmlowp fixed point",
+    accepts="x: in_format (default int8), scale S",
+    produces="out_format int8 (zero point -128) or uint8 (zero point 0), scale 1/256",
+    out_format=lambda p: p.out_format,
+    widths=(Width("diff = x - max(x)", "int32"),
+            Width("diff << input_left_shift", "int32"),
+            Width("s = SRDHM(diff·2^left_shift, input_multiplier)", "int32 Q5.26", "saturated"),
+            Width("e = exp_on_negative_values(s)", "int32 Q0.31", "saturated"),
+            Width("sum = Σ RDBPOT(e, 12)", "int32 Q12.19"),
+            Width("rec = 1/(1 + shifted sum)", "int32 Q0.31", "saturated"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("every SaturatingRoundingDoublingHighMul", "half_away"),
+               RoundingStep("every RoundingDivideByPOT", "half_away"),
+               RoundingStep("RoundingHalfSum in one_over_one_plus_x", "trunc")),
+    output="saturated",
+    source="TFLite reference_ops Softmax (int8) / CMSIS-NN arm_softmax_s8; gemmlowp "
+           "fixedpoint.h",
+    accuracy="<= 1 LSB (1/256) against the float softmax; CMSIS-NN vectors bit-exact",
+    derive=Ref("refq.params.softmax:tflite_softmax_params"),
+    golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3004, "scale": "0.0625"}),),
+    strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("0.02", "0.5")}),
+))
+
+__all__ = [
+    "ACCUMULATION_INTEGER_BITS",
+    "Q0_31_EXP_MINUS_ONE_EIGHTH",
+    "Q0_31_EXP_MINUS_POW2",
+    "Q0_31_ONE_THIRD",
+    "SCALED_DIFF_INTEGER_BITS",
+    "TfliteSoftmaxParams",
+    "exp_on_negative_values",
+    "one_over_one_plus_x",
+    "softmax_tflite",
+]

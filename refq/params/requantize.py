@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from refq.errors import SpecError
 from refq.intmath import INT8, INT32, IntFormat, dyadic_from_real, quantize_multiplier
+from refq.intmath.from_real import round_fraction
+from refq.intmath.rounding import Rounding
 from refq.ops.add import AddParams
 from refq.ops.requantize import RequantParams
 from refq.params._real import exact
@@ -17,19 +20,34 @@ def requant_params(
     in_zero_point: int = 0,
     out_zero_point: int = 0,
     out_format: IntFormat = INT8,
-    rounding: str = "half_even",
+    rounding: str | None = None,
+    multiplier_rounding: Rounding | None = None,
     dyadic_bits: int = 31,
 ) -> RequantParams:
-    """RequantParams for y = x · real (real = S_in·S_w/S_out, one value or per channel)."""
+    """RequantParams of the variant ``requantize.<family>`` for y = x · real (real =
+    S_in·S_w/S_out, one value or per channel).
+
+    Two roundings, two arguments: ``multiplier_rounding`` is how the dyadic multiplier is
+    derived from the real (b = round(m·2^dyadic_bits), :func:`dyadic_from_real`; None →
+    half_even, I-ViT's torch.round), ``rounding`` the runtime rounding of x·b/2^c
+    (RequantParams.rounding; None → half_even). The TFLite families derive their multiplier
+    by QuantizeMultiplier (ties away from zero) and fix their runtime roundings: they take
+    neither argument (SpecError)."""
+    tflite = family in ("double", "single")
+    if tflite and (rounding is not None or multiplier_rounding is not None):
+        raise SpecError(
+            f"requant_params: family {family!r} takes no rounding / multiplier_rounding "
+            "(TFLite fixes both)"
+        )
     reals = real_multiplier if isinstance(real_multiplier, (list, tuple)) else [real_multiplier]
     ms: list[int] = []
     ss: list[int] = []
     for i, r in enumerate(reals):
         exact(r, f"real_multiplier[{i}]")
-        if family == "dyadic":
-            b, c = dyadic_from_real(r, dyadic_bits, rounding)  # type: ignore[arg-type]
-        else:
+        if tflite:
             b, c = quantize_multiplier(r, "single" if family == "single" else "double")
+        else:
+            b, c = dyadic_from_real(r, dyadic_bits, multiplier_rounding or "half_even")
         ms.append(b)
         ss.append(c)
     return RequantParams(family, tuple(ms), tuple(ss), rounding, in_zero_point, out_zero_point,
@@ -49,21 +67,23 @@ def add_params(
     out_zero_point: int = 0,
     out_format: IntFormat = INT8,
     rounding: str = "half_even",
+    multiplier_rounding: Rounding = "half_even",
     bits: int = 16,
 ) -> AddParams:
-    """AddParams: ``ivit`` → one dyadic pair per branch (S_x/S_out); ``shared_shift`` →
-    a common shift c and integer multipliers round(S_x/S_out · 2^c) with ``bits`` bits for
-    the larger one."""
+    """AddParams: ``ivit`` → one dyadic pair per branch (S_x/S_out, derived with
+    ``multiplier_rounding``); ``shared_shift`` → a common shift c and integer multipliers
+    round(S_x/S_out · 2^c) with ``bits`` bits for the larger one. ``rounding`` is the
+    runtime rounding (AddParams.rounding)."""
     fa = exact(a_scale, "a_scale") / exact(out_scale, "out_scale")
     fb = exact(b_scale, "b_scale") / exact(out_scale, "out_scale")
     if scheme == "ivit":
-        ma, ca = dyadic_from_real(fa, bits, rounding)  # type: ignore[arg-type]
-        mb, cb = dyadic_from_real(fb, bits, rounding)  # type: ignore[arg-type]
+        ma, ca = dyadic_from_real(fa, bits, multiplier_rounding)
+        mb, cb = dyadic_from_real(fb, bits, multiplier_rounding)
     else:
         big = max(fa, fb)
         _, e = dyadic_from_real(big, bits)
         ca = cb = e
-        ma = round(fa * 2**e)
-        mb = round(fb * 2**e)
+        ma = round_fraction(fa * 2**e, multiplier_rounding)
+        mb = round_fraction(fb * 2**e, multiplier_rounding)
     return AddParams(scheme, a_format, b_format, a_zero_point, b_zero_point, ma, ca, mb, cb,
                      rounding, out_zero_point, out_format)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import erf
 
 from refq.errors import SpecError
@@ -149,8 +150,8 @@ def softmax(b: Builder, x: Act, a: str) -> Act:
     return b.to_tap(Acc(name, np.array([s_out]), fmt, x.shape), tap)
 
 
-def gelu_float(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+def gelu_float(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     return out
 
 

@@ -229,13 +229,16 @@ class Builder:
     def requant(self, src: Acc, out_scale: float, fmt: IntFormat, zp: int, name: str,
                 shape: tuple[int, ...] | None = None, rounding: str = "half_even",
                 label: str = "") -> Act:
-        """Dyadic requantize (b/2^c per channel, product checked in int64) to ``fmt``."""
+        """Dyadic requantize (b/2^c per channel, product checked in int64) to ``fmt``: b
+        rounded half-even from the real, the product rounded by ``rounding`` (the
+        quantizer's own rounding)."""
         reals = np.asarray(src.scales, dtype=np.float64) / out_scale
         bits = max(8, min(31, 62 - src.fmt.bits))
         real: Any = float(reals[0]) if bool(np.all(reals == reals[0])) else [
             float(r) for r in reals]
         rp: RequantParams = requant_params(real, "dyadic", out_zero_point=zp, out_format=fmt,
-                                           rounding=rounding, dyadic_bits=bits)
+                                           rounding=rounding, multiplier_rounding="half_even",
+                                           dyadic_bits=bits)
         shp = src.shape if shape is None else shape
         self.value(name, shp, fmt, out_scale, zp)
         self.kernel("requantize.dyadic", rp, [src.name], name, label or name)

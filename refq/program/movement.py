@@ -262,10 +262,16 @@ MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {
 }
 
 
+VALUE_PRESERVING = frozenset({"reshape", "transpose", "split", "select", "patchify"})
+"""Movement ops whose outputs hold only values of their (single) input: an output's range
+is its input's (refq.program.run skips the element-wise check when the input's declared
+format fits the output's)."""
+
+
 def movement(key: str) -> Callable[..., tuple[IntArray, ...]]:
     if key not in MOVEMENT:
         raise SpecError(f"unknown program op {key!r}; known: {sorted(MOVEMENT)}")
     return MOVEMENT[key]
 
 
-__all__ = ["MOVEMENT", "movement"]
+__all__ = ["MOVEMENT", "VALUE_PRESERVING", "movement"]

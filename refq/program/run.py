@@ -14,34 +14,15 @@ import numpy.typing as npt
 from refq.errors import RangeError, SpecError
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
 from refq.intmath.formats import checked_arrays
-from refq.ops.table import kernel
+from refq.ops.registry import lookup
 from refq.program.ir import Op, Program
-from refq.program.movement import movement, threshold_lookup
+from refq.program.movement import VALUE_PRESERVING, movement, threshold_lookup
 
 
 def _check_shape(name: str, got: tuple[int, ...], declared: tuple[int, ...], op: str) -> None:
     ok = len(got) == len(declared) and all(d in (-1, g) for g, d in zip(got, declared, strict=True))
     if not ok:
         raise SpecError(f"{op}: tensor {name!r} has shape {got}, declared {declared}")
-
-
-_SATURATING = ("requantize", "add")
-"""Kernel families whose output is saturated to ``params.out_format`` (refq.ops docs)."""
-
-
-_CHECKED = ("linear", "matmul")
-"""Kernel families whose output the kernel itself range-checks (or proves) in its declared
-output format (refq.ops.linear: int<acc_bits>, or the requantized ``out_format``)."""
-
-
-_GUARANTEED = ("softmax.refq", "gelu.lut")
-"""Kernels whose output always lies in the kernel table's ``out_format``: softmax_refq
-checks its output against uint<out_bits> itself; gelu_lut returns entries of its table,
-which GeluLutParams validates against ``out_format``."""
-
-_VALUE_PRESERVING = ("reshape", "transpose", "split", "select", "patchify")
-"""Movement ops whose outputs hold only values of their (single, non-constant) input, which
-was itself checked or proven against its declared format when it was produced."""
 
 
 def _params(program: Program, op: Op) -> Any:
@@ -55,14 +36,14 @@ def _params(program: Program, op: Op) -> Any:
     hit = program._params_cache.get(id(op))
     if hit is not None and hit[0] is op and hit[1] == op.params:
         return hit[2]
-    parsed = kernel(op.key).params_type.from_dict(op.params)
+    parsed = lookup(op.key).params_type.from_dict(op.params)
     program._params_cache[id(op)] = (op, copy.deepcopy(op.params), parsed)
     return parsed
 
 
 def _execute(program: Program, op: Op, args: list[IntArray]) -> tuple[IntArray, ...]:
     if op.kind == "kernel":
-        k = kernel(op.key)
+        k = lookup(op.key)
         if len(args) != len(k.inputs):
             raise SpecError(
                 f"op {op.name or op.key}: {len(args)} inputs, kernel takes {list(k.inputs)}"
@@ -80,14 +61,13 @@ def _within(lo: int, hi: int, fmt: IntFormat) -> bool:
 
 def _proven_in_range(program: Program, op: Op, args: list[IntArray], fmt: IntFormat) -> bool:
     """Whether the op's output lies in ``fmt`` by construction, so the element-wise
-    range check would always pass: a value-preserving movement op whose input's declared
-    format fits ``fmt`` (``_VALUE_PRESERVING``); a kernel of ``_GUARANTEED`` or a saturating
-    kernel whose ``out_format`` fits ``fmt``;
-    a ``linear``/``matmul`` kernel whose output format (int<acc_bits>, checked or proven by
-    the kernel, or the saturated requantized format) fits ``fmt``; ``threshold`` (codes
-    0..len(thresholds)); ``lookup`` (values of its table, whose own range is checked here —
-    a small array)."""
-    if op.kind == "move" and op.key in _VALUE_PRESERVING:
+    range check would always pass: a value-preserving movement op
+    (:data:`refq.program.movement.VALUE_PRESERVING`) whose input's declared format fits
+    ``fmt``; a kernel whose variant declares its output range (``output`` saturated,
+    checked or proven — :mod:`refq.ops.registry`) in an ``out_format`` that fits ``fmt``;
+    ``threshold`` (codes 0..len(thresholds)); ``lookup`` (values of its table, whose own
+    range is checked here — a small array)."""
+    if op.kind == "move" and op.key in VALUE_PRESERVING:
         return all(
             i not in program.consts and _within(program.tensors[i].fmt.min,
                                                 program.tensors[i].fmt.max, fmt)
@@ -95,12 +75,11 @@ def _proven_in_range(program: Program, op: Op, args: list[IntArray], fmt: IntFor
         )
     if len(op.outputs) != 1:
         return False
-    family = op.key.split(".")[0]
-    if op.kind == "kernel" and family in _SATURATING:
-        out = getattr(_params(program, op), "out_format", None)
-        return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
-    if op.kind == "kernel" and (family in _CHECKED or op.key in _GUARANTEED):
-        out = kernel(op.key).out_format(_params(program, op))
+    if op.kind == "kernel":
+        v = lookup(op.key)
+        if v.output == "unchecked":
+            return False
+        out = v.out_format(_params(program, op))
         return isinstance(out, IntFormat) and _within(out.min, out.max, fmt)
     if op.kind == "move" and op.key == "threshold" and len(args) == 2:
         return _within(0, int(args[1].size), fmt)
@@ -121,7 +100,7 @@ def _narrow_copy(arr: IntArray) -> IntArray | npt.NDArray[np.signedinteger[Any]]
     for dt in _NARROW:
         info = np.iinfo(dt)
         if info.min <= lo and hi <= info.max:
-            out = arr.astype(dt)
+            out: npt.NDArray[np.signedinteger[Any]] = arr.astype(dt)
             out.flags.writeable = False
             return out
     return arr

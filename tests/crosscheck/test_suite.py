@@ -31,6 +31,12 @@ def test_reference_backend_passes_everything() -> None:
     assert report.ok, report.text()
     counts = report.counts()
     assert counts["pass"] == len(STRATEGIES) + len(list(GOLDEN.glob("*/meta.json")))
+    # the per-variant summary covers every registered variant, each by a generated and a
+    # golden case
+    per = report.by_variant()
+    assert set(per) == set(KERNELS)
+    assert all(c.get("pass", 0) >= 2 and set(c) == {"pass"} for c in per.values()), per
+    assert "per variant:" in report.text()
 
 
 @pytest.mark.parametrize("name", ["wrong-rounding", "no-saturation"])

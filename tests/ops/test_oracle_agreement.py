@@ -37,8 +37,9 @@ SCALES = st.sampled_from([2.0**-6, 0.0137, 0.05, 0.1, 0.3])
 @example([[-128] * 5], "double", 0.5, 0, -128)
 def test_requantize(data, family, real, zo, zi):
     x = np.array(data) * 65537
+    rounding = "half_up" if family == "dyadic" else None  # TFLite fixes its roundings
     p = params.requant_params(real, family, in_zero_point=zi, out_zero_point=zo,
-                              rounding="half_up")
+                              rounding=rounding)
     exp = [[O.requant(v, family, p.multiplier[0], p.shift[0], "half_up", zi, zo, -128, 127)
             for v in r] for r in x.tolist()]
     check(ops.requantize(x, p), exp)

@@ -150,11 +150,12 @@ def test_requantize_output_zero_point_saturates_instead_of_wrapping():
     i64 = IntFormat(64, True)
     x = np.array([5, -5, 0, 7])
     for fam, m, s in (("double", 1 << 30, 0), ("single", 1 << 30, 0), ("dyadic", 1, 1)):
-        y = ops.requantize(x, ops.RequantParams(fam, (m,), (s,), "half_away",
+        r = "half_away" if fam == "dyadic" else None  # TFLite fixes its roundings
+        y = ops.requantize(x, ops.RequantParams(fam, (m,), (s,), r,
                                                 out_format=i64)).tolist()
         assert y[0] > 0 and y[1] < 0  # both directions of overflow are exercised
         for zp in (2**63 - 1, 2**63 - 2, -(2**63), -(2**63) + 1):
-            p = ops.RequantParams(fam, (m,), (s,), "half_away", out_zero_point=zp,
+            p = ops.RequantParams(fam, (m,), (s,), r, out_zero_point=zp,
                                   out_format=i64)
             want = [min(2**63 - 1, max(-(2**63), v + zp)) for v in y]
             got = ops.requantize(x, p)
