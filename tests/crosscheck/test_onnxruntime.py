@@ -17,11 +17,8 @@ if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("
         raise RuntimeError("CI=true: the onnx extra (onnx, onnxruntime) must be installed")
     pytest.skip("onnx extra not installed", allow_module_level=True)
 
-from refq.crosscheck.adapters.onnx_cases import (  # noqa: E402
-    check_known_file,
-    run_onnx_suite,
-    to_f32_exact,
-)
+from refq.crosscheck.adapters.onnx_oracles import to_f32_exact  # noqa: E402
+from refq.crosscheck.adapters.onnx_suite import check_known_file, run_onnx_suite  # noqa: E402
 from refq.crosscheck.adapters.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 
 

@@ -1,50 +1,43 @@
 """The onnxruntime adapter's own case family (op ``onnx``): ONNX operators whose semantics
-refq's kernel table has no case for, each with an exact oracle in Python integers/Fractions.
+refq's kernel variants have no case for, each with an exact oracle
+(:mod:`refq.crosscheck.adapters.onnx_oracles`).
 
 Float tensors (ONNX inputs ``x`` of QuantizeLinear, the output of DequantizeLinear) are
 stored in a case as the int32 BIT PATTERNS of float32 values (tensor names ending ``_bits``),
 so the harness's exact integer comparison applies; scales are float32 bit patterns in
-``params``.
-
-Variants and oracles (source: the ONNX operator specifications, opset 21):
-
-``quantize_linear``    y = saturate(round_half_even(x / scale) + zp): x / scale is the EXACT
-                       rational quotient of the two float32 values, rounded once, then the
-                       zero point added, then saturation to int8/uint8/int16/uint16.
-``dequantize_linear``  y = (x - zp) · scale, the exact product rounded once to the nearest
-                       float32 (ties to even); x int8/uint8/int16/uint16/int32 (int32: zp 0).
-``qlinear_matmul``     y = saturate(round_half_even(Σ(a-za)(b-zb) · sa·sb/sy) + zy) with the
-                       exact product of the float32 scales (no intermediate float rounding).
+``params``. Variants: ``quantize_linear``, ``dequantize_linear``, ``qlinear_matmul``.
 
 Besides, :func:`hunt_strategies` returns hypothesis strategies of big-K refq ``matmul.gemm``
 kernel cases (K up to 4096, operands at their format extremes) for the int32 accumulation, and
 :func:`regression_cases` the named minimal reproducers of every disagreement found on this
-machine (see refq/crosscheck/known/onnxruntime.json and docs/backends/onnxruntime.md).
+machine (see refq/crosscheck/known/onnxruntime.json and docs/backends/onnxruntime.md). The
+graphs that run them are built by :mod:`refq.crosscheck.adapters.onnx_graphs`; the suite
+run is :mod:`refq.crosscheck.adapters.onnx_suite`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from refq.crosscheck.known import Known, load_known
-from refq.crosscheck.report import SuiteReport
-from refq.errors import BackendError, SpecError
+from refq.crosscheck.adapters.onnx_oracles import (
+    dequantize_linear_oracle,
+    f32_bits,
+    f32_from_bits,
+    qlinear_matmul_oracle,
+    quantize_linear_oracle,
+    u8s8_pair_saturates,
+)
 from refq.golden.case import Case, write_case
 from refq.golden.kernels import kernel_case
 from refq.golden.manifest import write_manifest
 from refq.intmath import INT8, INT16, INT32, UINT8, IntFormat
 from refq.ops import GemmParams
-
-if TYPE_CHECKING:
-    from refq.crosscheck.adapters.onnxruntime_backend import OnnxRuntimeBackend
 
 UINT16 = IntFormat(16, False)
 QLINEAR_TYPES = ((INT8, INT8, INT8), (UINT8, INT8, UINT8), (UINT8, UINT8, UINT8))
@@ -52,107 +45,13 @@ QLINEAR_TYPES = ((INT8, INT8, INT8), (UINT8, INT8, UINT8), (UINT8, UINT8, UINT8)
 VARIANTS = ("quantize_linear", "dequantize_linear", "qlinear_matmul")
 KNOWN_FILE = Path(__file__).resolve().parents[1] / "known" / "onnxruntime.json"
 """The known-disagreements file of the onnxruntime backend."""
+Q_FORMATS = {"int8": INT8, "uint8": UINT8, "int16": INT16, "uint16": UINT16}
+"""Integer formats of QuantizeLinear outputs (and DequantizeLinear inputs, with int32)."""
+DQ_FORMATS = {**Q_FORMATS, "int32": INT32}
 
 
-# ------------------------------------------------------------------ float32 <-> bits, exact
-def f32_bits(x: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """int32 bit patterns (as int64) of float32 values."""
-    return np.asarray(x, np.float32).view(np.int32).astype(np.int64)
-
-
-def f32_from_bits(b: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    return np.asarray(b, np.int64).astype(np.int32).view(np.float32)
-
-
-def round_half_even(q: Fraction) -> int:
-    """Nearest integer to ``q``, ties to even (exact)."""
-    fl = q.numerator // q.denominator
-    r = q - fl
-    if r > Fraction(1, 2) or (r == Fraction(1, 2) and fl % 2):
-        return fl + 1
-    return fl
-
-
-def to_f32_exact(q: Fraction) -> np.float32:
-    """``q`` rounded ONCE to the nearest float32, ties to even (overflow → ±inf)."""
-    if q == 0:
-        zero: np.float32 = np.float32(0)
-        return zero
-    sign = -1 if q < 0 else 1
-    a = abs(q)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1  # now 2^e <= a < 2^(e+1)
-    e = max(e, -126)  # subnormals share the exponent of the smallest normal
-    m = round_half_even(a * Fraction(2) ** (23 - e))
-    if m >= 2**24:
-        m //= 2  # exact: m == 2^24 after a carry
-        e += 1
-    value = float(sign) * float("inf") if e > 127 else float(sign * m) * 2.0 ** (e - 23)
-    out: np.float32 = np.float32(value)
-    return out
-
-
-# ------------------------------------------------------------------ oracles
 def _scales(params: dict[str, Any], key: str) -> list[Fraction]:
     return [Fraction(float(f32_from_bits(b))) for b in params[key]]
-
-
-def _per_axis(shape: tuple[int, ...], n: int, axis: int | None) -> npt.NDArray[np.int64]:
-    """Index of each element's scale (0 for per-tensor)."""
-    if n == 1 or axis is None:
-        return np.zeros(shape, np.int64)
-    idx = np.arange(shape[axis], dtype=np.int64).reshape(
-        [-1 if d == axis % len(shape) else 1 for d in range(len(shape))]
-    )
-    return np.broadcast_to(idx, shape)
-
-
-def quantize_linear_oracle(
-    x: npt.NDArray[np.float32],
-    scales: list[Fraction],
-    zps: list[int],
-    fmt: IntFormat,
-    axis: int | None,
-) -> npt.NDArray[np.int64]:
-    """saturate(round_half_even(x / scale) + zp), exact rational quotient."""
-    sel = _per_axis(x.shape, len(scales), axis)
-    out = np.empty(x.shape, np.int64)
-    for i in np.ndindex(x.shape):
-        s = int(sel[i])
-        v = round_half_even(Fraction(float(x[i])) / scales[s]) + zps[s]
-        out[i] = min(max(v, fmt.min), fmt.max)  # saturation, in Python ints
-    return out
-
-
-def dequantize_linear_oracle(
-    x: npt.NDArray[np.int64], scales: list[Fraction], zps: list[int], axis: int | None
-) -> npt.NDArray[np.int64]:
-    """float32 bits of (x - zp)·scale rounded once to float32."""
-    sel = _per_axis(x.shape, len(scales), axis)
-    out = np.empty(x.shape, np.float32)
-    for i in np.ndindex(x.shape):
-        s = int(sel[i])
-        out[i] = to_f32_exact((int(x[i]) - zps[s]) * scales[s])
-    return f32_bits(out)
-
-
-def qlinear_matmul_oracle(
-    a: npt.NDArray[np.int64],
-    b: npt.NDArray[np.int64],
-    za: int,
-    zb: int,
-    real: Fraction,
-    zy: int,
-    fy: IntFormat,
-) -> npt.NDArray[np.int64]:
-    """saturate(round_half_even(acc·real) + zy), acc exact in Python ints."""
-    acc = np.matmul((a - za).astype(object), (b - zb).astype(object))
-    out = np.empty(acc.shape, np.int64)
-    for i in np.ndindex(acc.shape):
-        v = round_half_even(int(acc[i]) * real) + zy
-        out[i] = min(max(v, fy.min), fy.max)  # saturation, in Python ints
-    return out
 
 
 # ------------------------------------------------------------------ case builders
@@ -237,18 +136,14 @@ def qlinear_matmul_case(
 
 
 # ------------------------------------------------------------------ adapter side
-_Q_FORMATS = {"int8": INT8, "uint8": UINT8, "int16": INT16, "uint16": UINT16}
-_DQ_FORMATS = {**_Q_FORMATS, "int32": INT32}
-
-
 def family_supports(case: Case) -> bool:
     """Whether a case of the ``onnx`` family is well formed for the adapter."""
     v = case.meta.get("variant")
     p = case.meta.get("params", {})
     if v == "quantize_linear":
-        return p.get("out_format") in _Q_FORMATS and "x_bits" in case.tensors
+        return p.get("out_format") in Q_FORMATS and "x_bits" in case.tensors
     if v == "dequantize_linear":
-        return p.get("in_format") in _DQ_FORMATS and "x" in case.tensors
+        return p.get("in_format") in DQ_FORMATS and "x" in case.tensors
     if v == "qlinear_matmul":
         names = (p.get("a_format"), p.get("b_format"), p.get("out_format"))
         return names in {(a.name, b.name, y.name) for a, b, y in QLINEAR_TYPES}
@@ -258,8 +153,6 @@ def family_supports(case: Case) -> bool:
 def predicted_known(case: Case) -> bool:
     """Whether a family case falls under a known disagreement of this machine's ORT (used
     by ``OnnxRuntimeBackend(avoid_known=True)``)."""
-    from refq.crosscheck.adapters.onnxruntime_backend import u8s8_pair_saturates
-
     if case.meta.get("variant") != "qlinear_matmul":
         return False
     p = case.meta["params"]
@@ -269,56 +162,6 @@ def predicted_known(case: Case) -> bool:
         IntFormat.parse(p["a_format"]),
         IntFormat.parse(p["b_format"]),
     )
-
-
-def _dt(fmt: IntFormat) -> Any:
-    return {INT8: np.int8, UINT8: np.uint8, INT16: np.int16, UINT16: np.uint16, INT32: np.int32}[
-        fmt
-    ]
-
-
-def run_family(backend: OnnxRuntimeBackend, case: Case) -> dict[str, npt.NDArray[np.integer]]:
-    """Run a family case on onnxruntime; float outputs come back as int32 bit patterns."""
-    v = case.meta["variant"]
-    p = case.meta["params"]
-    if v == "quantize_linear":
-        fmt = _Q_FORMATS[p["out_format"]]
-        x = f32_from_bits(case.tensors["x_bits"].values)
-        s = f32_from_bits(p["scale"])
-        z = np.asarray(p["zero_point"], _dt(fmt))
-        axis = p.get("axis")
-        if len(s) == 1:
-            s, z = s.reshape(()), z.reshape(())
-        y = backend.quantize_linear(x, s, z, fmt, 1 if axis is None else int(axis))
-        return {"y": y}
-    if v == "dequantize_linear":
-        fmt = _DQ_FORMATS[p["in_format"]]
-        x = case.tensors["x"].values.astype(_dt(fmt))
-        s = f32_from_bits(p["scale"])
-        z = np.asarray(p["zero_point"], _dt(fmt))
-        axis = p.get("axis")
-        if len(s) == 1:
-            s, z = s.reshape(()), z.reshape(())
-        yf = backend.dequantize_linear(x, s, z, fmt, 1 if axis is None else int(axis))
-        return {"y_bits": f32_bits(yf)}
-    if v == "qlinear_matmul":
-        fa, fb, fy = (IntFormat.parse(p[k]) for k in ("a_format", "b_format", "out_format"))
-        sc = f32_from_bits(p["scales"])
-        y = backend.qlinear_matmul(
-            case.tensors["a"].values.astype(_dt(fa)),
-            sc[0],
-            np.array(p["a_zero_point"], _dt(fa)),
-            case.tensors["b"].values.astype(_dt(fb)),
-            sc[1],
-            np.array(p["b_zero_point"], _dt(fb)),
-            sc[2],
-            np.array(p["y_zero_point"], _dt(fy)),
-            fa,
-            fb,
-            fy,
-        )
-        return {"y": y}
-    raise BackendError(f"onnxruntime: unknown onnx-family variant {v!r}")
 
 
 # ------------------------------------------------------------------ hypothesis strategies
@@ -545,79 +388,19 @@ def write_regressions(folder: Path) -> list[str]:
     return [c.name for c in cases]
 
 
-def run_onnx_suite(
-    backend: Any,
-    *,
-    examples: int = 50,
-    known: list[Known] | Path | None = KNOWN_FILE,
-    artifacts: Path | None = None,
-    kernel_ops: list[str] | None = None,
-    keys: list[str] | None = None,
-    regressions: bool = True,
-) -> SuiteReport:
-    """The onnxruntime conformance run: refq's own suite on the kernel keys the adapter maps
-    (``kernel_ops``, default matmul/linear gemm and requantize.dyadic), the family's and the
-    big-K hypothesis strategies (``keys``), and the named regression cases — with the known
-    disagreements reported as ``known``.
-    """
-    from refq.crosscheck.suite import run_suite
-
-    known_list = load_known(known) if isinstance(known, (str, Path)) else list(known or [])
-    hunts = {k: v for k, v in hunt_strategies().items() if keys is None or k in keys}
-    with tempfile.TemporaryDirectory() as tmp:
-        golden = None
-        if regressions:
-            golden = Path(tmp) / "regressions"
-            write_regressions(golden)
-        report = run_suite(
-            backend,
-            ops=[
-                *(kernel_ops if kernel_ops is not None else ["matmul.gemm", "linear.gemm"]),
-                *hunts,
-                "onnx.regress.*",
-            ],
-            golden=golden,
-            examples=examples,
-            known=known_list,
-            artifacts=artifacts,
-            backend_spec="onnxruntime",
-            extra_strategies=hunts,
-        )
-        if regressions:
-            for e in report.entries:
-                if e.source == "golden":
-                    e.source = "regression"
-    return report
-
-
-def check_known_file(path: Path = KNOWN_FILE) -> list[Known]:
-    """The known file, validated (each entry has a reproducer naming a regression case)."""
-    known = load_known(path)
-    names = {c.name for c in regression_cases()}
-    for k in known:
-        if not k.reproducer:
-            raise SpecError(f"{path}: {k.match} has no reproducer")
-        if k.match.startswith("onnx.regress.") and not fnmatch.filter(names, k.match):
-            raise SpecError(f"{path}: {k.match} names no regression case")
-    return known
-
-
 __all__ = [
+    "DQ_FORMATS",
     "KNOWN_FILE",
+    "QLINEAR_TYPES",
+    "Q_FORMATS",
+    "UINT16",
     "VARIANTS",
-    "check_known_file",
     "dequantize_linear_case",
-    "dequantize_linear_oracle",
-    "f32_bits",
-    "f32_from_bits",
+    "family_supports",
     "hunt_strategies",
+    "predicted_known",
     "qlinear_matmul_case",
-    "qlinear_matmul_oracle",
     "quantize_linear_case",
-    "quantize_linear_oracle",
     "regression_cases",
-    "round_half_even",
-    "run_onnx_suite",
-    "to_f32_exact",
     "write_regressions",
 ]

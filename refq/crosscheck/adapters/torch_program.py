@@ -1,7 +1,8 @@
 """A torch interpreter of refq integer Programs: every op on torch int64 tensors.
 
-Kernel ops (``kind = "kernel"``) call :class:`TorchBackend`'s own kernels with the op's params
-dict (no refq.ops, no refq.intmath); the data-movement and table ops of
+Kernel ops (``kind = "kernel"``) call :class:`~refq.crosscheck.adapters.torch_kernels.TorchKernels`
+with the op's params dict (no refq.ops kernel, no refq.intmath; the registry only names each
+variant's inputs); the data-movement and table ops of
 :mod:`refq.program.movement` are re-written here in torch (reshape, transpose, split,
 prepend, patchify, select, mean_pool, threshold, lookup, shift_left, add_exact, affine).
 Like :func:`refq.program.run`, each op's outputs are checked against their declared shape
@@ -19,21 +20,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.crosscheck.adapters.torch_backend import SUPPORTED, TorchBackend
+from refq.crosscheck.adapters.torch_kernels import SUPPORTED, TorchKernels
 from refq.errors import BackendError, RangeError, SpecError
+from refq.ops.registry import lookup
 from refq.program.ir import Op, Program, TensorDecl
-
-# kernel key -> names of its positional inputs (as refq's kernel table names them)
-KERNEL_INPUTS: dict[str, tuple[str, ...]] = {
-    "linear.gemm": ("x", "w", "bias"),
-    "matmul.gemm": ("a", "b"),
-    "add.ivit": ("a", "b"),
-    "add.shared_shift": ("a", "b"),
-}
 
 
 def _kernel_inputs(key: str) -> tuple[str, ...]:
-    return KERNEL_INPUTS.get(key, ("x",))
+    """The names of variant ``key``'s positional inputs, from the registry."""
+    return lookup(key).inputs
 
 
 class _Moves:
@@ -135,7 +130,7 @@ def run_program_torch(
     inputs: Mapping[str, npt.ArrayLike],
     device: str = "cpu",
     *,
-    backend: TorchBackend | None = None,
+    backend: TorchKernels | None = None,
     keep: str = "all",
 ) -> dict[str, npt.NDArray[np.int64]]:
     """Run ``program`` op by op in torch int64 on ``device`` ("cpu", "cuda", ...).
@@ -145,7 +140,7 @@ def run_program_torch(
     value is checked against its declared shape (SpecError) and format (RangeError).
     BackendError for a kernel the torch backend does not implement (named).
     """
-    b = backend if backend is not None else TorchBackend(device)
+    b = backend if backend is not None else TorchKernels(device)
     torch = b.torch
     moves = _Moves(torch).table()
     for i, op in enumerate(program.ops):
@@ -193,7 +188,7 @@ def run_program_torch(
     return {n: env[n].cpu().numpy().astype(np.int64) for n in names}
 
 
-def _execute(b: TorchBackend, moves: dict[str, Callable[..., tuple[Any, ...]]], op: Op,
+def _execute(b: TorchKernels, moves: dict[str, Callable[..., tuple[Any, ...]]], op: Op,
              args: list[Any], label: str) -> tuple[Any, ...]:
     if op.kind == "kernel":
         names = _kernel_inputs(op.key)
@@ -203,4 +198,4 @@ def _execute(b: TorchBackend, moves: dict[str, Callable[..., tuple[Any, ...]]], 
     return moves[op.key](*args, **op.params)
 
 
-__all__ = ["KERNEL_INPUTS", "run_program_torch"]
+__all__ = ["run_program_torch"]
