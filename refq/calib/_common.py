@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
+from refq.quant.base import check_bits as check_bits  # the one code-width check (2..16)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -27,16 +26,6 @@ def as_float(x: npt.ArrayLike, name: str = "x", *, allow_empty: bool = False) ->
     if not np.all(np.isfinite(out)):
         raise SpecError(f"{name}: contains NaN or inf")
     return out
-
-
-def check_bits(bits: Any, name: str = "bits") -> int:
-    """``bits`` as an int in 2..16 (the range Contract A quantizers accept)."""
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
-        raise SpecError(f"{name} must be an int, got {bits!r}")
-    b = int(bits)
-    if not 2 <= b <= 16:
-        raise SpecError(f"{name} must lie in 2..16, got {b}")
-    return b
 
 
 def norm_axis(axis: int, ndim: int, name: str = "axis") -> int:

@@ -24,6 +24,8 @@ _OPT = re.compile(r"^([A-Za-z0-9_]+)\.([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 def parse_bits(text: str) -> list[tuple[int, int]]:
     """``"W8A8,W4A4"`` (or plain ``"8"`` = W8A8) → [(8, 8), (4, 4)]; SpecError if malformed
     or outside 2..16."""
+    from refq.quant.base import check_bits  # the one check of a code width (2..16)
+
     out: list[tuple[int, int]] = []
     for part in (p.strip() for p in str(text).split(",")):
         m = _BITS.match(part)
@@ -33,8 +35,11 @@ def parse_bits(text: str) -> list[tuple[int, int]]:
             wa = (int(part), int(part))
         else:
             raise SpecError(f"bad bits {part!r}: expected WxAy such as W8A8 (comma-separated)")
-        if not all(2 <= b <= 16 for b in wa):
-            raise SpecError(f"bad bits {part!r}: widths must lie in 2..16")
+        try:
+            for b in wa:
+                check_bits(b, f"bits {part!r}")
+        except SpecError as exc:
+            raise SpecError(f"bad {exc}") from None
         out.append(wa)
     if not out:
         raise SpecError("no bits given")

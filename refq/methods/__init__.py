@@ -20,14 +20,14 @@ from refq.errors import SpecError
 from refq.nn import TapFn
 from refq.nn.base import Model
 from refq.quant import QuantSpec, UniformQuantizer
+from refq.quant.base import check_bits
 
 METHODS: tuple[str, ...] = ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit")
 
 
 def _check_bits(w_bits: int, a_bits: int) -> None:
-    for name, b in (("w_bits", w_bits), ("a_bits", a_bits)):
-        if not isinstance(b, int) or isinstance(b, bool) or not 2 <= b <= 16:
-            raise SpecError(f"{name} must be an int in 2..16, got {b!r}")
+    check_bits(w_bits, "w_bits")
+    check_bits(a_bits, "a_bits")
 
 
 def _minmax(model: Model, w_bits: int, a_bits: int, calib_images: npt.ArrayLike) -> QuantSpec:
