@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "top-1 of FP, fake-quant and integer-only models per method and bits"),
     "quantize": ("quantize", "run a method recipe and save its QuantSpec"),
     "report": ("report", "per-layer error (cosine, MSE) of a quantized model, optional plots"),
+    "kernels": ("kernels", "list the kernel variants: formats, widths, rounding, source, accuracy"),
     "golden": ("golden", "generate, verify, export and diff golden vectors"),
     "check": ("check", "run the conformance suite against a backend (needs refq[test])"),
 }
