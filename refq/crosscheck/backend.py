@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,7 @@ import numpy.typing as npt
 from refq.errors import BackendError
 from refq.golden.case import Case
 
-Outputs = dict[str, npt.NDArray[np.integer]]
+Outputs = dict[str, npt.NDArray[np.integer[Any]]]
 
 
 @runtime_checkable

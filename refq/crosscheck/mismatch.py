@@ -33,7 +33,7 @@ class Mismatch:
 
 
 def describe_pattern(
-    expected: npt.NDArray[np.integer], got: npt.NDArray[np.integer], fmt: IntFormat
+    expected: npt.NDArray[np.integer[Any]], got: npt.NDArray[np.integer[Any]], fmt: IntFormat
 ) -> str:
     """E.g. "all differ by +1; 3 of 4 at expected value -128 (format min)"."""
     neq = expected != got
@@ -57,7 +57,7 @@ def describe_pattern(
 
 
 def compare_outputs(
-    expected: dict[str, tuple[npt.NDArray[np.integer], IntFormat]],
+    expected: dict[str, tuple[npt.NDArray[np.integer[Any]], IntFormat]],
     got: dict[str, Any],
 ) -> list[Mismatch]:
     """Mismatches of ``got`` against ``expected`` (name → (values, format)); [] if equal.

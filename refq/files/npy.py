@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,7 @@ DTYPES = {
 _DESCR = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
-def npy_bytes(array: npt.NDArray[np.integer]) -> bytes:
+def npy_bytes(array: npt.NDArray[np.integer[Any]]) -> bytes:
     """The canonical NPY 1.0 bytes of an integer array."""
     arr = np.asarray(array)
     dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
@@ -46,7 +47,7 @@ def npy_bytes(array: npt.NDArray[np.integer]) -> bytes:
     return MAGIC + len(header).to_bytes(2, "little") + header.encode("latin1") + data
 
 
-def parse_npy(raw: bytes, name: str) -> npt.NDArray[np.integer]:
+def parse_npy(raw: bytes, name: str) -> npt.NDArray[np.integer[Any]]:
     """Parse NPY 1.0 bytes written by :func:`npy_bytes` (or an equivalent integer .npy)."""
     if raw[:6] != MAGIC[:6] or raw[6:8] not in (b"\x01\x00", b"\x02\x00"):
         raise GoldenError(f"{name}: not an NPY 1.x/2.x file")
@@ -74,11 +75,13 @@ def parse_npy(raw: bytes, name: str) -> npt.NDArray[np.integer]:
         raise GoldenError(
             f"{name}: {len(data)} data bytes, expected {count * dtype.itemsize} for {shape}"
         )
-    out: npt.NDArray[np.integer] = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    out: npt.NDArray[np.integer[Any]] = np.frombuffer(  # type: ignore[assignment, unused-ignore]
+        data, dtype=dtype
+    ).reshape(shape).copy()
     return out
 
 
-def read_npy(path: Path) -> npt.NDArray[np.integer]:
+def read_npy(path: Path) -> npt.NDArray[np.integer[Any]]:
     """Read an integer .npy file without ever unpickling."""
     try:
         raw = path.read_bytes()

@@ -4,6 +4,7 @@ no header — shape and format are in the case's meta.json."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ from refq.golden.tensorfmt import storage_dtype, to_storage
 from refq.intmath import IntFormat
 
 
-def write_bin(path: Path, values: npt.NDArray[np.integer], fmt: IntFormat) -> None:
+def write_bin(path: Path, values: npt.NDArray[np.integer[Any]], fmt: IntFormat) -> None:
     dtype = storage_dtype(fmt).newbyteorder("<")
     path.write_bytes(
         np.ascontiguousarray(to_storage(values, fmt, path.name), dtype=dtype).tobytes()

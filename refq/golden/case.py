@@ -31,7 +31,7 @@ _TENSOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]*$")
 class Tensor:
     """One golden tensor: its values (int64 or narrower), declared format, role and layout."""
 
-    values: npt.NDArray[np.integer]
+    values: npt.NDArray[np.integer[Any]]
     fmt: IntFormat
     role: Role
     layout: str = "row-major"

@@ -44,7 +44,7 @@ def flatten_params(meta: Any, prefix: str = "") -> list[tuple[str, int | str]]:
 def header_text(
     case_name: str,
     params: dict[str, Any],
-    tensors: dict[str, tuple[npt.NDArray[np.integer], IntFormat]],
+    tensors: dict[str, tuple[npt.NDArray[np.integer[Any]], IntFormat]],
 ) -> str:
     base = c_ident(case_name).upper()
     lines = [
@@ -85,7 +85,7 @@ def write_header(
     path: Path,
     case_name: str,
     params: dict[str, Any],
-    tensors: dict[str, tuple[npt.NDArray[np.integer], IntFormat]],
+    tensors: dict[str, tuple[npt.NDArray[np.integer[Any]], IntFormat]],
 ) -> None:
     path.write_text(header_text(case_name, params, tensors))
 

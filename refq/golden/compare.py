@@ -4,6 +4,7 @@ differing element, its index, both values and their bit patterns, and the mismat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +26,8 @@ class TensorDiff:
 
 def compare_tensor(
     name: str,
-    a: npt.NDArray[np.integer],
-    b: npt.NDArray[np.integer],
+    a: npt.NDArray[np.integer[Any]],
+    b: npt.NDArray[np.integer[Any]],
     fmt: IntFormat,
     labels: tuple[str, str] = ("A", "B"),
 ) -> TensorDiff:

@@ -17,6 +17,7 @@ Verilog's ``$readmemh`` skips ``//`` comments. Each element is written as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,7 @@ def digits(fmt: IntFormat) -> int:
     return -(-fmt.bits // 4)
 
 
-def hex_lines(values: npt.NDArray[np.integer], fmt: IntFormat) -> list[str]:
+def hex_lines(values: npt.NDArray[np.integer[Any]], fmt: IntFormat) -> list[str]:
     mask = (1 << fmt.bits) - 1
     width = digits(fmt)
     return [format(int(v) & mask, f"0{width}x") for v in np.asarray(values).ravel()]
@@ -38,7 +39,7 @@ def hex_lines(values: npt.NDArray[np.integer], fmt: IntFormat) -> list[str]:
 def write_hex(
     path: Path,
     name: str,
-    values: npt.NDArray[np.integer],
+    values: npt.NDArray[np.integer[Any]],
     fmt: IntFormat,
     layout: str = "row-major (C order)",
 ) -> None:

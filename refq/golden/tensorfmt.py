@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -9,7 +11,7 @@ from refq.errors import GoldenError
 from refq.intmath import IntFormat
 
 
-def storage_dtype(fmt: IntFormat) -> np.dtype[np.integer]:
+def storage_dtype(fmt: IntFormat) -> np.dtype[np.integer[Any]]:
     """The narrowest NumPy dtype that holds every value of ``fmt``."""
     for bits in (8, 16, 32, 64):
         if fmt.bits <= bits:
@@ -17,7 +19,7 @@ def storage_dtype(fmt: IntFormat) -> np.dtype[np.integer]:
     raise GoldenError(f"no storage dtype for {fmt}")  # unreachable: bits <= 64
 
 
-def to_storage(array: npt.ArrayLike, fmt: IntFormat, name: str) -> npt.NDArray[np.integer]:
+def to_storage(array: npt.ArrayLike, fmt: IntFormat, name: str) -> npt.NDArray[np.integer[Any]]:
     """``array`` in its storage dtype, after checking every value lies in ``fmt``."""
     arr = np.asarray(array)
     if arr.dtype.kind not in "iu":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,9 @@ def kl_logits(pred_fp: FloatArray, pred: FloatArray) -> tuple[float, FloatArray]
     return loss, g
 
 
-def cross_entropy_logits(pred: FloatArray, labels: np.ndarray) -> tuple[float, FloatArray]:
+def cross_entropy_logits(
+    pred: FloatArray, labels: np.ndarray[Any, Any]
+) -> tuple[float, FloatArray]:
     """``L = mean_b -log softmax(pred)[b, labels[b]]`` and ``dL/dpred = (softmax - onehot)/B``."""
     b = pred.shape[0]
     lab = np.asarray(labels, dtype=np.int64)

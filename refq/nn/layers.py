@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from scipy.special import erf
 
 from refq.errors import SpecError
 
-FloatArray = npt.NDArray[np.floating]
+FloatArray = npt.NDArray[np.floating[Any]]
 """A float64 or float32 NumPy array."""
 
 TapFn = Callable[[str, FloatArray], "FloatArray | None"]

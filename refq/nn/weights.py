@@ -109,7 +109,7 @@ def save_weights(path: str | Path, params: Mapping[str, npt.ArrayLike]) -> None:
 
         save_file(arrays, str(p))
     elif p.suffix == ".npz":
-        np.savez(p, **arrays)  # type: ignore[arg-type]
+        np.savez(p, **arrays)  # type: ignore[arg-type, unused-ignore]
     else:
         raise SpecError(f"weight file {p}: unsupported suffix {p.suffix!r}")
 

@@ -41,7 +41,7 @@ class QuantSpec:
     a_bits: int
     weights: dict[str, Quantizer] = field(default_factory=dict)
     activations: dict[str, Quantizer] = field(default_factory=dict)
-    params: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     kernels: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -62,7 +62,7 @@ class QuantSpec:
                     raise SpecError(f"QuantSpec.{where}[{k!r}]: expected str -> Quantizer")
         if not isinstance(self.params, dict):
             raise SpecError("QuantSpec.params: expected a dict")
-        clean: dict[str, np.ndarray] = {}
+        clean: dict[str, np.ndarray[Any, Any]] = {}
         for k, v in self.params.items():
             a = np.asarray(v)
             if not isinstance(k, str) or a.dtype.kind not in "iuf":
@@ -104,7 +104,7 @@ class QuantSpec:
         return d
 
     @classmethod
-    def _from_head(cls, d: Any, params: dict[str, np.ndarray]) -> QuantSpec:
+    def _from_head(cls, d: Any, params: dict[str, np.ndarray[Any, Any]]) -> QuantSpec:
         if not isinstance(d, dict):
             raise SpecError(f"QuantSpec.from_dict: expected a dict, got {type(d).__name__}")
         if d.get("kind") != "quant_spec":
@@ -134,7 +134,7 @@ class QuantSpec:
         raw = d.get("params", {})
         if not isinstance(raw, dict):
             raise SpecError("QuantSpec.from_dict: params must be a dict")
-        params: dict[str, np.ndarray] = {}
+        params: dict[str, np.ndarray[Any, Any]] = {}
         for k, v in raw.items():
             if not isinstance(v, dict) or set(v) != {"dtype", "shape", "data"}:
                 raise SpecError(f"QuantSpec.from_dict: params[{k!r}] malformed")
@@ -168,7 +168,7 @@ class QuantSpec:
             d = json.loads((src / "spec.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise SpecError(f"QuantSpec.load: cannot read {src / 'spec.json'}: {e}") from e
-        params: dict[str, np.ndarray] = {}
+        params: dict[str, np.ndarray[Any, Any]] = {}
         p = src / "params.npz"
         if p.exists():
             try:
