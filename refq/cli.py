@@ -19,6 +19,8 @@ from refq.errors import RefqError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show refq at work on bundled data, no arguments, no download"),
     "eval": ("eval", "top-1 of FP, fake-quant and integer-only models per method and bits"),
+    "sweep": ("sweep", "eval's table over methods × bits × models × seeds on Dask, resumable "
+              "(SQLite)"),
     "quantize": ("quantize", "run a method recipe and save its QuantSpec"),
     "report": ("report", "per-layer error (cosine, MSE) of a quantized model, optional plots"),
     "kernels": ("kernels", "list the kernel variants: formats, widths, rounding, source, accuracy"),

@@ -29,4 +29,9 @@ class BackendError(RefqError):
     """A cross-check backend is unavailable or failed to run a case."""
 
 
-__all__ = ["BackendError", "GoldenError", "RangeError", "RefqError", "SpecError"]
+class DistError(RefqError):
+    """Distributed work cannot run: Dask is not installed, a cluster cannot be started or
+    reached, a task was lost, or a results database is not one refq wrote."""
+
+
+__all__ = ["BackendError", "DistError", "GoldenError", "RangeError", "RefqError", "SpecError"]

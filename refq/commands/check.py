@@ -32,15 +32,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the golden cases only (no hypothesis cases)",
     )
     parser.add_argument("--replay", type=Path, help="run one saved case folder and report it")
+    parser.add_argument("--workers", type=int,
+                        help="split the hunt by seed over an embedded Dask LocalCluster of "
+                        "this many worker processes (needs refq[dist])")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="split the hunt by seed over a running Dask cluster")
+    parser.add_argument("--seeds", type=int,
+                        help="with --workers/--scheduler: parts (hypothesis seeds) to split "
+                        "the hunt into (default: one per worker); --examples is the total "
+                        "per op")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --workers/--scheduler: the first part's hypothesis seed")
 
 
 def run(args: argparse.Namespace) -> int:
     from refq.crosscheck import load_backend, replay, run_suite
     from refq.crosscheck.report import SuiteReport
+    from refq.errors import SpecError
 
+    split = args.workers is not None or args.scheduler is not None
+    if split and args.replay:
+        raise SpecError("--replay runs one case here; it takes no --workers/--scheduler")
+    if args.workers is not None and args.scheduler is not None:
+        raise SpecError("give --workers or --scheduler, not both")
     backend = load_backend(args.backend)
     if args.replay:
         report = SuiteReport(backend.name, [replay(backend, args.replay)])
+    elif split:
+        from refq.commands._hunt import split_hunt
+
+        report = split_hunt(args)
     else:
         ops = [p.strip() for p in args.ops.split(",")] if args.ops else None
         report = run_suite(

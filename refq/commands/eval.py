@@ -103,22 +103,33 @@ def format_recipe_options(opts: dict[str, dict[str, Any]]) -> str:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --weights, --data, --calib, --limit, --seed, --quiet."""
+    """--model, --weights, --data, --labels, --calib, --limit, --seed, --quiet."""
     parser.add_argument("--model", default="bundled",
-                        help="model config name (see refq.nn.CONFIGS) or 'bundled' (default)")
+                        help="'bundled' (default), a model config name (see refq.nn.CONFIGS) "
+                        "with --weights or as NAME=FILE, or a Hugging Face / timm checkpoint "
+                        "folder (config.json + model.safetensors)")
     parser.add_argument("--weights", type=Path,
-                        help=".safetensors/.npz weights (timm or HF keys); required unless "
-                        "--model bundled")
+                        help=".safetensors/.npz weights (timm or HF keys) of a named --model")
+    add_data_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the recipes and shuffle")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data, --labels, --calib, --limit (shared with ``refq sweep``)."""
     parser.add_argument("--data", type=Path,
                         help="ImageFolder root (class subfolders); default: the bundled "
                         "digits (calib and test splits; bundled model only)")
+    parser.add_argument("--labels", choices=("auto", "position"), default="auto",
+                        help="how folder classes map to model outputs: 'auto' (default) by "
+                        "the model's class names, or in sorted order when it names none and "
+                        "the folder has one class per output; 'position': sorted folders "
+                        "are outputs 0, 1, ...")
     parser.add_argument("--calib", type=int, default=32,
                         help="calibration images (default 32; taken from the start of a "
                         "shuffled --data folder, or from the bundled calib split)")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate at most this many images (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the recipes and shuffle")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 @dataclass
@@ -132,54 +143,68 @@ class Workload:
     source: str
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """SpecError unless --calib and --limit are >= 1."""
+    if args.calib is not None and args.calib < 1:
+        raise SpecError(f"--calib must be >= 1, got {args.calib}")
+    if args.limit is not None and args.limit < 1:
+        raise SpecError(f"--limit must be >= 1, got {args.limit}")
+
+
+def open_folder(source: Any, data: Path, labels: str) -> tuple[Any, list[int]]:
+    """The ImageFolder ``data`` in the eval transform of ``source``'s model, and the model
+    output of each of its classes; SpecError (naming both) when they do not fit."""
+    from refq.nn import ImageFolder, eval_transform
+    from refq.nn.fit import check_channels, class_map
+
+    cfg = source.config()
+    folder = ImageFolder(data, eval_transform(cfg))
+    outputs = class_map(folder.classes, source.class_names(), cfg.num_classes,
+                        data=str(data), model=source.label, by=labels)
+    check_channels(folder, cfg.in_chans, model=source.label)
+    return folder, outputs
+
+
 def load_workload(args: argparse.Namespace) -> Workload:
     """Build the model and data of ``args`` (see :func:`add_model_arguments`).
 
     The model is folded (``fold_normalization``) so every input is uint8 pixels. With
     ``--data`` the folder is shuffled with ``--seed``; the first ``--calib`` images calibrate
     and the evaluation uses all images (``--limit`` caps it); the calibration images are
-    disjoint from the evaluated ones when the folder holds more than ``--calib`` images.
+    disjoint from the evaluated ones when the folder holds more than ``--calib`` images
+    (:func:`refq.nn.fit.calib_eval_split`). Folder classes map to model outputs by
+    :func:`refq.nn.fit.class_map` (``--labels``).
     """
     import numpy as np
 
-    from refq.nn import ImageFolder, create_model, eval_transform, load_bundled
+    from refq.nn import load_digits
+    from refq.nn.fit import calib_eval_split
+    from refq.nn.sources import parse_model
 
-    if args.calib is not None and args.calib < 1:
-        raise SpecError(f"--calib must be >= 1, got {args.calib}")
-    if args.limit is not None and args.limit < 1:
-        raise SpecError(f"--limit must be >= 1, got {args.limit}")
-    if args.model == "bundled":
-        if args.weights is not None:
-            raise SpecError("--weights cannot be used with --model bundled")
-        model, digits = load_bundled()
-    else:
-        if args.weights is None:
-            raise SpecError(f"--model {args.model}: --weights FILE is required")
-        if not Path(args.weights).is_file():
-            raise SpecError(f"--weights {args.weights}: no such file")
-        if args.data is None:
-            raise SpecError(f"--model {args.model}: --data IMAGEFOLDER is required")
-        model = create_model(args.model, weights=args.weights)
-        digits = None
-    fm = model.fold_normalization()
+    check_counts(args)
+    source = parse_model(args.model, args.weights)
+    if args.data is None and source.kind != "bundled":
+        raise SpecError(f"--model {args.model}: --data IMAGEFOLDER is required")
+    fm = source.load().fold_normalization()
     if args.data is None:
-        assert digits is not None
+        digits = load_digits()
         calib, _ = digits.split("calib")
         images, labels = digits.split("test")
         calib = calib[: args.calib]
-        source = f"bundled digits test split ({images.shape[0]} images)"
+        src = f"bundled digits test split ({images.shape[0]} images)"
     else:
-        folder = ImageFolder(args.data, eval_transform(fm.config))
+        folder, outputs = open_folder(source, args.data, getattr(args, "labels", "auto"))
         n = len(folder)
-        order = np.random.default_rng(args.seed).permutation(n)
-        k = min(args.calib, n)
-        calib, _ = folder.load([int(i) for i in order[:k]])
-        rest = order[k:] if n > k else order
-        images, labels = folder.load([int(i) for i in rest])
-        source = f"{args.data} ({len(folder.classes)} classes, {n} images)"
+        cal_idx, eval_idx = calib_eval_split(n, args.calib, args.seed)
+        calib, _ = folder.load([int(i) for i in cal_idx])
+        images, labels = folder.load([int(i) for i in eval_idx])
+        labels = np.asarray(outputs, dtype=np.int64)[labels]
+        src = f"{args.data} ({len(folder.classes)} classes, {n} images)"
+    if source.kind != "bundled":
+        src = f"model {source.describe()}; data {src}"
     if args.limit is not None:
         images, labels = images[: args.limit], labels[: args.limit]
-    return Workload(fm, calib, images, labels, source)
+    return Workload(fm, calib, images, labels, src)
 
 
 def integer_top1(program: Any, images: Any, labels: Any, batch: int = 100) -> float:

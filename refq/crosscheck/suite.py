@@ -82,8 +82,10 @@ def _hypothesis_entry(
     derandomize: bool,
     known: Known | None,
     artifacts: Path | None,
+    seed: int | None = None,
 ) -> Entry:
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as fixed_seed
 
     stats = {"run": 0, "unsupported": 0}
 
@@ -94,7 +96,7 @@ def _hypothesis_entry(
 
     @settings(
         max_examples=examples,
-        derandomize=derandomize,
+        derandomize=derandomize and seed is None,
         database=None,
         deadline=None,
         verbosity=Verbosity.quiet,
@@ -115,6 +117,8 @@ def _hypothesis_entry(
             failures.append((case, mismatches, error))
             raise AssertionError(error or mismatches[0].detail)
 
+    if seed is not None:
+        prop = fixed_seed(seed)(prop)
     with contextlib.suppress(AssertionError, _Unsupported):
         prop()
     variant = key if key in KERNELS else ""
@@ -163,6 +167,7 @@ def run_suite(
     generated: bool = True,
     backend_spec: str | None = None,
     extra_strategies: Mapping[str, Callable[[], Any]] | None = None,
+    seed: int | None = None,
 ) -> SuiteReport:
     """Run refq's conformance suite on ``backend``.
 
@@ -173,7 +178,9 @@ def run_suite(
     (as golden case folders, replayable with ``refq check --replay``);
     ``extra_strategies``: more hypothesis strategies (key → zero-argument factory of a
     strategy drawing :class:`~refq.golden.case.Case`), run after refq's own and selected by
-    ``ops`` the same way — how an adapter adds its backend-specific hunts.
+    ``ops`` the same way — how an adapter adds its backend-specific hunts. ``seed``: draw
+    the generated cases from this hypothesis seed instead of the derandomized stream (how
+    ``refq check --workers`` splits one long hunt into different ones).
 
     A golden case is matched against ``known`` by its name; a key-level entry (``op.variant``)
     explains only a golden case that fails, so one agreeing case of a key known to disagree
@@ -198,6 +205,7 @@ def run_suite(
                         derandomize,
                         find_known(known_list, key),
                         artifacts,
+                        seed,
                     )
                 )
     if golden is not None:

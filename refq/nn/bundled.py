@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from refq.errors import SpecError
 from refq.nn.base import Model
-from refq.nn.configs import ViTConfig, config_from_dict
+from refq.nn.configs import ViTConfig, config_from_dict, register_config_loader
 from refq.nn.layers import FloatArray
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -131,6 +131,12 @@ def bundled_config() -> ViTConfig:
     return cfg
 
 
+register_config_loader("deit_digits", bundled_config)
+
+DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
+"""The bundled model's class names: output k is the digit ``str(k)``."""
+
+
 def load_bundled(dtype: npt.DTypeLike = np.float64) -> tuple[Model, DigitsData]:
     """(model, data): the bundled digits DeiT (float input, mean = std = 0.5) and its data.
 
@@ -144,6 +150,7 @@ def load_bundled(dtype: npt.DTypeLike = np.float64) -> tuple[Model, DigitsData]:
 
 
 __all__ = [
+    "DIGIT_CLASSES",
     "DigitsData",
     "bundled_config",
     "bundled_info",

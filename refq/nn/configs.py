@@ -1,16 +1,18 @@
 """Model configurations under their timm names, and the eval transform of each family.
 
 Two config types: :class:`ViTConfig` (ViT and DeiT, with an optional DeiT distillation
-token) and :class:`SwinConfig`. :data:`CONFIGS` maps timm names to configs; the bundled
-digits model's config is registered as ``deit_digits`` (read from refq/data/deit_digits.json
-on first use). Eval transforms follow METHODS.md §6: DeiT ImageNet mean/std with crop_pct
-0.875; ViT mean = std = 0.5 with crop_pct 0.9; Swin ImageNet mean/std with crop_pct 0.9;
-all bicubic.
+token) and :class:`SwinConfig`. :data:`CONFIGS` maps timm names to configs. This module
+knows no model file: configs read from elsewhere (the bundled digits model's
+``deit_digits``, registered by :mod:`refq.nn.bundled`) are added through
+:func:`register_config_loader` and read on first use. Eval transforms follow METHODS.md
+§6: DeiT ImageNet mean/std with crop_pct 0.875; ViT mean = std = 0.5 with crop_pct 0.9;
+Swin ImageNet mean/std with crop_pct 0.9; all bicubic.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,8 +162,18 @@ CONFIGS: dict[str, ModelConfig] = {
         _swin("swin_base_patch4_window7_224", 128, (2, 2, 18, 2), (4, 8, 16, 32)),
     )
 }
-"""The timm-named configs (ImageNet-1k heads). ``deit_digits`` is added by
-:func:`get_config` from the bundled json."""
+"""The timm-named configs (ImageNet-1k heads), plus the configs of registered loaders once
+they have been asked for."""
+
+_LOADERS: dict[str, Callable[[], ModelConfig]] = {}
+
+
+def register_config_loader(name: str, loader: Callable[[], ModelConfig]) -> None:
+    """Make ``get_config(name)`` call ``loader()`` on first use (and keep its result in
+    :data:`CONFIGS`). SpecError if ``name`` is already a config or has a loader."""
+    if name in CONFIGS or name in _LOADERS:
+        raise SpecError(f"model config {name!r} is already registered")
+    _LOADERS[name] = loader
 
 
 def config_from_dict(d: dict[str, Any]) -> ModelConfig:
@@ -194,12 +206,10 @@ def config_from_dict(d: dict[str, Any]) -> ModelConfig:
 def get_config(name: str, **overrides: Any) -> ModelConfig:
     """The config registered under ``name``, with dataclass fields replaced by ``overrides``
     (e.g. ``num_classes=10``). Raises SpecError on an unknown name or field."""
-    if name not in CONFIGS and name == "deit_digits":
-        from refq.nn.bundled import bundled_config
-
-        CONFIGS[name] = bundled_config()
+    if name not in CONFIGS and name in _LOADERS:
+        CONFIGS[name] = _LOADERS[name]()
     if name not in CONFIGS:
-        raise SpecError(f"unknown model {name!r}; known: {sorted(CONFIGS)}")
+        raise SpecError(f"unknown model {name!r}; known: {sorted({*CONFIGS, *_LOADERS})}")
     cfg = CONFIGS[name]
     try:
         return dataclasses.replace(cfg, **overrides)
@@ -217,4 +227,5 @@ __all__ = [
     "ViTConfig",
     "config_from_dict",
     "get_config",
+    "register_config_loader",
 ]

@@ -4,6 +4,10 @@ Mode rule (:func:`load_image`): 8-bit modes (``1``, ``L``, ``P``, ``RGB``, ``RGB
 ``PA``, ``RGBX``, ``CMYK``, ``YCbCr``, ``La``, ``RGBa``) are converted with Pillow's
 ``convert`` to the requested mode ("RGB" default, or "L"); alpha is dropped (the
 timm/torchvision loader rule), palette images with transparency go through RGBA first.
+A colour image is refused for "L" (a one-channel model): only an image whose red, green and
+blue channels are equal everywhere converts to gray losslessly (Pillow's L = (19595 R +
+38470 G + 7471 B + 2^15) >> 16 is then exactly R), so any other would silently feed the
+model data it was not made for.
 High-bit-depth modes (``I``, ``I;16*``, ``F``, ...) are refused, since scaling them to
 8 bits is a choice the caller must make.
 
@@ -35,6 +39,7 @@ from refq.nn.layers import FloatArray
 U8 = npt.NDArray[np.uint8]
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 _CONVERTIBLE = {"1", "L", "P", "RGB", "RGBA", "LA", "PA", "RGBX", "CMYK", "YCbCr", "La", "RGBa"}
+_GRAY = {"1", "L", "LA", "La"}
 
 
 class ImageDataError(SpecError):
@@ -56,6 +61,12 @@ def load_image(path: str | Path, mode: str = "RGB") -> Image.Image:
                                      f"it to {mode} yourself (scaling is the caller's choice)")
             if src == "P" and "transparency" in im.info:
                 im = im.convert("RGBA")
+            if mode == "L" and im.mode not in _GRAY:
+                rgb = np.asarray(im.convert("RGB"))
+                if not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                        and np.array_equal(rgb[..., 0], rgb[..., 2])):
+                    raise ImageDataError(f"{p}: a colour image (mode {src}, channels differ) "
+                                         "cannot feed a 1-channel (grayscale) model")
             out: Image.Image = im if im.mode == mode else im.convert(mode)
             return out
     except ImageDataError:
