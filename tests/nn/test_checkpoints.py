@@ -143,7 +143,7 @@ def test_timm_folder(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def hf_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def torch_extra() -> None:
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -151,6 +151,10 @@ def hf_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         if _CI:
             raise
         pytest.skip("torch/transformers not installed (CI installs them)")
+
+
+@pytest.fixture(scope="module")
+def hf_case(tmp_path_factory: pytest.TempPathFactory, torch_extra: None) -> tuple[Path, Path]:
     from tests.nn.hf_util import make_hf_case
 
     return make_hf_case(tmp_path_factory.mktemp("hf"))  # type: ignore[no-any-return]
@@ -179,3 +183,36 @@ def test_transformers_folder_matches_transformers(hf_case: tuple[Path, Path]) ->
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
     # every image sits in the folder of transformers' prediction
     assert [HF_NAMES[int(p)] for p in want.argmax(-1)] == [f.parent.name for f in files]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("family", ["deit", "swin"])
+def test_other_transformers_folders(tmp_path: Path, torch_extra: None, family: str) -> None:
+    """DeiT with teacher (distilled: both heads) and Swin, saved by transformers with
+    non-default configs, load to transformers' logits (no preprocessor file: family
+    defaults)."""
+    import torch
+    import transformers
+
+    from tests.nn.hf_util import perturb
+
+    if family == "deit":
+        cfg = transformers.DeiTConfig(image_size=32, patch_size=8, hidden_size=24,
+                                      num_hidden_layers=2, num_attention_heads=3,
+                                      intermediate_size=48, num_labels=5)
+        model = perturb(transformers.DeiTForImageClassificationWithTeacher(cfg), seed=3)
+    else:
+        cfg = transformers.SwinConfig(image_size=32, patch_size=2, embed_dim=8,
+                                      depths=[2, 2], num_heads=[2, 4], window_size=4,
+                                      num_labels=5)
+        model = perturb(transformers.SwinForImageClassification(cfg), seed=4)
+    model.float().save_pretrained(tmp_path)
+    src = parse_model(str(tmp_path))
+    c = src.config()
+    assert c.num_classes == 5 and c.img_size == 32 and c.family == family
+    assert getattr(c, "distilled", family == "deit") is (family == "deit")
+    x = np.random.default_rng(5).standard_normal((2, 3, 32, 32))
+    with torch.no_grad():
+        want = model.double()(torch.from_numpy(x)).logits.numpy()
+    got = src.load().forward(x)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
