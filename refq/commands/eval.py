@@ -193,7 +193,7 @@ def load_workload(args: argparse.Namespace) -> Workload:
         calib = calib[: args.calib]
         src = f"bundled digits test split ({images.shape[0]} images)"
     else:
-        folder, outputs = open_folder(source, args.data, getattr(args, "labels", "auto"))
+        folder, outputs = open_folder(source, args.data, args.labels)
         n = len(folder)
         cal_idx, eval_idx = calib_eval_split(n, args.calib, args.seed)
         calib, _ = folder.load([int(i) for i in cal_idx])

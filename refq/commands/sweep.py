@@ -148,8 +148,8 @@ def sweep(args: argparse.Namespace, inline: bool) -> int:
                   "same command resumes", file=sys.stderr)
             raise
         tables = setups(store, [c.cell for c in plan.cells])
-        refused = any(store.prep(p) and store.prep(p)["recipe_error"]  # type: ignore[index]
-                      for p in plan.preps)
+        preps = [store.prep(p) for p in plan.preps]
+        refused = any(row is not None and row["recipe_error"] for row in preps)
     if outcome is not None:
         print(f"computed {outcome.tasks} tasks, stored {outcome.rows} rows")
     print(text(tables))

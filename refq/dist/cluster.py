@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +63,21 @@ def dashboard_note(link: str) -> str:
 
 
 @contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes start, so they inherit "ignore": a Ctrl-C at
+    the terminal then interrupts the sweep (which shuts its cluster down) instead of every
+    worker printing a KeyboardInterrupt. Only in the main thread (where signals live)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def open_cluster(workers: int | None = None, scheduler: str | None = None,
                  blas_threads: int | None = None, timeout: float = 30.0) -> Iterator[Cluster]:
     """A connected cluster for the ``with`` block, closed afterwards (a LocalCluster is
@@ -90,14 +107,14 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None,
     import dask
 
     n = machine_workers() if workers is None else workers
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": str(blas_threads or 1)
-               for k in _BLAS_ENV}
+    environ: dict[str, str | None] = {
+        f"distributed.nanny.pre-spawn-environ.{k}": str(blas_threads or 1) for k in _BLAS_ENV}
     # Dask sets MALLOC_TRIM_THRESHOLD_ (64 KiB) in its workers by default; glibc then
     # stops adapting its mmap threshold, so every NumPy temporary is mapped and unmapped
     # afresh: measured 1.7x the CPU time of the same forward pass (half of it in the
     # kernel) on the bundled model. refq's tasks allocate the same sizes over and over.
     environ["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] = None
-    with dask.config.set(environ):
+    with dask.config.set(environ), _sigint_ignored():
         cluster = distributed.LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.CRITICAL)
     try:

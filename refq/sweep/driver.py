@@ -78,7 +78,12 @@ def pending(plan: Plan, store: Store) -> Work:
 def check_versions(executor: Executor) -> None:
     """DistError if a worker runs another refq or NumPy than this process."""
     here = versions()
-    bad = {w: v for w, v in executor.everywhere(versions).items() if v != here}
+    try:
+        there = executor.everywhere(versions)
+    except Exception as e:  # e.g. refq missing on a worker: the call cannot unpickle
+        raise DistError(f"the workers cannot run refq's tasks: {type(e).__name__}: {e}"
+                        ) from None
+    bad = {w: v for w, v in there.items() if v != here}
     if bad:
         listed = "; ".join(f"{w}: {v}" for w, v in sorted(bad.items())[:4])
         raise DistError(f"workers run other versions than this process ({here}): {listed}")

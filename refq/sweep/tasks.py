@@ -86,9 +86,14 @@ def load_images(images: Images, source: ModelSource,
 
 
 def spec_sha256(spec: Any) -> str:
-    """sha256 of a QuantSpec: its canonical JSON head, then every param's name, dtype,
-    shape and little-endian bytes, in name order."""
-    h = hashlib.sha256(json.dumps(spec._head(), sort_keys=True, allow_nan=False).encode())
+    """sha256 of a QuantSpec: the canonical JSON of its fields and quantizers (what
+    ``spec.json`` holds), then every param's name, dtype, shape and little-endian bytes,
+    in name order."""
+    head = {"method": spec.method, "model": spec.model, "w_bits": spec.w_bits,
+            "a_bits": spec.a_bits, "kernels": spec.kernels, "notes": spec.notes,
+            "weights": {k: q.to_dict() for k, q in spec.weights.items()},
+            "activations": {k: q.to_dict() for k, q in spec.activations.items()}}
+    h = hashlib.sha256(json.dumps(head, sort_keys=True, allow_nan=False).encode())
     for name, arr in sorted(spec.params.items()):
         a = np.ascontiguousarray(arr)
         a = a.astype(a.dtype.newbyteorder("<"))

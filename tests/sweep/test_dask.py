@@ -155,3 +155,32 @@ def test_acceptance_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "nothing to compute" in out and table(out) == first
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_cluster(tmp_path: Path) -> None:
+    """Ctrl-C at a terminal (SIGINT to the whole process group, workers included) while a
+    2-worker sweep runs: exit 130, finished rows kept, no worker traceback, and the same
+    command completes the sweep."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "r.sqlite"
+    cmd = [sys.executable, "-m", "refq", "sweep", *SWEEP, "--workers", "2", "--results",
+           str(db)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, env=env)
+    deadline = time.monotonic() + 300
+    while count_rows(db) < 2:
+        assert p.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err
+    assert "the same command resumes" in err and "Traceback" not in err
+    kept = rows_of(db)
+    assert 2 <= len(kept) < 18
+    q = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert q.returncode == 0, q.stderr
+    assert set(kept) < set(rows_of(db)) and len(rows_of(db)) == 18
