@@ -161,7 +161,7 @@ def open_folder(source: Any, data: Path, labels: str) -> tuple[Any, list[int]]:
     folder = ImageFolder(data, eval_transform(cfg))
     outputs = class_map(folder.classes, source.class_names(), cfg.num_classes,
                         data=str(data), model=source.label, by=labels)
-    check_channels(folder, cfg.in_chans, model=source.label)
+    check_channels(folder.samples, cfg.in_chans, data=str(data), model=source.label)
     return folder, outputs
 
 

@@ -22,12 +22,13 @@ the rest (all images when the folder holds no more than ``calib``) are evaluated
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
-from refq.nn.data import ImageDataError, ImageFolder, load_image
+from refq.nn.data import ImageDataError, load_image
 
 BY = ("auto", "position")
 
@@ -68,21 +69,23 @@ def class_map(folder_classes: Sequence[str], class_names: Sequence[str] | None,
     return [index[c] for c in folder]
 
 
-def check_channels(folder: ImageFolder, in_chans: int, *, model: str) -> None:
-    """SpecError if ``in_chans`` is 1 and the first image of some class is a colour image
-    (its channels differ), naming the image and the model."""
+def check_channels(samples: Sequence[tuple[Path, int]], in_chans: int, *, data: str,
+                   model: str) -> None:
+    """SpecError if ``in_chans`` is 1 and the first image of some class (``samples`` are
+    (path, class) pairs, as :attr:`ImageFolder.samples`) is a colour image (its channels
+    differ), naming the data, the image and the model."""
     if in_chans != 1:
         return
     seen: set[int] = set()
-    for path, label in folder.samples:
+    for path, label in samples:
         if label in seen:
             continue
         seen.add(label)
         try:
             load_image(path, "L")
         except ImageDataError as e:
-            raise SpecError(f"data {folder.root} does not fit model {model} "
-                            f"(1 input channel): {e}") from None
+            raise SpecError(f"data {data} does not fit model {model} (1 input channel): "
+                            f"{e}") from None
 
 
 def calib_eval_split(n: int, calib: int, seed: int, limit: int | None = None,

@@ -121,9 +121,11 @@ def execute(work: Work, store: Store, executor: Executor, *, progress: bool = Tr
             kinds[h.key] = ("shard", (cell, shard))
             if cell.prep is not None:
                 left[cell.prep] += 1
-        for cell in {c.cell: c for c, _ in work.shards}.values():
-            jobs = [s for c, s in work.shards if c.cell == cell.cell]
-            bar.add_cell(cell.cell, _label(cell), sum(len(s.images) for s in jobs), len(jobs))
+        by_cell: dict[str, tuple[Cell, list[ShardJob]]] = {}
+        for cell, shard in work.shards:
+            by_cell.setdefault(cell.cell, (cell, []))[1].append(shard)
+        for key, (cell, jobs) in by_cell.items():
+            bar.add_cell(key, _label(cell), sum(len(s.images) for s in jobs), len(jobs))
         for h in executor.completed():
             kind, what = kinds.pop(h.key)
             ok, value = executor.outcome(h, fetch=kind != "prep")

@@ -166,10 +166,28 @@ class Options:
     threads: int | None = None
 
 
-def _splits(opts: Options, source: ModelSource, seed: int,
+@dataclass(frozen=True)
+class _Listing:
+    """An image folder listed once per sweep: classes, samples, fingerprint."""
+
+    data: DataRef
+    classes: list[str]
+    samples: list[tuple[Path, int]]
+
+
+def _list_folder(root: Path) -> _Listing:
+    from refq.nn import EvalTransform, ImageFolder
+
+    folder = ImageFolder(root, EvalTransform(1, 1.0, (0.0,), (1.0,)))  # listing only
+    data = DataRef("folder", str(Path(root).resolve()),
+                   folder_fingerprint(folder.classes, folder.samples, folder.root))
+    return _Listing(data, folder.classes, folder.samples)
+
+
+def _splits(opts: Options, source: ModelSource, seed: int, listing: _Listing | None,
             ) -> tuple[DataRef, Images, Images]:
     """(data, calibration images, evaluation images) of ``source`` and ``seed``."""
-    if opts.data is None:
+    if listing is None:
         if source.kind != "bundled":
             raise SpecError(f"--model {source.label}: --data IMAGEFOLDER is required")
         from refq.nn import load_digits
@@ -180,71 +198,74 @@ def _splits(opts: Options, source: ModelSource, seed: int,
         ev = [int(i) for i in digits.test_idx[: opts.limit]]
         return (data, Images(data, tuple(cal), tuple(int(digits.labels[i]) for i in cal)),
                 Images(data, tuple(ev), tuple(int(digits.labels[i]) for i in ev)))
-    from refq.nn import ImageFolder, eval_transform
-    from refq.nn.fit import calib_eval_split, check_channels, class_map
+    from refq.nn.fit import calib_eval_split
 
-    cfg = source.config()
-    folder = ImageFolder(opts.data, eval_transform(cfg))
-    outputs = class_map(folder.classes, source.class_names(), cfg.num_classes,
-                        data=str(opts.data), model=source.label, by=opts.labels)
-    check_channels(folder, cfg.in_chans, model=source.label)
-    data = DataRef("folder", str(Path(opts.data).resolve()),
-                   folder_fingerprint(folder.classes, folder.samples, folder.root))
-    cal_idx, ev_idx = calib_eval_split(len(folder), opts.calib, seed, opts.limit)
+    outputs = _outputs(opts, source, listing)
+    cal_idx, ev_idx = calib_eval_split(len(listing.samples), opts.calib, seed, opts.limit)
 
     def images(idx: Any) -> Images:
-        picked = [folder.samples[int(i)] for i in idx]
-        return Images(data, tuple(str(p.resolve()) for p, _ in picked),
+        picked = [listing.samples[int(i)] for i in idx]
+        return Images(listing.data, tuple(str(p.resolve()) for p, _ in picked),
                       tuple(outputs[lab] for _, lab in picked))
 
-    return data, images(cal_idx), images(ev_idx)
+    return listing.data, images(cal_idx), images(ev_idx)
+
+
+def _outputs(opts: Options, source: ModelSource, listing: _Listing) -> list[int]:
+    """The model output of each folder class; SpecError if data and model do not fit."""
+    from refq.nn.fit import check_channels, class_map
+
+    cfg = source.config()
+    outputs = class_map(listing.classes, source.class_names(), cfg.num_classes,
+                        data=str(opts.data), model=source.label, by=opts.labels)
+    check_channels(listing.samples, cfg.in_chans, data=str(opts.data), model=source.label)
+    return outputs
+
+
+def _cell(config: dict[str, Any], prep: str | None, method: str, mode: str,
+          bits: tuple[int, int] | None, source: ModelSource, data: DataRef, seed: int,
+          evaluation: Images, opts: Options) -> Cell:
+    key = config_hash(config)
+    starts = range(0, len(evaluation), opts.shard_size)
+    shards = [ShardJob(key, i, first, mode, source,
+                       evaluation.part(first, first + opts.shard_size), opts.threads)
+              for i, first in enumerate(starts)]
+    return Cell(key, config, prep, source.label, data.label, method, mode,
+                bits[0] if bits else None, bits[1] if bits else None, seed, shards,
+                len(evaluation))
 
 
 def build_plan(opts: Options) -> Plan:
-    """The cells and preps of a sweep (model fingerprints and data listings are taken
+    """The cells and preps of a sweep (model fingerprints and the data listing are taken
     here, once). SpecError on input that does not fit (see :mod:`refq.nn.fit`)."""
     if opts.shard_size < 1:
         raise SpecError(f"--shard-size must be >= 1, got {opts.shard_size}")
     plan = Plan()
-    fingerprints = {src: src.fingerprint() for src in opts.sources}
+    listing = _list_folder(opts.data) if opts.data is not None else None
     for source in opts.sources:
         plan.sources.append(source.describe())
+        fingerprint = source.fingerprint()
         for seed in opts.seeds:
-            data, calib, evaluation = _splits(opts, source, seed)
-            base = {"refq": __version__, "model": fingerprints[source],
-                    "data": data.fingerprint, "seed": seed, "calib": opts.calib}
+            data, calib, evaluation = _splits(opts, source, seed, listing)
+            base = {"refq": __version__, "model": fingerprint, "data": data.fingerprint,
+                    "seed": seed, "calib": opts.calib}
             evals = {**base, "labels": opts.labels, "limit": opts.limit,
                      "shard_size": opts.shard_size}
-
-            def cell(config: dict[str, Any], prep: str | None, method: str, mode: str,
-                     wa: tuple[int, int] | None, source: ModelSource = source,
-                     data: DataRef = data, seed: int = seed,
-                     evaluation: Images = evaluation) -> Cell:
-                key = config_hash(config)
-                shards = [ShardJob(key, i, first, mode, source,
-                                   evaluation.part(first, first + opts.shard_size),
-                                   opts.threads)
-                          for i, first in enumerate(range(0, len(evaluation),
-                                                          opts.shard_size))]
-                return Cell(key, config, prep, source.label, data.label, method, mode,
-                            wa[0] if wa else None, wa[1] if wa else None, seed, shards,
-                            len(evaluation))
-
-            plan.cells.append(cell({**evals, "method": "fp", "mode": "float"}, None, "fp",
-                                   "float", None))
+            where = (source, data, seed, evaluation, opts)
+            plan.cells.append(_cell({**evals, "method": "fp", "mode": "float"}, None, "fp",
+                                    "float", None, *where))
             for method in opts.methods:
-                options = canonical(opts.options.get(method, {}))
                 for w, a in opts.bits:
                     prep_cfg = {**base, "method": method, "w_bits": w, "a_bits": a,
                                 "options": opts.options.get(method, {})}
                     prep = config_hash(prep_cfg)
-                    plan.preps[prep] = PrepJob(prep, canonical(prep_cfg), source, method, w, a,
-                                               seed, options, calib, opts.integer,
-                                               opts.threads)
-                    modes = ["fake-quant"] + (["integer"] if opts.integer else [])
-                    for mode in modes:
-                        plan.cells.append(cell({**evals, **prep_cfg, "mode": mode}, prep,
-                                               method, mode, (w, a)))
+                    plan.preps[prep] = PrepJob(
+                        prep, canonical(prep_cfg), source, method, w, a, seed,
+                        canonical(opts.options.get(method, {})), calib, opts.integer,
+                        opts.threads)
+                    for mode in ["fake-quant"] + (["integer"] if opts.integer else []):
+                        plan.cells.append(_cell({**evals, **prep_cfg, "mode": mode}, prep,
+                                                method, mode, (w, a), *where))
     return plan
 
 

@@ -58,13 +58,13 @@ def test_sweep_matches_eval_and_resumes(tmp_path: Path,
     assert "to compute: 0 preps, 0 shards" in out and "nothing to compute" in out
     assert table(out) == want and rows_of(db) == first
     # smaller shards are another configuration: new cells, old rows untouched
-    assert main([*argv[:-2], "--shard-size", "15"]) == 0
+    assert main([*argv[:-2], "--shard-size", "15", "--bits", "W8A8"]) == 0
     out = capsys.readouterr().out
     assert table(out)["minmax W8A8"][2] == want["minmax W8A8"][2]  # integer: exact
     rows = rows_of(db)
-    assert set(first) < set(rows) and len(rows) == 5 + 5 * 3  # 40 = 15 + 15 + 10
+    assert set(first) < set(rows) and len(rows) == 5 + 3 * 3  # 40 = 15 + 15 + 10
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 10
+        assert con.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 8
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
