@@ -221,12 +221,15 @@ def csv_text(tables: list[Setup]) -> str:
     for setup in tables:
         d = setup.describe
         for ln in setup.lines:
-            delta = _delta(ln, setup.integer)
+            ref, base = (ln.integer, ln.fq) if setup.integer else (ln.fq, ln.fp)
+            delta = ""
+            if (ref is not None and base is not None and ref.top1 is not None
+                    and base.top1 is not None):
+                delta = f"{ref.top1 - base.top1:.6f}"
             w.writerow([d["model"], d["data"], d["seed"], d["calib"], d["limit"] or "",
                         d["images"], d["labels"], d["refq"], ln.method,
                         canonical(ln.options), ln.bits, num(ln.fp), num(ln.fq),
-                        num(ln.integer), "" if delta == "n/a" else float(delta) / 100,
-                        f"{ln.cpu_s:.3f}", "; ".join(ln.notes)])
+                        num(ln.integer), delta, f"{ln.cpu_s:.3f}", "; ".join(ln.notes)])
     return buf.getvalue()
 
 
