@@ -268,12 +268,14 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
                   fp: float | None = None,
                   keep: dict[tuple[str, int, int], tuple[Any, Any]] | None = None,
                   options: dict[str, dict[str, Any]] | None = None,
+                  kernels: str | None = None,
                   ) -> list[Row]:
     """For each method × bits: quantize on ``work.calib``, fake-quant top-1 and (with
     ``integer``) the integer-only top-1 of the lowered Program. A recipe or lowering that
     raises a RefqError (e.g. not implemented yet) gives n/a cells with the reason; any other
     exception gives n/a with "FAILED" and the exception (the caller decides the exit code).
-    ``keep``: if given, receives (spec, program or None) per (method, w_bits, a_bits)."""
+    ``keep``: if given, receives (spec, program or None) per (method, w_bits, a_bits).
+    ``kernels``: the lowering's kernel choice (a profile or family=variant items)."""
     from tqdm import tqdm
 
     from refq.methods import evaluate
@@ -287,14 +289,15 @@ def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]
         row = Row(method, f"W{w}A{a}", fp_top1)
         rows.append(row)
         t0 = time.perf_counter()
-        _run_one(work, row, method, w, a, integer, seed, keep, (options or {}).get(method, {}))
+        _run_one(work, row, method, w, a, integer, seed, keep, (options or {}).get(method, {}),
+                 kernels)
         row.seconds = time.perf_counter() - t0
     return rows
 
 
 def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: bool, seed: int,
              keep: dict[tuple[str, int, int], tuple[Any, Any]] | None,
-             opts: dict[str, Any] | None = None) -> None:
+             opts: dict[str, Any] | None = None, kernels: str | None = None) -> None:
     from refq.errors import RefqError
     from refq.methods import evaluate, quantize_model
     from refq.program import lower
@@ -319,7 +322,7 @@ def _run_one(work: Workload, row: Row, method: str, w: int, a: int, integer: boo
         return
     try:
         t0 = clock()
-        prog = lower(work.model, spec, work.calib)
+        prog = lower(work.model, spec, work.calib, kernels=kernels)
         t1 = clock()
         row.cpu["lower"] = t1 - t0
         if keep is not None:
@@ -339,6 +342,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", default="W8A8", help="comma-separated, e.g. W8A8,W4A4")
     parser.add_argument("--integer", action="store_true",
                         help="also the integer-only top-1 of the lowered Program")
+    parser.add_argument("--kernels", default=None, metavar="PROFILE|FAMILY=VARIANT,...",
+                        help="kernel variants of the lowered Program: a profile (refq — the "
+                        "default —, ibert, ivit, tflite) and/or family=variant items, e.g. "
+                        "softmax=shiftmax,gelu=shiftgelu (see `refq kernels`)")
     parser.add_argument("--opt", action="append", metavar="METHOD.KEY=VALUE",
                         help="recipe option, repeatable, e.g. --opt ptq4vit.n=20 "
                         "--opt ias.sos=false (see docs/methods.md)")
@@ -363,11 +370,17 @@ def _run(args: argparse.Namespace) -> int:
     work = load_workload(args)
     if work.images.shape[0] == 0:
         raise SpecError("no images to evaluate")
+    if args.kernels is not None:
+        from refq.program.kernels import choose
+
+        choose(args.kernels)  # an unknown profile, family or variant fails before calibrating
     rows = evaluate_grid(work, methods, bits, integer=args.integer, seed=args.seed,
-                         progress=not args.quiet, options=opts)
+                         progress=not args.quiet, options=opts, kernels=args.kernels)
     print(f"data: {work.source}; calibration {work.calib.shape[0]} images, "
           f"evaluated {work.images.shape[0]} images; top-1 in %")
     print(f"recipe options: {format_recipe_options(opts)}")
+    if args.integer:
+        print(f"integer kernels: {args.kernels or 'refq (default profile)'}")
     print(table(rows, integer=args.integer))
     if any("FAILED" in r.note for r in rows):
         return 1  # a bug: an exception that is not a RefqError

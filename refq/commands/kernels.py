@@ -80,6 +80,7 @@ def full(v: Any) -> list[str]:
     """Every declared fact of variant ``v``."""
     from dataclasses import fields
 
+    reg = _variants()
     fn = f"{getattr(v.fn, '__module__', '?')}.{getattr(v.fn, '__qualname__', '?')}"
     pnames = ", ".join(f.name for f in fields(v.params_type))
     lines = [
@@ -104,7 +105,10 @@ def full(v: Any) -> list[str]:
         f"  strategy   {v.strategy.label if v.strategy else '-'}",
     ]
     for k in sorted(v.meta):
-        lines.append(f"  meta       {k} = {v.meta[k]!r}")
+        val = v.meta[k]
+        shown = (f"{val.label}" + (f" {dict(val.args)}" if val.args else "")
+                 if isinstance(val, reg.Ref) else repr(val))
+        lines.append(f"  {k:10} {shown}")
     return lines
 
 

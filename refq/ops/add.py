@@ -179,6 +179,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:add_case",
                 {"seed": 3400, "scales": ("0.02", "0.03")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
+    meta={"lower": Ref("refq.program.lower_kernels:add_scheme")},
 ))
 declare(Variant(
     "add", "shared_shift", add_shared_shift, AddParams,
@@ -200,6 +201,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:add_case",
                 {"seed": 3401, "scales": ("0.02", "0.005")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
+    meta={"lower": Ref("refq.program.lower_kernels:add_scheme")},
 ))
 
 

@@ -169,6 +169,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
                 {"seed": 3102, "scale": "0.0005", "ramp": (-16000, 16001, 500), "sigma": 4000}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("3e-4", "1e-3")}),
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_ibert")},
 ))
 declare(Variant(
     "gelu", "shiftgelu", gelu_shiftgelu, ShiftGeluParams,
@@ -191,6 +192,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
                 {"seed": 3101, "scale": "0.05", "ramp": (-200, 201, 7), "sigma": 40}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("0.01", "0.1")}),
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_shiftgelu")},
 ))
 declare(Variant(
     "gelu", "lut", gelu_lut, GeluLutParams,
@@ -207,6 +209,7 @@ declare(Variant(
              "quantization)",
     golden=(Ref("refq.golden.cases_kernels:gelu_lut_exhaustive", {"seed": 3100}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_lut"),
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_lut")},
 ))
 
 

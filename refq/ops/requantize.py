@@ -193,6 +193,9 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "double"}),
     golden=(Ref(f"{_GOLDEN}:tflite_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
+    meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
+          "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
+          "lower.src_bits": 32},
 ))
 declare(Variant(
     "requantize", "single", requantize_tflite, RequantParams,
@@ -214,6 +217,9 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "single"}),
     golden=(Ref(f"{_GOLDEN}:tflite_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
+    meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
+          "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
+          "lower.src_bits": 32},
 ))
 declare(Variant(
     "requantize", "dyadic", requantize_dyadic, RequantParams,
@@ -233,6 +239,7 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "dyadic"}),
     golden=(Ref(f"{_GOLDEN}:dyadic_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_dyadic"),
+    meta={"lower": Ref("refq.program.lower_kernels:requantize_dyadic")},
 ))
 
 

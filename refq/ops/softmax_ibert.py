@@ -186,6 +186,7 @@ declare(Variant(
     derive=Ref("refq.params.softmax:ibert_softmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3001, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_ibert"), "lower.in_bits": 12},
 ))
 declare(Variant(
     "softmax", "lis", softmax_lis, LisParams,
@@ -204,6 +205,7 @@ declare(Variant(
     derive=Ref("refq.params.softmax:lis_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3005, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+    meta={"lower.why": "its output is log2 codes, not a linear grid for attn@V; "},
 ))
 
 __all__ = ["IBertSoftmaxParams", "IExpParams", "LisParams", "i_exp", "softmax_ibert", "softmax_lis"]

@@ -129,6 +129,7 @@ declare(Variant(
     derive=Ref("refq.params.softmax:shiftmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3002, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax"), "lower.in_bits": 16},
 ))
 declare(Variant(
     "softmax", "shiftmax_deploy", softmax_shiftmax_deploy, ShiftmaxParams,
@@ -144,6 +145,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:shiftmax_params", {"deploy": True}),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3003, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax", {"deploy": True}),
+          "lower.in_bits": 16},
 ))
 
 __all__ = ["ShiftmaxParams", "shift_exp", "softmax_shiftmax", "softmax_shiftmax_deploy"]

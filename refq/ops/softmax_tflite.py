@@ -171,6 +171,7 @@ declare(Variant(
     derive=Ref("refq.params.softmax:tflite_softmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3004, "scale": "0.0625"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("0.02", "0.5")}),
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_tflite"), "lower.in_bits": 8},
 ))
 
 __all__ = [

@@ -18,14 +18,21 @@ format's largest code): residual stream int20, branch outputs / q, k, v / logits
 softmax int16, fc1 output int12 (GELU table of 4096 entries), head logits int32.
 Route by route: :mod:`refq.program.lower_quant` and docs/lowering.md.
 
+Kernels: one variant per family (softmax, GELU, LayerNorm, residual add, requantization of
+the GEMM accumulators), chosen by ``kernels`` — a profile (``refq`` — the default —,
+``ibert``, ``ivit``, ``tflite``) and/or ``family=variant`` items
+(:mod:`refq.program.kernels`); each variant is placed at its tap by its lowering
+(:mod:`refq.program.lower_kernels`), which refuses, naming both, a tap whose scale or format
+the variant cannot take. ``softmax.lis`` (log2-coded output) is not lowered.
+
 Covered: ViT and DeiT (distilled too). Not covered: Swin (window partition, cyclic shift,
-relative position bias, patch merging are not lowered: ``lower`` raises SpecError), softmax
-variants other than ``refq``, GELU variants other than ``lut``, per-group activation
-quantizers (per-tensor and per-channel/per-head ones are lowered).
+relative position bias, patch merging are not lowered: ``lower`` raises SpecError),
+per-group activation quantizers (per-tensor and per-channel/per-head ones are lowered).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,8 +42,8 @@ from refq.errors import SpecError
 from refq.intmath import INT32, UINT8, IntFormat
 from refq.nn.base import Model
 from refq.nn.configs import ViTConfig
-from refq.params import add_params
 from refq.program.ir import Program
+from refq.program.kernels import choose, fallbacks, recorded
 from refq.program.lower_blocks import RESID_BITS, block, layernorm, residual_add
 from refq.program.lower_quant import F64, Acc, Act, Builder, fmt_for
 from refq.quant import QuantSpec
@@ -117,22 +124,26 @@ def _head(b: Builder, h: Act, cfg: ViTConfig) -> str:
     hd, hdist = outs
     s = b.internal_scale("logits", LOGIT_BITS)
     fmt = IntFormat(LOGIT_BITS, True)
-    ap = add_params(hd.scale / 2, hdist.scale / 2, s, "ivit", a_format=hd.fmt,
-                    b_format=hdist.fmt, a_zero_point=hd.zp, b_zero_point=hdist.zp,
-                    out_format=fmt, bits=16)
+    v = b.variant("add")
+    half = (Act(hd.name, hd.scale / 2, hd.zp, hd.fmt, hd.shape),
+            Act(hdist.name, hdist.scale / 2, hdist.zp, hdist.fmt, hdist.shape))
+    ap = b.place(v, "logits", *half, s, fmt, 0).params
     b.value("logits", (-1, cfg.num_classes), fmt, s)
-    b.kernel("add.ivit", ap, [hd.name, hdist.name], "logits", "logits")
+    b.kernel(v.key, ap, [hd.name, hdist.name], "logits", "logits")
     return "logits"
 
 
 def lower(model: Model, spec: QuantSpec, calib_images: npt.ArrayLike, *,
-          name: str | None = None) -> Program:
+          name: str | None = None, kernels: str | Mapping[str, str] | None = None) -> Program:
     """Lower ``model`` quantized by ``spec`` to an integer Program (module docstring).
 
     ``calib_images``: uint8 pixels (B, Cin, S, S) used only for the statistics of the
-    tensors the spec leaves unquantized. Deterministic: the same model, spec and images give
-    the same program (and byte-identical files). SpecError for models, quantizers or kernel
-    variants that are not lowered (named).
+    tensors the spec leaves unquantized. ``kernels``: the kernel choice — a profile name,
+    ``"family=variant,..."`` items, or a mapping (:func:`refq.program.kernels.choose`; the
+    spec's own ``kernels`` apply first). Deterministic: the same model, spec, images and
+    choice give the same program (and byte-identical files). SpecError for models,
+    quantizers or kernel variants that are not lowered, and for a variant that cannot sit at
+    a tap (each named).
     """
     m = prepare(model, spec)
     cfg = m.config
@@ -140,7 +151,8 @@ def lower(model: Model, spec: QuantSpec, calib_images: npt.ArrayLike, *,
     stats = calib_stats(m, calib_images)
     params: dict[str, F64] = {k: np.asarray(v, dtype=np.float64) for k, v in m.params.items()}
     prog = Program(name or f"{spec.model}.{spec.method}.w{spec.w_bits}a{spec.a_bits}")
-    b = Builder(prog, spec, params, stats)
+    choice = choose(kernels, spec.kernels)
+    b = Builder(prog, spec, params, stats, kernels=choice, fallbacks=fallbacks(kernels))
     h = _embed(b, cfg)
     for i in range(cfg.depth):
         h = block(b, h, i, cfg.num_heads)
@@ -148,7 +160,7 @@ def lower(model: Model, spec: QuantSpec, calib_images: npt.ArrayLike, *,
     prog.outputs = [out]
     meta: dict[str, Any] = {
         "model": cfg.name, "method": spec.method, "w_bits": spec.w_bits,
-        "a_bits": spec.a_bits, "logits": out, "kernels": dict(sorted(spec.kernels.items())),
+        "a_bits": spec.a_bits, "logits": out, "kernels": recorded(choice),
         "residual_bits": RESID_BITS, "notes": dict(sorted(b.notes.items())),
     }
     prog.meta = meta

@@ -24,7 +24,7 @@ with one scale per output channel (last axis). Quantizers of the QuantSpec are r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +34,10 @@ import numpy.typing as npt
 from refq.errors import SpecError
 from refq.intmath import INT8, INT16, INT32, IntFormat
 from refq.ops.linear import GemmParams
+from refq.ops.registry import Ref, Variant, find
 from refq.ops.requantize import RequantParams
-from refq.params import requant_params
 from refq.program.ir import Op, Program
+from refq.program.kernels import choose
 from refq.quant import Quantizer, QuantSpec, UniformQuantizer
 
 F64 = npt.NDArray[np.float64]
@@ -69,6 +70,11 @@ class Acc:
     scales: F64
     fmt: IntFormat
     shape: tuple[int, ...]
+    gemm: bool = False
+    """A linear/matmul accumulator: requantized by the chosen ``requantize`` variant (every
+    other requantization is dyadic)."""
+    bound: int | None = None
+    """A proven bound of every |value| (a GEMM's k·max|x|·max|w| + max|bias|), if known."""
 
 
 def fmt_for(lo: int, hi: int) -> IntFormat:
@@ -106,12 +112,32 @@ class Builder:
     """Appends declarations and ops to a :class:`Program` while lowering one model."""
 
     def __init__(self, prog: Program, spec: QuantSpec, params: dict[str, F64],
-                 stats: dict[str, float], batch: int = -1) -> None:
+                 stats: dict[str, float], batch: int = -1,
+                 kernels: Mapping[str, str] | None = None,
+                 fallbacks: Mapping[str, str] | None = None) -> None:
         self.prog = prog
         self.spec = spec
         self.params = params
         self.stats = stats
         self.notes: dict[str, str] = {}
+        self.kernels: dict[str, str] = choose(None, spec.kernels) if kernels is None else dict(
+            kernels)
+        """The variant per kernel family (:func:`refq.program.kernels.choose`)."""
+        self.fallbacks: dict[str, str] = dict(fallbacks or {})
+        """Per family, the variant used where the chosen one cannot sit (a profile's
+        :data:`refq.program.kernels.FALLBACKS`; each use is noted)."""
+
+    def variant(self, family: str) -> Variant:
+        """The chosen variant of ``family``."""
+        return find(family, self.kernels[family])
+
+    def place(self, v: Variant, *args: Any, **kwargs: Any) -> Any:
+        """The variant's lowering (its ``meta["lower"]`` pointer, refq.program.lower_kernels)
+        called with ``(v, *args)``."""
+        ref = v.meta.get("lower")
+        if not isinstance(ref, Ref):
+            raise SpecError(f"lower: variant {v.key} is not lowered")
+        return ref(v, *args, **kwargs)
 
     # ------------------------------------------------------------------ basic emission
     def value(self, name: str, shape: tuple[int, ...], fmt: IntFormat,
@@ -211,7 +237,7 @@ class Builder:
             acc_fmt = IntFormat(49, True)
             self.value(out, shape, acc_fmt)
             self.move("affine", [name, one, wide], [out], prefix + ".bias")
-        return Acc(out, scales, acc_fmt, shape)
+        return Acc(out, scales, acc_fmt, shape, gemm=True, bound=total)
 
     def matmul(self, a: Act, b: Act, out: str, shape: tuple[int, ...], k: int,
                name: str) -> Acc:
@@ -223,26 +249,73 @@ class Builder:
         fmt = IntFormat(acc_bits, True)
         self.value(out, shape, fmt, a.scale * b.scale)
         self.kernel("matmul.gemm", gp, [a.name, b.name], out, name)
-        return Acc(out, np.array([a.scale * b.scale]), fmt, shape)
+        return Acc(out, np.array([a.scale * b.scale]), fmt, shape, gemm=True, bound=total)
 
     # ------------------------------------------------------------------ requantization
     def requant(self, src: Acc, out_scale: float, fmt: IntFormat, zp: int, name: str,
                 shape: tuple[int, ...] | None = None, rounding: str = "half_even",
                 label: str = "") -> Act:
-        """Dyadic requantize (b/2^c per channel, product checked in int64) to ``fmt``: b
-        rounded half-even from the real, the product rounded by ``rounding`` (the
-        quantizer's own rounding)."""
+        """Requantize ``src`` to ``fmt`` at ``out_scale`` (per-channel multipliers): a GEMM
+        accumulator by the chosen ``requantize`` variant, anything else by ``dyadic`` (b/2^c,
+        b rounded half-even, the product rounded by ``rounding``, the quantizer's)."""
         reals = np.asarray(src.scales, dtype=np.float64) / out_scale
-        bits = max(8, min(31, 62 - src.fmt.bits))
         real: Any = float(reals[0]) if bool(np.all(reals == reals[0])) else [
             float(r) for r in reals]
-        rp: RequantParams = requant_params(real, "dyadic", out_zero_point=zp, out_format=fmt,
-                                           rounding=rounding, multiplier_rounding="half_even",
-                                           dyadic_bits=bits)
+        tap = label or name
+        v = self.requant_variant(src, tap)
+        placed = self.place(v, tap, real, src.fmt, fmt, zp, rounding, bound=src.bound)
+        rp: RequantParams = placed.params
         shp = src.shape if shape is None else shape
         self.value(name, shp, fmt, out_scale, zp)
-        self.kernel("requantize.dyadic", rp, [src.name], name, label or name)
+        self.kernel(v.key, rp, [src.name], name, label or name)
         return Act(name, out_scale, zp, fmt, shp)
+
+    def requant_variant(self, src: Acc, tap: str = "") -> Variant:
+        """The requantize variant of ``src``: dyadic unless ``src`` is a GEMM accumulator;
+        for one, the chosen variant — or the profile's fallback (noted for ``tap``) where the
+        source is wider than the chosen variant takes (``meta["lower.src_bits"]``)."""
+        if not src.gemm:
+            return find("requantize", "dyadic")
+        v = self.variant("requantize")
+        limit = v.meta.get("lower.src_bits")
+        fb = self.fallbacks.get("requantize")
+        if fb is not None and isinstance(limit, int) and src.fmt.bits > limit:
+            if tap:
+                self.notes[tap] = (f"{v.key} takes int{limit} accumulators, this one is "
+                                   f"{src.fmt}: requantize.{fb} (the profile's fallback)")
+            return find("requantize", fb)
+        return v
+
+    def scale_floor(self, src: Acc, scale: float) -> float:
+        """``scale`` for an internal grid of ``src``, raised where the requantize variant that
+        will requantize ``src`` declares a smallest output scale (``meta["lower.min_scale"]``:
+        the TFLite variants take no left shift, so the grid is at least the accumulator's)."""
+        floor = self.requant_variant(src).meta.get("lower.min_scale")
+        return max(scale, float(floor(src.scales))) if isinstance(floor, Ref) else scale
+
+    def zero_point_free(self, x: Act, tap: str) -> Act:
+        """``x`` itself if its zero point is 0, else x - zp (one exact ``add_exact`` of a
+        constant) in a format holding every such value."""
+        if x.zp == 0:
+            return x
+        fmt = fmt_for(x.fmt.min - x.zp, x.fmt.max - x.zp)
+        c = self.const(tap + ".neg_zp", np.array([-x.zp], np.int64), doc="minus the zero point")
+        name = tap + ".nz"
+        self.value(name, x.shape, fmt, x.scale, 0)
+        self.move("add_exact", [x.name, c], [name], tap)
+        return Act(name, x.scale, 0, fmt, x.shape)
+
+    def negate(self, src: str, fmt: IntFormat, shape: tuple[int, ...], scale: float,
+               tap: str) -> tuple[str, IntFormat]:
+        """-src exactly (an ``affine`` by the constants -1 and 0), one bit wider: a tensor
+        whose real value per LSB is negative, brought to the positive ``scale``."""
+        m = self.const(tap + ".minus_one", np.array([-1], np.int64), INT8)
+        z = self.const(tap + ".zero", np.array([0], np.int64), INT8)
+        out_fmt = IntFormat(min(fmt.bits + 1, 64), True)
+        name = src + ".neg"
+        self.value(name, shape, out_fmt, scale)
+        self.move("affine", [src, m, z], [name], tap)
+        return name, out_fmt
 
     def internal_scale(self, tap: str, bits: int) -> float:
         m = self.stats.get(tap)
@@ -258,7 +331,7 @@ class Builder:
         q0 = self.spec.activations.get(tap)
         per_tensor = src.scales.size == 1
         if q0 is None:
-            s = self.internal_scale(tap, bits)
+            s = self.scale_floor(src, self.internal_scale(tap, bits))
             fmt = IntFormat(bits, True)
             if layout is None:
                 return self.requant(src, s, fmt, 0, tap)
@@ -281,7 +354,7 @@ class Builder:
             pre = Act(src.name, float(src.scales[0]), 0, src.fmt, src.shape)
         else:
             m = max(self.stats.get(tap, 0.0), _level_max(q))
-            sp = max(m, 1e-6) * 2.0 / 2**30
+            sp = self.scale_floor(src, max(m, 1e-6) * 2.0 / 2**30)
             pre = self.requant(src, sp, INT32, 0, tap + ".pre", label=tap)
         if layout is not None:
             pre = layout(pre, tap + ".pre_l")
