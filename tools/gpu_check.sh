@@ -25,7 +25,7 @@ import numpy as np
 from refq.crosscheck.adapters.torch_program import run_program_torch
 from refq.nn import load_bundled
 from refq.program import lower, run
-from refq.program.gap import minmax_spec
+from refq.calib.minmax import minmax_spec
 
 model, data = load_bundled()
 fm = model.fold_normalization()

@@ -9,7 +9,7 @@ pickle), lowers it with :func:`refq.program.lower` and runs the integer program.
 
 The specs are written by ``python -m refq.golden.specs --write`` (``--check`` recalibrates
 and compares exactly, the slow test does the same): each method of :data:`refq.methods.METHODS`
-but ``minmax`` (whose block cases use :func:`refq.program.gap.minmax_spec`, calibrated at
+but ``minmax`` (whose block cases use :func:`refq.calib.minmax.minmax_spec`, calibrated at
 generation time) at W8A8 and W4A4, calibrated by :func:`refq.methods.quantize_model` with
 the explicit gradient-free options of :data:`OPTIONS` on the first :data:`N_CALIB` images of
 the bundled digits calibration split, seed 0.

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from refq.calib.minmax import minmax_spec
 from refq.errors import GoldenError
 from refq.golden import generate
 from refq.golden.case import read_case, write_case
@@ -34,7 +35,6 @@ from refq.golden.specs import (
 )
 from refq.program import lower
 from refq.program.files import program_dict
-from refq.program.gap import minmax_spec
 from refq.program.ir import Program
 from refq.program.run import run
 from refq.quant import QuantSpec

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from refq.errors import SpecError
+from refq.methods import fake_quant
 from refq.nn import create_model, load_bundled
 from refq.program import load, run, save
-from refq.program.gap import integer_gap, simulate
+from refq.program.gap import integer_gap
 from refq.program.lower import lower
 from refq.quant import QuantSpec, UniformQuantizer
 
@@ -62,7 +63,7 @@ def lowered(bundled):  # type: ignore[no-untyped-def]
 def test_w8a8_matches_fake_quant(bundled, lowered) -> None:  # type: ignore[no-untyped-def]
     fm, _, test, lab = bundled
     spec, prog = lowered
-    gap = integer_gap(prog, fm, spec, test, lab)
+    gap = integer_gap(prog, fake_quant(fm, spec), test, lab)
     assert abs(gap.int_top1 - gap.fq_top1) <= 0.05
     assert gap.int_top1 >= 0.9
     # the first quantized tensors agree to the LSB: same codes up to rounding of exact ties
@@ -156,15 +157,15 @@ def test_distilled_and_unquantized(tmp_path: Path) -> None:
 
 def test_refusals(bundled) -> None:  # type: ignore[no-untyped-def]
     fm, cal, _, _ = bundled
-    spec = QuantSpec("none", "x", 8, 8, kernels={"softmax": "ibert"})
-    with pytest.raises(SpecError, match="softmax variant"):
+    spec = QuantSpec("none", "x", 8, 8, kernels={"softmax": "lis"})
+    with pytest.raises(SpecError, match=r"softmax\.lis is not lowered"):
         lower(fm, spec, cal)
 
 
-def test_simulate_matches_manual(bundled, lowered) -> None:  # type: ignore[no-untyped-def]
+def test_fake_quant_matches_manual(bundled, lowered) -> None:  # type: ignore[no-untyped-def]
     fm, _, test, _ = bundled
     spec, _ = lowered
-    mq, hook = simulate(fm, spec)
+    mq, hook = fake_quant(fm, spec)
     _, taps = mq.forward_with_taps(test[:2], hook)
     q = spec.activations["blocks.0.norm1"]
     np.testing.assert_array_equal(taps["blocks.0.norm1"], q.fake_quant(taps["blocks.0.norm1"]))
@@ -173,7 +174,7 @@ def test_simulate_matches_manual(bundled, lowered) -> None:  # type: ignore[no-u
 def test_log2_softmax_by_thresholds(bundled) -> None:  # type: ignore[no-untyped-def]
     """A descending (log2) quantizer on the softmax: codes by thresholds on the 16-bit
     softmax grid, levels by table; equal to Log2Quantizer.fake_quant of that grid."""
-    from refq.program.gap import minmax_spec as mm
+    from refq.calib.minmax import minmax_spec as mm
 
     fm, cal, test, _ = bundled
     spec = mm(fm, cal, 4, softmax="log2")
