@@ -10,7 +10,7 @@ program inputs (role ``input``), constants (``param``), intermediates (``interme
 and outputs (``output``). Re-computation lowers again from the same model, spec and
 calibration images (deterministic) and runs the interpreter.
 
-Specs: ``minmax`` (refq.program.gap.minmax_spec: per-channel symmetric weights, per-tensor
+Specs: ``minmax`` (refq.calib.minmax.minmax_spec: per-channel symmetric weights, per-tensor
 asymmetric min-max activations at every linear/matmul input; 32 calibration images) at
 W8A8 and W4A4. Every case uses the first test image.
 """
@@ -38,18 +38,21 @@ BLOCKS: dict[str, tuple[str, ...]] = {
 BITS = (8, 4)
 
 
-@lru_cache(maxsize=4)
-def _lowered(bits: int) -> tuple[Program, npt.NDArray[np.uint8]]:
-    """(program, test pixels) of the bundled model under the min-max spec at W<bits>A<bits>."""
+@lru_cache(maxsize=8)
+def _lowered(bits: int, kernels: str | None = None) -> tuple[Program, npt.NDArray[np.uint8]]:
+    """(program, test pixels) of the bundled model under the min-max spec at W<bits>A<bits>,
+    lowered with the kernel profile ``kernels`` (None: the default, refq)."""
+    from refq.calib.minmax import minmax_spec
     from refq.nn import load_bundled
     from refq.program import lower
-    from refq.program.gap import minmax_spec
 
     model, data = load_bundled()
     folded = model.fold_normalization()
     calib, _ = data.split("calib")
     spec = minmax_spec(folded, calib[:N_CALIB], bits)
-    program = lower(folded, spec, calib[:N_CALIB], name=f"deit_digits.minmax.w{bits}a{bits}")
+    suffix = "" if kernels is None else f".{kernels}"
+    program = lower(folded, spec, calib[:N_CALIB], kernels=kernels,
+                    name=f"deit_digits.minmax.w{bits}a{bits}{suffix}")
     test, _ = data.split("test")
     return program, np.asarray(test[:1], dtype=np.uint8)
 
@@ -312,9 +315,9 @@ def tiny_boundary(t: str) -> bool:
 def _tiny(seed: int, depth: int) -> tuple[Program, npt.NDArray[np.uint8]]:
     """deit_tiny geometry at ``depth`` blocks with seeded random weights, min-max W8A8 on
     seeded random images: (program, the test image)."""
+    from refq.calib.minmax import minmax_spec
     from refq.nn.factory import create_model
     from refq.program import lower
-    from refq.program.gap import minmax_spec
 
     model = create_model(TINY, None, seed=seed, depth=depth).fold_normalization()
     rng = np.random.default_rng(seed)
@@ -342,6 +345,7 @@ def _tiny_case(depth: int, name: str, seed: int) -> Case:
                    "weights 1 + N(0, 0.1^2)",
         "images": f"numpy default_rng({seed}).integers(0, 256, ({TINY_CALIB + 1}, 3, 224, "
                   f"224)) as uint8: the first {TINY_CALIB} calibrate, the last is the input",
+        # (the wording of the committed case: minmax_spec now lives in refq.calib.minmax)
         "spec": f"refq.program.gap.minmax_spec W8A8 on the {TINY_CALIB} calibration images",
         "stored": ("every parameter (params), the input, the logits (output) and EVERY "
                    "intermediate; an extended case (registered, not committed: golden/ "
@@ -383,6 +387,68 @@ def _method_part_case(method: str, bits: int, part: str, name: str, seed: int) -
     return block_part(enc, part, name)
 
 
+PROFILES = ("ibert", "ivit", "tflite")
+"""Kernel profiles (refq.program.kernels) with committed cases: encoder block 0 of the
+bundled DeiT under the min-max W8A8 spec, the first PROFILE_TOKENS tokens (the whole program
+of each is an extended case)."""
+PROFILE_TOKENS = 9
+"""Tokens of the per-profile block cases: the class token and the first 8 patches (golden/
+size budget: about 0.3 MiB per case)."""
+
+
+def _profile_model_case(profile: str, bits: int, name: str, seed: int) -> Case:
+    program, pixels = _lowered(bits, profile)
+    return program_case(name, seed, "program", program, {"input": pixels},
+                        {"kernels": {"profile": profile, **program.meta["kernels"]}})
+
+
+def _profile_block_case(profile: str, bits: int, name: str, seed: int) -> Case:
+    from refq.program.run import run
+
+    program, pixels = _lowered(bits, profile)
+    values = run(program, {"input": pixels})
+    sub = subprogram(program, BLOCKS["encoder"], f"{program.name}.encoder")
+    n_tok = program.tensors["embed"].shape[1]
+    short = with_tokens(sub, n_tok, PROFILE_TOKENS, sub.name)
+    inputs = {}
+    for t in sub.inputs:
+        v = values[t]
+        for ax in token_axes(sub.tensors[t], n_tok):
+            v = np.take(v, np.arange(PROFILE_TOKENS), axis=ax)
+        inputs[t] = v
+    extra = {
+        "kernels": {"profile": profile, **program.meta["kernels"]},
+        "block": {
+            "block": "blocks.0",
+            "part": "encoder",
+            "tokens": PROFILE_TOKENS,
+            "model_tokens": n_tok,
+            "inputs": (f"the first {PROFILE_TOKENS} tokens (class token + patches 0.."
+                       f"{PROFILE_TOKENS - 2}) of each block input as computed by the whole "
+                       f"program (kernel profile {profile}) on test image 0; a block's "
+                       "computation is valid for any token count"),
+            "spec": (f"refq.calib.minmax.minmax_spec W{bits}A{bits} on the bundled digits "
+                     f"calib split, first {N_CALIB}"),
+        },
+    }
+    return program_case(name, seed, "block", short, inputs, extra)
+
+
+def _register_profiles() -> None:
+    for profile in PROFILES:
+        _register(
+            f"block.deit_digits.minmax.w8a8.{profile}.encoder", "block", _profile_block_case,
+            f"encoder block 0 of the bundled DeiT, min-max W8A8, kernel profile {profile}, "
+            f"first {PROFILE_TOKENS} tokens of 1 test image, every intermediate",
+            profile, 8,
+        )
+        _register(
+            f"program.deit_digits.minmax.w8a8.{profile}", "program", _profile_model_case,
+            f"bundled digits DeiT, min-max W8A8, kernel profile {profile}, 1 test image, "
+            "every intermediate", profile, 8, committed=False,
+        )
+
+
 def _register_methods() -> None:
     from refq.golden.specs import BITS as SPEC_BITS
     from refq.golden.specs import METHODS
@@ -407,6 +473,7 @@ def _register_methods() -> None:
 
 
 _register_methods()
+_register_profiles()
 register(
     TINY_NAME, "program", TINY_SEED,
     f"{TINY} geometry at depth {TINY_DEPTH}, seeded random weights, min-max W8A8, 1 random "
@@ -419,5 +486,6 @@ register(
     committed=False,
 )(partial(_tiny_case, TINY_FULL_DEPTH, TINY_FULL_NAME))
 
-__all__ = ["BLOCKS", "BLOCK_TOKENS", "TINY_FULL_NAME", "TINY_NAME", "block_part", "program_case",
-           "program_of", "subprogram", "tiny_boundary", "token_axes", "with_tokens"]
+__all__ = ["BLOCKS", "BLOCK_TOKENS", "PROFILES", "PROFILE_TOKENS", "TINY_FULL_NAME", "TINY_NAME",
+           "block_part", "program_case", "program_of", "subprogram", "tiny_boundary",
+           "token_axes", "with_tokens"]

@@ -74,8 +74,8 @@ def _per_head(spec: Any, taps: dict[str, Any], bits: int) -> Any:
 
 @pytest.fixture(scope="module")
 def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
+    from refq.calib.minmax import minmax_spec
     from refq.program import lower
-    from refq.program.gap import minmax_spec
 
     fm, cal, _ = bundled
     _, taps = fm.forward_with_taps(cal)
@@ -84,6 +84,8 @@ def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
         "w8a8": lower(fm, w8, cal),
         "w4a4-log2": lower(fm, minmax_spec(fm, cal, 4, softmax="log2"), cal),
         "w8a8-perhead": lower(fm, _per_head(w8, taps, 8), cal),
+        **{f"w8a8-{p}": lower(fm, w8, cal, kernels=p) for p in PROFILES},
+        "w8a8-perhead-tflite": lower(fm, _per_head(w8, taps, 8), cal, kernels="tflite"),
     }
 
 
@@ -102,7 +104,17 @@ def _compare_all(prog: Any, x: Any, backend: Any = None) -> dict[str, Any]:
     return want
 
 
-@pytest.mark.parametrize("which", ["w8a8", "w4a4-log2", "w8a8-perhead"])
+PROFILES = ("ibert", "ivit", "tflite")
+PROFILE_KEYS = {
+    "ibert": {"softmax.ibert", "gelu.ibert", "layernorm.ibert", "add.ivit",
+              "requantize.dyadic"},
+    "ivit": {"softmax.shiftmax", "gelu.shiftgelu", "layernorm.ivit", "add.ivit"},
+    "tflite": {"softmax.tflite", "gelu.lut", "layernorm.refq", "requantize.double"},
+}
+
+
+@pytest.mark.parametrize("which", ["w8a8", "w4a4-log2", "w8a8-perhead", "w8a8-ibert",
+                                   "w8a8-ivit", "w8a8-tflite", "w8a8-perhead-tflite"])
 def test_every_intermediate_equal(which: str, programs: dict[str, Any],
                                   bundled: tuple[Any, Any, Any]) -> None:
     prog = programs[which]
@@ -117,9 +129,38 @@ def test_every_intermediate_equal(which: str, programs: dict[str, Any],
                   "add1", "norm2", "mlp.fc1", "mlp.gelu", "mlp.fc2", "add2"):
         assert f"blocks.0.{stage}" in block0, stage
     keys = {op.key for op in prog.ops}
-    if which == "w8a8-perhead":
+    if which.startswith("w8a8-perhead"):
         assert "add_exact" in keys
-    assert {"layernorm.refq", "gelu.lut", "softmax.refq", "threshold", "lookup"} <= keys
+    profile = which.removeprefix("w8a8-perhead-").removeprefix("w8a8-")
+    want_keys = PROFILE_KEYS.get(profile, {"layernorm.refq", "gelu.lut", "softmax.refq"})
+    assert want_keys | {"threshold", "lookup"} <= keys, keys
+    if which == "w8a8-perhead-tflite":  # int48 q@k accumulators fall back to dyadic (noted)
+        assert "requantize.dyadic" in keys and "requantize.double" in keys
+        assert any("fallback" in n for n in prog.meta["notes"].values())
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_committed_profile_case_every_tensor(profile: str) -> None:
+    """The committed block case of each kernel profile: the torch interpreter on its stored
+    program reproduces every stored intermediate and output, bit for bit."""
+    from pathlib import Path
+
+    from refq.crosscheck.adapters.torch_program import run_program_torch
+    from refq.golden.case import read_case
+    from refq.golden.cases_program import program_of
+
+    golden = Path(__file__).resolve().parents[2] / "golden"
+    case = read_case(golden / f"block.deit_digits.minmax.w8a8.{profile}.encoder")
+    prog, inputs = program_of(case)
+    assert PROFILE_KEYS[profile] - {"requantize.double", "add.ivit", "requantize.dyadic"} <= {
+        op.key for op in prog.ops}
+    got = run_program_torch(prog, inputs, device=DEVICE)
+    stored = {n: t.values for n, t in case.tensors.items()
+              if t.role in ("intermediate", "output")}
+    assert len(stored) >= 40  # every value of encoder block 0
+    for name, want in stored.items():
+        np.testing.assert_array_equal(got[name], want.astype(np.int64), strict=True,
+                                      err_msg=f"{profile}: tensor {name}")
 
 
 def test_broadcast_matmul_path_on_a_whole_program(programs: dict[str, Any],
@@ -163,9 +204,9 @@ def test_errors(programs: dict[str, Any], bundled: tuple[Any, Any, Any]) -> None
         run_program_torch(prog, {}, device=DEVICE)
     other = copy.deepcopy(prog)
     i = next(j for j, op in enumerate(other.ops) if op.key == "softmax.refq")
-    other.ops[i] = type(other.ops[i])("kernel", "softmax.ibert", other.ops[i].inputs,
+    other.ops[i] = type(other.ops[i])("kernel", "softmax.lis", other.ops[i].inputs,
                                       other.ops[i].outputs, {}, other.ops[i].name)
-    with pytest.raises(BackendError, match=r"softmax\.ibert"):
+    with pytest.raises(BackendError, match=r"softmax\.lis"):  # not implemented in torch
         run_program_torch(other, {"input": test}, device=DEVICE)
 
 
