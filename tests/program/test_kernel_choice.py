@@ -130,3 +130,15 @@ def test_ibert_var_shift_is_proven_from_the_input_format() -> None:
         span = fmt.max - fmt.min
         assert c * ((span >> s) + 1) ** 2 <= 2**32 - 1
         assert s == 0 or c * ((span >> (s - 1)) + 1) ** 2 > 2**32 - 1  # the smallest
+
+
+def test_eval_takes_a_kernel_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    from refq.cli import main
+
+    assert main(["eval", "--methods", "minmax", "--kernels", "ibrt", "--integer",
+                 "--limit", "4", "--quiet"]) == 2
+    assert "unknown profile 'ibrt'; did you mean ibert" in capsys.readouterr().err
+    assert main(["eval", "--methods", "minmax", "--kernels", "softmax=shiftmax",
+                 "--integer", "--limit", "20", "--calib", "8", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "integer kernels: softmax=shiftmax" in out and "minmax" in out
