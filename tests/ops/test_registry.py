@@ -222,3 +222,11 @@ def test_the_torch_backends_variants_are_registry_keys() -> None:
 
     assert set(SUPPORTED) == set(TorchKernels.IMPLEMENTS) and set(SUPPORTED) <= set(KERNELS)
     assert all(callable(getattr(TorchKernels, m)) for m in TorchKernels.IMPLEMENTS.values())
+
+
+def test_the_how_to_example_is_the_real_declaration() -> None:
+    page = (ROOT / "docs" / "kernels.md").read_text(encoding="utf-8")
+    block = page.split("## How to add a variant", 1)[1].split("```python\n", 1)[1]
+    block = block.split("```", 1)[0]
+    assert block.strip().startswith('declare(Variant(\n    "softmax", "refq"')
+    assert block.strip() in (ROOT / "refq" / "ops" / "softmax_refq.py").read_text()
