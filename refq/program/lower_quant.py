@@ -87,8 +87,11 @@ def fmt_for(lo: int, hi: int) -> IntFormat:
 
 
 def uniform_codes(q: Quantizer) -> UniformQuantizer | None:
-    """``q`` if it is a uniform per-tensor quantizer with integer zero point; else None."""
-    if isinstance(q, UniformQuantizer) and q.axis is None and q.integer_exact:
+    """``q`` if it is a uniform per-tensor quantizer with integer zero point whose codes are
+    R(x/s) + z of the float64 quotient (what requantization realises); else None (FQ-ViT's
+    zero point inside the rounding and the float32 forms take the threshold route)."""
+    if (isinstance(q, UniformQuantizer) and q.axis is None and q.integer_exact
+            and not q.zp_in_round and q.arith == "float64"):
         return q
     return None
 

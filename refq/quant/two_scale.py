@@ -35,6 +35,7 @@ import numpy.typing as npt
 from refq.errors import SpecError
 from refq.intmath.arrays import IntArray
 from refq.intmath.rounding import Rounding
+from refq.quant.arith import round_real
 from refq.quant.base import (
     FloatArray,
     as_real,
@@ -45,7 +46,7 @@ from refq.quant.base import (
     register,
 )
 from refq.quant.table import TableQuantizer
-from refq.quant.uniform import UniformQuantizer, code_bounds, round_real
+from refq.quant.uniform import UniformQuantizer, code_bounds
 
 
 @register

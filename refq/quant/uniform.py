@@ -1,12 +1,21 @@
 """Uniform (affine) quantizer: code = clamp(R(x / s) + z, qmin, qmax), x̂ = s·(code - z).
 
 Sources: the common affine scheme (TFLite, ONNX QuantizeLinear with zero point added after
-rounding, ONNX/PyTorch half-even rounding by default); PTQ4ViT's symmetric base quantizer;
-I&S-ViT's asymmetric uniform (s = (max-min)/(2^b-1), z = round(-min/s)); RepQ-ViT's
-unrounded layer-wise zero point (``float_zero_point``: fake-quant only).
+rounding, ONNX/PyTorch half-even rounding by default); PTQ4ViT's symmetric base quantizer
+(``(x/interval).round().clamp(-qmax, qmax-1)·interval``); I&S-ViT's and RepQ-ViT's
+asymmetric uniform (``round(x/Δ) + z``; s = (max-min)/(2^b-1), z = round(-min/s)); RepQ-ViT's
+unrounded layer-wise zero point (``float_zero_point``: fake-quant only); FQ-ViT's, which adds
+the zero point BEFORE rounding (``(x/scale + zp).round()``: ``zp_in_round=True``).
 
-- ``x / s`` is the float64 quotient; R is the named rounding (refq.intmath names) applied to
-  that quotient exactly (floor / fractional part comparison, no ``x + 0.5`` shortcut).
+- ``x / s`` is the quotient in the quantizer's arithmetic (``arith``, refq.quant.arith:
+  float64 by default; ``"float32_cuda"`` / ``"float32_cpu"`` the official torch float32
+  forwards: input, scale and zero point as float32, every operation in float32); R is the
+  named rounding (refq.intmath names) applied to that quotient exactly (floor / fractional
+  part comparison, no ``x + 0.5`` shortcut).
+- ``zp_in_round``: code = clamp(R(fl(x/s + z))) instead of clamp(R(x/s) + z). The two differ
+  where the quotient is a tie (k + ½ with z odd rounds the other way) and where adding z
+  rounds the sum onto or off a tie.
+- levels: fl((code - z)·s) in the arithmetic.
 - code range: signed [-2^(b-1), 2^(b-1)-1] ([-2^(b-1)+1, ...] when ``narrow``); unsigned
   [0, 2^b-1] (``narrow`` has no effect on unsigned, as in IntFormat.narrow_min).
 - granularity: per-tensor (scalar scale), per-channel (``axis``, scale shape (C,)),
@@ -24,6 +33,7 @@ import numpy.typing as npt
 from refq.errors import SpecError
 from refq.intmath.arrays import IntArray
 from refq.intmath.rounding import Rounding, check_rounding
+from refq.quant.arith import Arith, Fp, check_arith, round_real
 from refq.quant.base import (
     FloatArray,
     Quantizer,
@@ -33,33 +43,6 @@ from refq.quant.base import (
     float_array_from_json,
     register,
 )
-
-
-def round_real(v: FloatArray, rounding: Rounding) -> FloatArray:
-    """Round float64 values to integers (as float64) with a named rounding, exactly.
-
-    Half-modes compare the exact fractional part ``v - floor(v)`` with 0.5 (no addition of
-    0.5, which is inexact near 0.5 - 2^-54). Monotone non-decreasing for every mode; ±inf map
-    to themselves.
-    """
-    with np.errstate(invalid="ignore"):
-        if rounding == "floor":
-            return np.floor(v)
-        if rounding == "ceil":
-            return np.ceil(v)
-        if rounding == "trunc":
-            return np.trunc(v)
-        f = np.floor(v)
-        d = np.where(np.isfinite(v), v - f, 0.0)
-        above = d > 0.5
-        tie = d == 0.5
-        if rounding == "half_up":
-            up = above | tie
-        elif rounding == "half_away":
-            up = above | (tie & (f >= 0))
-        else:  # half_even
-            up = above | (tie & (np.fmod(f, 2.0) != 0))
-        return np.asarray(f + up, dtype=np.float64)
 
 
 def code_bounds(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
@@ -74,7 +57,8 @@ class UniformQuantizer(Quantizer):
     """Affine uniform quantizer (module docstring). Parameters are public attributes:
     ``scale`` (float64 array: shape () per-tensor, (C,) per-channel, group shape per-group),
     ``zero_point`` (int64 array of the same shape; float64 when ``float_zero_point``),
-    ``bits``, ``signed``, ``narrow``, ``axis``, ``group_size``, ``rounding``."""
+    ``bits``, ``signed``, ``narrow``, ``axis``, ``group_size``, ``rounding``,
+    ``zp_in_round``, ``arith``."""
 
     kind = "uniform"
 
@@ -90,8 +74,15 @@ class UniformQuantizer(Quantizer):
         group_size: int | None = None,
         rounding: Rounding = "half_even",
         float_zero_point: bool = False,
+        zp_in_round: bool = False,
+        arith: Arith = "float64",
     ) -> None:
         self.bits = check_bits(bits)
+        if not isinstance(zp_in_round, (bool, np.bool_)):
+            raise SpecError("uniform: zp_in_round must be a bool")
+        self.zp_in_round = bool(zp_in_round)
+        self.arith: Arith = check_arith(arith, "uniform.arith")
+        self._fp = Fp(self.arith)
         if not isinstance(signed, (bool, np.bool_)) or not isinstance(narrow, (bool, np.bool_)):
             raise SpecError("uniform: signed and narrow must be bools")
         self.signed = bool(signed)
@@ -118,6 +109,8 @@ class UniformQuantizer(Quantizer):
         self.axis = axis
         self.group_size = group_size
         self.scale: FloatArray = np.array(s, dtype=np.float64)
+        for v in np.unique(self.scale).tolist():
+            self._fp.param32_ok(v, "uniform.scale")
         zr = np.asarray(zero_point)
         if zr.dtype.kind not in "iuf" or zr.dtype.kind == "b":
             raise SpecError(f"uniform.zero_point: expected numbers, got dtype {zr.dtype}")
@@ -132,8 +125,10 @@ class UniformQuantizer(Quantizer):
                     "(fake-quant only)"
                 )
             z = zr.astype(np.int64)
-            if bool((np.abs(z) > 2**31).any()):
-                raise SpecError("uniform.zero_point: |zero_point| must be <= 2^31")
+            zmax = 2**24 if self._fp.is32 else 2**31
+            if bool((np.abs(z) > zmax).any()):
+                raise SpecError(f"uniform.zero_point: |zero_point| must be <= {zmax} "
+                                f"(arith={self.arith!r})")
         try:
             z = np.broadcast_to(z, self.scale.shape).copy()
         except ValueError as e:
@@ -160,8 +155,11 @@ class UniformQuantizer(Quantizer):
         rounding: Rounding = "half_even",
         float_zero_point: bool = False,
         min_scale: float = 1e-8,
+        zp_in_round: bool = False,
+        arith: Arith = "float64",
     ) -> UniformQuantizer:
-        """Quantizer covering [lo, hi] (scalars or arrays of the group shape).
+        """Quantizer covering [lo, hi] (scalars or arrays of the group shape); the
+        parameters are computed in float64, ``zp_in_round`` and ``arith`` are passed on.
 
         asymmetric (default unsigned): s = max((hi - lo)/(qmax - qmin), min_scale),
         z = qmin + round_half_even(-lo / s) clamped to [qmin, qmax] (I&S-ViT, FQ-ViT);
@@ -188,7 +186,8 @@ class UniformQuantizer(Quantizer):
             else:
                 z = np.clip(qmin + round_real(-lo_a / s, "half_even"), qmin, qmax).astype(np.int64)
         return cls(s, b, z, signed=sgn, narrow=narrow, axis=axis, group_size=group_size,
-                   rounding=rounding, float_zero_point=float_zero_point)
+                   rounding=rounding, float_zero_point=float_zero_point,
+                   zp_in_round=zp_in_round, arith=arith)
 
     @classmethod
     def from_absmax(
@@ -203,9 +202,11 @@ class UniformQuantizer(Quantizer):
         group_size: int | None = None,
         rounding: Rounding = "half_even",
         min_scale: float = 1e-8,
+        arith: Arith = "float64",
     ) -> UniformQuantizer:
         """Symmetric quantizer s = max(amax / denom, min_scale), z = 0. ``denom`` defaults to
-        qmax (2^(b-1)-1 signed, 2^b-1 unsigned); PTQ4ViT's Δ0 uses denom = 2^(b-1) - 0.5."""
+        qmax (2^(b-1)-1 signed, 2^b-1 unsigned); PTQ4ViT's Δ0 uses denom = 2^(b-1) - 0.5.
+        s is computed in float64; ``arith`` is passed on."""
         b = check_bits(bits)
         _, qmax = code_bounds(b, bool(signed), narrow)
         d = float(qmax) if denom is None else float(denom)
@@ -214,7 +215,7 @@ class UniformQuantizer(Quantizer):
         a = float_array_from_json(amax, "from_absmax.amax")
         s = np.maximum(np.abs(a) / d, min_scale)
         return cls(s, b, 0, signed=signed, narrow=narrow, axis=axis, group_size=group_size,
-                   rounding=rounding)
+                   rounding=rounding, arith=arith)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -237,19 +238,23 @@ class UniformQuantizer(Quantizer):
 
     # ------------------------------------------------------------------ maps
     def _real_codes(self, rows: FloatArray) -> FloatArray:
-        s = self._rows_param(self.scale)
-        z = self._rows_param(self.zero_point).astype(np.float64)
+        fp = self._fp
+        s = fp.x(self._rows_param(self.scale))
+        z = fp.x(self._rows_param(self.zero_point))
         with np.errstate(over="ignore", invalid="ignore"):
-            r = round_real(rows / s, self.rounding)
-        return np.clip(r + z, self._qmin, self._qmax)
+            v = fp.x(rows) / s
+            r = round_real(v + z, self.rounding) if self.zp_in_round else (
+                round_real(v, self.rounding) + z)
+        return np.clip(r.astype(np.float64), self._qmin, self._qmax)
 
     def _codes_rows(self, rows: FloatArray) -> IntArray:
         return self._real_codes(rows).astype(np.int64)
 
     def _values_rows(self, q: IntArray) -> FloatArray:
-        s = self._rows_param(self.scale)
+        fp = self._fp
+        s = fp.x(self._rows_param(self.scale))
         z = self._rows_param(self.zero_point)
-        return np.asarray((q - z).astype(np.float64) * s, dtype=np.float64)
+        return np.asarray(fp.x(q - z) * s, dtype=np.float64)
 
     def fake_quant(self, x: npt.ArrayLike) -> FloatArray:
         """s·(clamp(R(x/s) + z, qmin, qmax) - z); with a float zero point this is RepQ-ViT's
@@ -260,8 +265,9 @@ class UniformQuantizer(Quantizer):
 
         xa = as_real(x)
         rows, back = self._to_rows(xa)
-        z = self._rows_param(self.zero_point)
-        v = (self._real_codes(rows) - z) * self._rows_param(self.scale)
+        fp = self._fp
+        z = fp.x(self._rows_param(self.zero_point))
+        v = fp.x(fp.x(self._real_codes(rows)) - z) * fp.x(self._rows_param(self.scale))
         return np.asarray(back(v), dtype=np.float64)
 
     def levels(self) -> FloatArray | None:
@@ -284,18 +290,33 @@ class UniformQuantizer(Quantizer):
             "float_zero_point": self.float_zero_point,
             "scale": self.scale.tolist(),
             "zero_point": self.zero_point.tolist(),
+            **self._options(),
         }
+
+    def _options(self) -> dict[str, Any]:
+        """The arithmetic options, written only when not the default (so specs written
+        before they existed read back unchanged)."""
+        d: dict[str, Any] = {}
+        if self.zp_in_round:
+            d["zp_in_round"] = True
+        if self.arith != "float64":
+            d["arith"] = self.arith
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> UniformQuantizer:
         keys = {"bits", "signed", "narrow", "rounding", "axis", "group_size",
                 "float_zero_point", "scale", "zero_point"}
-        check_dict(d, cls.kind, keys)
+        check_dict(d, cls.kind, keys, {"zp_in_round", "arith"})
         if not isinstance(d["float_zero_point"], bool):
             raise SpecError("uniform.from_dict: float_zero_point must be a bool")
+        zin = d.get("zp_in_round", False)
+        if not isinstance(zin, bool):
+            raise SpecError("uniform.from_dict: zp_in_round must be a bool")
         return cls(d["scale"], d["bits"], d["zero_point"], signed=d["signed"],
                    narrow=d["narrow"], axis=d["axis"], group_size=d["group_size"],
-                   rounding=d["rounding"], float_zero_point=d["float_zero_point"])
+                   rounding=d["rounding"], float_zero_point=d["float_zero_point"],
+                   zp_in_round=zin, arith=d.get("arith", "float64"))
 
 
-__all__ = ["UniformQuantizer", "code_bounds", "round_real"]
+__all__ = ["UniformQuantizer", "code_bounds", "round_real"]  # round_real: refq.quant.arith
