@@ -36,7 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--int-sample", type=int, default=12)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--torch-log", action="store_true",
+                    help="oracles use torch's log/log2 instead of correctly rounded ones")
     a = ap.parse_args(argv)
+    if a.torch_log:
+        import torch
+
+        from tests.quant import tiecases
+
+        tiecases.ORACLE_LOG.update(log2=torch.log2, ln=torch.log)
     rows: dict[tuple[str, str, str, int], dict[str, Any]] = defaultdict(
         lambda: {"ties": 0, "points": 0, "codes": 0, "values": 0, "int": 0, "cases": 0,
                  "na": 0, "first": None})

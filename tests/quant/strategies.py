@@ -23,6 +23,7 @@ C = 3  # channels of per-channel quantizers (axis = -1)
 bits_small = st.integers(2, 8)
 scales = st.floats(1e-3, 4.0)
 ROUNDINGS = ["half_even", "half_away", "half_up", "floor", "ceil", "trunc"]
+ARITHS = st.sampled_from(["float64", "float32_cuda", "float32_cpu"])
 
 
 @st.composite
@@ -31,32 +32,37 @@ def uniform(draw: Any) -> Quantizer:
     signed = draw(st.booleans())
     per_ch = draw(st.booleans())
     lo_z, hi_z = (-4, 4) if signed else (0, 2**b - 1)
+    opts = {"zp_in_round": draw(st.booleans()), "arith": draw(ARITHS)}
     if per_ch:
         s = draw(st.lists(scales, min_size=C, max_size=C))
         z = draw(st.lists(st.integers(lo_z, hi_z), min_size=C, max_size=C))
         return UniformQuantizer(s, b, z, signed=signed, axis=-1,
                                 narrow=draw(st.booleans()),
-                                rounding=draw(st.sampled_from(ROUNDINGS)))
+                                rounding=draw(st.sampled_from(ROUNDINGS)), **opts)
     return UniformQuantizer(draw(scales), b, draw(st.integers(lo_z, hi_z)), signed=signed,
-                            narrow=draw(st.booleans()), rounding=draw(st.sampled_from(ROUNDINGS)))
+                            narrow=draw(st.booleans()), rounding=draw(st.sampled_from(ROUNDINGS)),
+                            **opts)
 
 
 @st.composite
 def log2(draw: Any) -> Quantizer:
     return Log2Quantizer(draw(st.integers(2, 6)), draw(st.sampled_from(["2", "sqrt2"])),
                          draw(st.floats(0.1, 2.0)),
-                         draw(st.sampled_from(["extra", "reserve", "none"])))
+                         draw(st.sampled_from(["extra", "reserve", "none"])), draw(ARITHS))
 
 
 @st.composite
 def twin(draw: Any) -> Quantizer:
     b = draw(bits_small)
     mode = draw(st.sampled_from(["paper", "code"]))
+    ar = draw(ARITHS)
     if draw(st.booleans()):
-        return TwinUniformQuantizer(b, "softmax", m=draw(st.integers(0, 19)), mode=mode)
+        return TwinUniformQuantizer(b, "softmax", m=draw(st.integers(0, 19)), mode=mode,
+                                    arith="float64" if mode == "paper" else ar)
     if mode == "paper":
-        return TwinUniformQuantizer.gelu_paper(b, draw(st.integers(0, 8)))
-    return TwinUniformQuantizer(b, "gelu", delta_pos=draw(st.floats(1e-3, 1.0)), mode="code")
+        return TwinUniformQuantizer.gelu_paper(b, draw(st.integers(0, 8)), arith=ar)
+    return TwinUniformQuantizer(b, "gelu", delta_pos=draw(st.floats(1e-3, 1.0)), mode="code",
+                                arith=ar)
 
 
 @st.composite
@@ -77,7 +83,9 @@ def o2sf(draw: Any) -> Quantizer:
 def ptf(draw: Any) -> Quantizer:
     b = draw(bits_small)
     alpha = draw(st.lists(st.integers(0, 3), min_size=C, max_size=C))
-    return PowerOfTwoFactorQuantizer(draw(scales), b, alpha, draw(st.integers(0, 2**b - 1)))
+    return PowerOfTwoFactorQuantizer(draw(scales), b, alpha, draw(st.integers(0, 2**b - 1)),
+                                     mode=draw(st.sampled_from(["paper", "code"])),
+                                     arith=draw(ARITHS))
 
 
 @st.composite
@@ -88,7 +96,7 @@ def sulq(draw: Any) -> Quantizer:
     if y_max <= y_min + 1e-3:
         y_max = y_min + 1.0
     return ShiftUniformLog2Quantizer(draw(st.integers(2, 6)), eta, y_min, y_max,
-                                     draw(st.sampled_from(["paper", "code"])))
+                                     draw(st.sampled_from(["paper", "code"])), draw(ARITHS))
 
 
 @st.composite

@@ -127,3 +127,47 @@ def test_per_channel_shape_mismatch() -> None:
     q = GOOD["ptf"]()
     with pytest.raises(SpecError, match="channels"):
         q.quantize(np.zeros((4, 5)))
+
+
+def test_bad_arithmetic_options() -> None:
+    """``arith``, ``zp_in_round`` and PTF's ``mode``: refused with a named SpecError, and a
+    stored value that is not one of the names is refused on read too."""
+    for make in (
+        lambda: UniformQuantizer(0.1, 8, arith="float16"),  # type: ignore[arg-type]
+        lambda: Log2Quantizer(4, arith="float32"),  # type: ignore[arg-type]
+        lambda: TwinUniformQuantizer(4, "softmax", m=1, arith="cuda"),  # type: ignore[arg-type]
+        lambda: ShiftUniformLog2Quantizer(4, 0.01, -6.6, 0.01, arith=32),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(SpecError, match="arith"):
+            make()
+    with pytest.raises(SpecError, match="paper form has no official code"):
+        TwinUniformQuantizer(4, "softmax", m=1, mode="paper", arith="float32_cuda")
+    with pytest.raises(SpecError, match="in float32"):
+        UniformQuantizer(1e-50, 8, arith="float32_cpu")
+    with pytest.raises(SpecError, match="in float32"):
+        TwinUniformQuantizer(4, "gelu", delta_pos=1e300, arith="float32_cuda")
+    with pytest.raises(SpecError, match="zp_in_round"):
+        UniformQuantizer(0.1, 8, zp_in_round=1)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="mode"):
+        PowerOfTwoFactorQuantizer(0.1, 8, [0, 1], mode="fqvit")  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="zero_point"):
+        UniformQuantizer(0.1, 16, 2**25, signed=False, arith="float32_cpu")
+    for q in (UniformQuantizer(0.1, 8, zp_in_round=True, arith="float32_cuda"),
+              PowerOfTwoFactorQuantizer(0.1, 8, [0, 1], 3, mode="code"),
+              Log2Quantizer(4, arith="float32_cpu")):
+        d = q.to_dict()
+        assert quantizer_from_dict(d) == q
+        for key, bad in (("arith", "float128"), ("zp_in_round", "yes"), ("mode", "fqvit")):
+            if key in d:
+                with pytest.raises(SpecError):
+                    quantizer_from_dict({**d, key: bad})
+
+
+def test_default_options_are_not_written() -> None:
+    """Specs written before the options existed read back unchanged (no new keys)."""
+    assert set(UniformQuantizer(0.1, 8).to_dict()) == {
+        "kind", "version", "bits", "signed", "narrow", "rounding", "axis", "group_size",
+        "float_zero_point", "scale", "zero_point"}
+    assert "mode" not in PowerOfTwoFactorQuantizer(0.1, 8, [0, 1], 5).to_dict()
+    for q in GOOD.values():
+        assert "arith" not in q().to_dict()

@@ -40,6 +40,10 @@ Oracle = Callable[[F], tuple[I64, F]]
 
 BITS = (2, 3, 4, 5, 6, 7, 8)
 ARITH32 = ("float32_cpu", "float32_cuda")
+ORACLE_LOG: dict[str, off.LogFn] = {"log2": off.cr_log2, "ln": off.cr_log}
+"""The logarithms of the official-forward oracles: correctly rounded (mpmath); the census
+can swap in torch's own (``tools/tie_census.py --torch-log``) to measure how often torch's
+log/log2 (within 1 ulp, not correctly rounded) change a code on the ties."""
 
 
 @dataclass
@@ -55,7 +59,6 @@ class Case:
     oracle: Oracle
     axis: int | None = None
     grouped: bool = False
-    fallback: Callable[[], Any] | None = None
 
 
 # ------------------------------------------------------------------------ arithmetic
@@ -81,8 +84,13 @@ def _npdiv_py(a: F, b: float, arith: str) -> F:
     return np.asarray(a, dtype=dt) / dt(b)
 
 
+_LEGACY = [False]
+"""Set by :func:`run_case` to rebuild a case's quantizer without the options a refq before
+them lacked (``arith``, ``zp_in_round``, PTF ``mode``): its nearest float64 equivalent."""
+
+
 def _kw(arith: str) -> dict[str, Any]:
-    return {} if arith == "float64" else {"arith": arith}
+    return {} if arith == "float64" or _LEGACY[0] else {"arith": arith}
 
 
 def _t(x: F, arith: str) -> torch.Tensor:
@@ -195,7 +203,7 @@ def _uniform_cases(bits: int, arith: str) -> list[Case]:
         def make(s: float = s, z: int = z, signed: bool = signed, narrow: bool = narrow,
                  rounding: str = rounding, zp_in: bool = zp_in) -> Any:
             kw = _kw(arith)
-            if zp_in:
+            if zp_in and not _LEGACY[0]:
                 kw["zp_in_round"] = True
             return UniformQuantizer(s, bits, z, signed=signed, narrow=narrow,
                                     rounding=rounding, **kw)  # type: ignore[arg-type]
@@ -276,7 +284,7 @@ def _ptf_cases(bits: int, arith: str) -> list[Case]:
 
             def make(base: float = base, z: int = z, mode: str = mode) -> Any:
                 kw = _kw(arith)
-                if mode == "code":
+                if mode == "code" and not _LEGACY[0]:
                     kw["mode"] = "code"
                 return PowerOfTwoFactorQuantizer(base, bits, alpha, z, **kw)
 
@@ -289,12 +297,8 @@ def _ptf_cases(bits: int, arith: str) -> list[Case]:
             else:
                 orc = _uniform_oracle(sc, np.full(4, float(z)), 0, qmax, "half_even", False,
                                       arith, -1)
-            fb = None
-            if mode == "code" and arith == "float64":
-                def fb(base: float = base, z: int = z) -> Any:  # refq before the code mode
-                    return PowerOfTwoFactorQuantizer(base, bits, alpha, z)
             out.append(Case("ptf", mode, arith, bits, f"s8={s8},z={z}", make,
-                            _rows(pts, 4), total, orc, axis=-1, fallback=fb))
+                            _rows(pts, 4), total, orc, axis=-1))
     return out
 
 
@@ -389,6 +393,10 @@ def _cr_log2_np(v: F, arith: str) -> F:
     return off.as_np(off.cr_log2(_t(v, arith)))
 
 
+def _oracle_log2_np(v: F, arith: str) -> F:
+    return off.as_np(ORACLE_LOG["log2"](_t(v, arith)))
+
+
 def _log_cases(bits: int, arith: str) -> list[Case]:
     from refq.quant import Log2Quantizer
 
@@ -425,7 +433,7 @@ def _log_cases(bits: int, arith: str) -> list[Case]:
                        ) -> tuple[I64, F]:
             y = (x.astype(dt) / dt(d32)).astype(np.float64)
             with np.errstate(invalid="ignore"):
-                e = _rnd(-k * _cr_log2_np(y, arith))
+                e = _rnd(-k * _oracle_log2_np(y, arith))
             e = np.where(x > 0, e, np.inf)
             c = np.clip(e, 0, emax)
             if zcode is not None:
@@ -445,12 +453,12 @@ def _log_cases(bits: int, arith: str) -> list[Case]:
         if zero == "extra" and base == "sqrt2":
             def orc(x: F, d32: float = d32) -> tuple[I64, F]:  # type: ignore[misc]
                 q, mask, v = off.repq_log_sqrt2(_t(x, arith), torch.tensor(d32, dtype=_tdt(
-                    arith)), bits, log2=off.cr_log2)
+                    arith)), bits, log2=ORACLE_LOG["log2"])
                 code = np.where(off.as_np(mask) > 0, n, off.as_np(q))
                 return code.astype(np.int64), off.as_np(v)
         elif zero == "extra" and base == "2" and delta == 1.0:
             def orc(x: F) -> tuple[I64, F]:  # type: ignore[misc]
-                q, mask, v = off.fqvit_log2(_t(x, arith), bits, log2=off.cr_log2)
+                q, mask, v = off.fqvit_log2(_t(x, arith), bits, log2=ORACLE_LOG["log2"])
                 code = np.where(off.as_np(mask) > 0, n, off.as_np(q))
                 return code.astype(np.int64), off.as_np(v)
 
@@ -509,10 +517,11 @@ def _sulq_cases(bits: int, arith: str) -> list[Case]:
                     mn, mx = torch.tensor(ymin, dtype=tdt), torch.tensor(ymax, dtype=tdt)
                     if mode == "code":
                         q, v = off.ias_sulq_forward(_t(x, arith), eta, mn, mx, bits,
-                                                    log=off.cr_log, sdiv=_sdiv(arith))
+                                                    log=ORACLE_LOG["ln"], sdiv=_sdiv(arith))
                     else:
-                        q, v, _, _ = off.ias_sulq_init(_t(x, arith), eta, bits, log=off.cr_log,
-                                                       sdiv=_sdiv(arith), minv=mn, maxv=mx)
+                        q, v, _, _ = off.ias_sulq_init(_t(x, arith), eta, bits,
+                                                       log=ORACLE_LOG["ln"], sdiv=_sdiv(arith),
+                                                       minv=mn, maxv=mx)
                     return off.as_np(q).astype(np.int64), off.as_np(v)
 
                 def make(eta: float = eta, ymin: float = ymin, ymax: float = ymax,
@@ -632,12 +641,16 @@ def run_case(case: Case, int_sample: int = 12) -> dict[str, Any]:
                            "values": 0, "int": 0, "error": None, "first": None}
     try:
         q = case.make()
-    except TypeError as e:  # an option this refq does not have
-        if case.fallback is None:
+    except TypeError:  # an option this refq does not have: its nearest float64 equivalent
+        _LEGACY[0] = True
+        try:
+            q = case.make()
+        except TypeError as e:
             res["error"] = f"n/a ({e})"
             return res
-        q = case.fallback()
-        res["fallback"] = True
+        finally:
+            _LEGACY[0] = False
+        res["legacy"] = True
     oc, ov = case.oracle(case.x)
     gc = q.quantize(case.x)
     gv = q.fake_quant(case.x)
