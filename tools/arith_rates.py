@@ -7,7 +7,13 @@ see the same inputs and differ only in their arithmetic. Parameters are chosen t
 methods initialise them (PTQ4ViT Δ0 = max/(2^(b-1) - 0.5), FQ-ViT PTF search, I&S-ViT SULQ
 from the data in each form's own arithmetic, RepQ-ViT Δ = max).
 
-    PYTHONPATH=. python3 tools/arith_rates.py [--images 32] [--markdown]
+    PYTHONPATH=. python3 tools/arith_rates.py [--images 32] [--torch] [--libm]
+
+``--torch`` (needs torch) adds how often refq's ``float32_cpu`` SULQ differs from the I&S-ViT
+forward re-typed in torch (tests/quant/official.py) running on this CPU with torch's own
+``log`` (not correctly rounded), on the same post-softmax data. ``--libm`` (needs torch)
+only counts the float32 inputs in [0.001, 2) where torch's CPU ``log``/``log2`` differ from
+the correctly rounded value (refq.quant.arith.log_cr).
 """
 
 from __future__ import annotations
@@ -74,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--torch", action="store_true")
+    ap.add_argument("--libm", action="store_true")
     a = ap.parse_args(argv)
+    if a.libm:
+        libm()
+        return 0
     data = taps(a.images)
     rows: list[tuple[str, str, int, dict[str, float]]] = []
     for b in (4, 6, 8):
@@ -113,7 +124,58 @@ def main(argv: list[str] | None = None) -> int:
     for name, d, b, r in rows:
         print(f"| {name} | {d} | {b} | {int(r['n'])} | {r['64-cuda']:.2e} | {r['64-cpu']:.2e} | "
               f"{r['cuda-cpu']:.2e} |")
+    if a.torch:
+        torch_sulq(data["softmax"])
     return 0
+
+
+def libm() -> None:
+    """torch's CPU float32 log/log2 against the correctly rounded value, every float32 in
+    [0.001, 2)."""
+    import torch
+
+    from refq.quant.arith import log_cr
+
+    lo, hi = int(np.float32(0.001).view(np.int32)), int(np.float32(2.0).view(np.int32))
+    n, bad = 0, {"ln": 0, "log2": 0}
+    for start in range(lo, hi, 1 << 22):
+        x = np.arange(start, min(start + (1 << 22), hi), dtype=np.int32).view(np.float32)
+        t = torch.from_numpy(x)
+        for kind, fn in (("ln", torch.log), ("log2", torch.log2)):
+            ref = log_cr(x.astype(np.float64), kind, True)  # type: ignore[arg-type]
+            bad[kind] += int((fn(t).numpy().astype(np.float64) != ref).sum())
+        n += x.size
+    for kind, v in bad.items():
+        print(f"torch.{'log' if kind == 'ln' else 'log2'} float32 (CPU): {v} of {n} inputs "
+              f"in [0.001, 2) not correctly rounded ({v / n:.2%})")
+
+
+def torch_sulq(tensors: list[np.ndarray]) -> None:  # type: ignore[type-arg]
+    """refq float32_cpu SULQ against the torch CPU forward with torch's own log."""
+    import torch
+
+    from refq.quant import ShiftUniformLog2Quantizer
+    from tests.quant import official as off
+
+    for b in (4, 8):
+        for mode in ("code", "paper"):
+            n = d = 0
+            for t in tensors:
+                x = t.ravel()
+                xt = torch.tensor(x, dtype=torch.float32)
+                _, _, mn, mx = off.ias_sulq_init(xt, 0.01, b)  # the official y extremes
+                q = ShiftUniformLog2Quantizer.from_data(x, b, 0.01, mode,  # type: ignore[arg-type]
+                                                        arith="float32_cpu")
+                if (q.y_min, q.y_max) != (float(mn), float(mx)):
+                    raise SystemExit("calibration extremes differ from torch's")
+                if mode == "code":
+                    pc, _ = off.ias_sulq_forward(xt, 0.01, mn, mx, b)
+                else:
+                    pc, _, _, _ = off.ias_sulq_init(xt, 0.01, b)
+                d += int((q.quantize(x) != off.as_np(pc)).sum())
+                n += x.size
+            print(f"SULQ {mode} η=0.01 {b} bits, refq float32_cpu vs torch CPU (own log): "
+                  f"{d} of {n} codes differ")
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ ARITHS = ["float64", "float32_cpu", "float32_cuda"]
 @pytest.mark.parametrize("arith", ARITHS)
 @pytest.mark.parametrize("family", ["log", "sulq"])
 def test_every_tie_at_4_bits(family: str, arith: str) -> None:
+    """Default suite: every log case; SULQ for η = 0.01 and 1 (all four η under -m slow)."""
     from tests.quant.tiecases import assert_no_mismatch
 
-    assert assert_no_mismatch(family, (4,), arith) > 50
+    def keep(c: object) -> bool:
+        lab = getattr(c, "label", "")
+        return family != "sulq" or lab.startswith(("eta=0.01,", "eta=1.0,"))
+
+    assert assert_no_mismatch(family, (4,), arith, keep) > 50
 
 
 @pytest.mark.slow
@@ -55,8 +60,9 @@ def test_every_tie_at_4_bits(family: str, arith: str) -> None:
 def test_every_tie_2_to_8_bits(family: str, arith: str) -> None:
     from tests.quant.tiecases import assert_no_mismatch
 
-    bits = (2, 3, 5, 6, 7, 8, 16) if family == "sulq" else (2, 3, 5, 6, 7, 8)
-    assert_no_mismatch(family, bits, arith)
+    assert_no_mismatch(family, (2, 3, 5, 6, 7, 8, 16), arith)
+    if family == "sulq":
+        assert_no_mismatch(family, (4,), arith)
 
 
 def _mp(v: float, base2: bool, bits: int) -> float:
@@ -107,7 +113,7 @@ def test_apply_log_decides_where_numpy_is_not_correctly_rounded() -> None:
                                   strict=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), delta=st.floats(0.0625, 2.0, width=32),
        arith=st.sampled_from(ARITHS),
        x=st.lists(st.floats(0.0, 2.0, width=32), min_size=1, max_size=25))
@@ -139,7 +145,7 @@ def test_log_sqrt2_equals_repq(bits: int, delta: float, arith: str, x: list[floa
 ETAS = [0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5, 1.0]
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), eta=st.sampled_from(ETAS), arith=st.sampled_from(ARITHS),
        mode=st.sampled_from(["code", "paper"]),
        x=st.lists(st.floats(0.0, 1.0, width=32), min_size=2, max_size=25))

@@ -85,7 +85,7 @@ def test_cuda_and_cpu_rules_differ_on_ties() -> None:
 f32 = st.floats(0.0, 1.0, width=32)
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), m=st.integers(0, 19), arith=st.sampled_from(ARITHS),
        x=st.lists(f32, min_size=1, max_size=40))
 @example(bits=4, m=1, arith="float32_cpu", x=[0.6428571343421936, 0.7857142686843872, 0.5])
@@ -112,7 +112,7 @@ def test_softmax_equals_torch_retyping(bits: int, m: int, arith: str, x: list[fl
         np.testing.assert_array_equal(q.quantize(x), codes, strict=True)
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), dp=st.floats(0.0009765625, 0.5, width=32),
        arith=st.sampled_from(ARITHS),
        x=st.lists(st.floats(-0.5, 12.0, width=32), min_size=1, max_size=40))

@@ -82,7 +82,7 @@ def test_zero_point_order_matters_on_ties() -> None:
 f32 = st.floats(-8.0, 8.0, width=32)
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), s=st.floats(0.0009765625, 1.0, width=32),
        z=st.integers(0, 255), arith=st.sampled_from(ARITHS),
        x=st.lists(f32, min_size=1, max_size=40))
@@ -112,7 +112,7 @@ def test_ias_and_fqvit_forwards_equal_torch(bits: int, s: float, z: int, arith: 
         np.testing.assert_array_equal(qf.fake_quant(x), off.as_np(fv), strict=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), s=st.floats(0.0009765625, 1.0, width=32),
        arith=st.sampled_from(ARITHS), x=st.lists(f32, min_size=1, max_size=40))
 def test_ptq4vit_base_quantizer_equals_torch(bits: int, s: float, arith: str,
@@ -132,7 +132,7 @@ def test_ptq4vit_base_quantizer_equals_torch(bits: int, s: float, arith: str,
         np.testing.assert_array_equal(q.fake_quant(x), off.as_np(qv), strict=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(bits=st.integers(2, 8), s8=st.floats(0.0078125, 0.5, width=32),
        z=st.integers(0, 255), arith=st.sampled_from(ARITHS),
        alpha=st.lists(st.integers(0, 3), min_size=4, max_size=4),
