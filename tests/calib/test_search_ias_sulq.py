@@ -19,11 +19,17 @@ from ._data import softmax_probs
 
 def _sulq(x: np.ndarray, bits: int, eta: float, lo: float, hi: float,
           mode: str) -> np.ndarray:
-    """x̂ = 2^(round(q·Δ + lo)) - η, q = clamp(round((log2(x+η) - lo)/Δ), 0, n)."""
+    """x̂ = 2^(round(q·Δ + lo)) - η, q = clamp(round((logk(x+η) - lo)/Δ), 0, n)."""
     n = 2**bits - 1 if mode == "paper" else 2**bits
     d = (hi - lo) / n
-    q = np.clip(np.round((np.log2(x + eta) - lo) / d), 0, n)
+    q = np.clip(np.round((_logk(x + eta) - lo) / d), 0, n)
     out: np.ndarray = np.exp2(np.round(q * d + lo)) - eta
+    return out
+
+
+def _logk(t: np.ndarray) -> np.ndarray:
+    """I&S-ViT's ``logk(t, 2)``: ln(t) / ln(2) (quant/quantizer.py), not log2(t)."""
+    out: np.ndarray = np.log(t) / np.log(2.0)
     return out
 
 
@@ -32,7 +38,7 @@ def _official(x: np.ndarray, bits: int, score: str = "paper"
     """(η, y_min, y_max, losses): the official init loop over SULQ_ETAS."""
     best, losses = None, []
     for eta in SULQ_ETAS:
-        y = np.log2(x + eta)
+        y = _logk(x + eta)
         lo, hi = float(y.min()), float(y.max())
         v = float(np.mean((x - _sulq(x, bits, eta, lo, hi, score)) ** 2))
         losses.append(v)
