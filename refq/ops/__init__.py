@@ -40,6 +40,9 @@ from refq.ops.registry import (
     variants,
 )
 from refq.ops.requantize import RequantParams, requantize, requantize_dyadic, requantize_tflite
+from refq.ops.requantize_double_up import requantize_double_up
+from refq.ops.requantize_fp32 import requantize_fp32
+from refq.ops.requantize_fp64 import requantize_fp64
 from refq.ops.softmax import softmax
 from refq.ops.softmax_ibert import (
     IBertSoftmaxParams,
@@ -114,7 +117,10 @@ __all__ = [
     "matmul",
     "names",
     "requantize",
+    "requantize_double_up",
     "requantize_dyadic",
+    "requantize_fp32",
+    "requantize_fp64",
     "requantize_tflite",
     "softmax",
     "softmax_ibert",

@@ -10,6 +10,19 @@ Families (DESIGN.md numeric contract 3; METHODS.md §3):
 ``dyadic``  I-ViT / HAWQ: round(x·b / 2^c) with a named rounding; ``multiplier`` = b >= 0,
             ``shift`` = c in 0..63 (a RIGHT shift). x·b must fit int64 (RangeError).
 
+The engine families, each in its own module (measured against the engines that run them,
+docs/backends/torch-native.md and litert.md):
+
+``double_up`` ruy's x86 kernels (TFLite / LiteRT's optimized FULLY_CONNECTED on x86):
+            ⌊(x·2^l·M + 2^30) / 2^31⌋, then a ties-up right shift by r; TFLite multiplier and
+            shift (:mod:`refq.ops.requantize_double_up`).
+``fp32``    a binary32 multiplier m·2^-c (PyTorch's quantized CPU engines, XNNPACK): x and the
+            product rounded to binary32, then to an integer, all ties to even; ``multiplier``
+            = m in [0, 2^24), ``shift`` = c in 0..63 (:mod:`refq.ops.requantize_fp32`).
+``fp64``    a binary64 scale m·2^-c with round half away (TFLite's reference
+            FULLY_CONNECTED: ``round(double(acc)·scale)``); ``multiplier`` = m in [0, 2^53),
+            ``shift`` = c in 0..126 (:mod:`refq.ops.requantize_fp64`).
+
 Then ``out = saturate(y + out_zero_point, out_format)`` (saturation is the spec here).
 The input zero point is subtracted first (``x - in_zero_point``, checked against int32 for
 the TFLite families). Per-channel parameters (tuples of length C) apply along ``axis``.
@@ -58,7 +71,7 @@ class RequantParams(Params):
     def __post_init__(self) -> None:
         need_choice(self.family, "RequantParams.family", _families())
         m = need_ints(self.multiplier, "RequantParams.multiplier", 0, 2**62)
-        s = need_ints(self.shift, "RequantParams.shift", -31, 63)
+        s = need_ints(self.shift, "RequantParams.shift", -31, FP64_MAX_SHIFT)
         object.__setattr__(self, "multiplier", m)
         object.__setattr__(self, "shift", s)
         need_int(self.in_zero_point, "RequantParams.in_zero_point")
@@ -79,8 +92,19 @@ class RequantParams(Params):
         elif self.family == "dyadic":
             r = "half_even" if self.rounding is None else self.rounding
             object.__setattr__(self, "rounding", check_rounding(r, "RequantParams.rounding"))
-            if min(s) < 0:
+            if min(s) < 0 or max(s) > 63:
                 raise SpecError("RequantParams.shift: dyadic right shift c must be in 0..63")
+        elif self.family in IEEE_FAMILIES:
+            bits, top = IEEE_FAMILIES[self.family]
+            if self.rounding is not None:
+                raise SpecError(f"RequantParams: family {self.family!r} takes no rounding "
+                                f"(its roundings are fixed), got {self.rounding!r}")
+            if max(m) >= 1 << bits:
+                raise SpecError(f"RequantParams.multiplier: a {self.family} significand is "
+                                f"< 2^{bits}, got {max(m)}")
+            if min(s) < 0 or max(s) > top:
+                raise SpecError(f"RequantParams.shift: {self.family} right shift c must be "
+                                f"in 0..{top}")
 
     def to_dict(self) -> dict[str, Any]:
         """As :meth:`Params.to_dict`, without ``rounding`` where the family has none."""
@@ -90,8 +114,13 @@ class RequantParams(Params):
         return d
 
 
-TFLITE_FAMILIES = ("double", "single")
-"""The TFLite requantizers (MultiplyByQuantizedMultiplier): ``rounding`` is the family's."""
+TFLITE_FAMILIES = ("double", "single", "double_up")
+"""The requantizers with a TFLite Q0.31 multiplier and shift (MultiplyByQuantizedMultiplier
+and ruy's double_up): ``rounding`` is the family's."""
+FP64_MAX_SHIFT = 126
+IEEE_FAMILIES: dict[str, tuple[int, int]] = {"fp32": (24, 63), "fp64": (53, FP64_MAX_SHIFT)}
+"""family → (significand bits, largest right shift) of the IEEE-754 binary multiplier families
+(:mod:`refq.ops.requantize_fp32`, :mod:`refq.ops.requantize_fp64`)."""
 
 
 def _families() -> tuple[str, ...]:
@@ -253,6 +282,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 __all__ = [
     "FAMILIES",  # noqa: F822 (module __getattr__: derived from the registry)
+    "IEEE_FAMILIES",
     "REQUANTIZE_VARIANTS",  # noqa: F822
     "TFLITE_FAMILIES",
     "RequantParams",

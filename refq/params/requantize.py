@@ -6,7 +6,7 @@ from typing import Any
 
 from refq.errors import SpecError
 from refq.intmath import INT8, INT32, IntFormat, dyadic_from_real, quantize_multiplier
-from refq.intmath.from_real import round_fraction
+from refq.intmath.from_real import frexp_exact, round_fraction
 from refq.intmath.rounding import Rounding
 from refq.ops.add import AddParams
 from refq.ops.requantize import RequantParams
@@ -30,21 +30,27 @@ def requant_params(
     Two roundings, two arguments: ``multiplier_rounding`` is how the dyadic multiplier is
     derived from the real (b = round(m·2^dyadic_bits), :func:`dyadic_from_real`; None →
     half_even, I-ViT's torch.round), ``rounding`` the runtime rounding of x·b/2^c
-    (RequantParams.rounding; None → half_even). The TFLite families derive their multiplier
-    by QuantizeMultiplier (ties away from zero) and fix their runtime roundings: they take
-    neither argument (SpecError)."""
-    tflite = family in ("double", "single")
-    if tflite and (rounding is not None or multiplier_rounding is not None):
+    (RequantParams.rounding; None → half_even). The TFLite families (``double``, ``single``,
+    ``double_up``) derive their multiplier by QuantizeMultiplier (ties away from zero),
+    ``fp32`` / ``fp64`` round the real to the nearest binary32 / binary64 value
+    (:func:`fp32_multiplier`, :func:`fp64_multiplier`); all of these fix their runtime
+    roundings and take neither argument (SpecError)."""
+    fixed = family in ("double", "single", "double_up", "fp32", "fp64")
+    if fixed and (rounding is not None or multiplier_rounding is not None):
         raise SpecError(
             f"requant_params: family {family!r} takes no rounding / multiplier_rounding "
-            "(TFLite fixes both)"
+            "(the family fixes both)"
         )
     reals = real_multiplier if isinstance(real_multiplier, (list, tuple)) else [real_multiplier]
     ms: list[int] = []
     ss: list[int] = []
     for i, r in enumerate(reals):
         exact(r, f"real_multiplier[{i}]")
-        if tflite:
+        if family == "fp32":
+            b, c = fp32_multiplier(r)
+        elif family == "fp64":
+            b, c = fp64_multiplier(r)
+        elif fixed:
             b, c = quantize_multiplier(r, "single" if family == "single" else "double")
         else:
             b, c = dyadic_from_real(r, dyadic_bits, multiplier_rounding or "half_even")
@@ -52,6 +58,54 @@ def requant_params(
         ss.append(c)
     return RequantParams(family, tuple(ms), tuple(ss), rounding, in_zero_point, out_zero_point,
                          out_format)
+
+
+def fp32_multiplier(real: Any) -> tuple[int, int]:
+    """(m, c) with m·2^-c the binary32 value nearest to ``real`` (ties to even), m < 2^24 and
+    c in 0..63 (the ``fp32`` requantize family's parameters), reduced so that m is odd (or
+    c = 0, or m = 0).
+
+    ``real`` is taken exactly (a Python float is its binary64 value; a string or Fraction its
+    decimal value). SpecError if real < 0, if it rounds to a value >= 2^24 or needs c > 63
+    (below ~2^-40; binary32 subnormals are not needed at that size)."""
+    f = exact(real, "real", positive=False)
+    if f < 0:
+        raise SpecError(f"fp32_multiplier: real must be >= 0, got {real}")
+    if f == 0:
+        return 0, 0
+    q, e = frexp_exact(f)  # f = q·2^e, q in [1/2, 1)
+    m = round_fraction(q * 2**24, "half_even")  # 24 significant bits
+    c = 24 - e
+    while m and m % 2 == 0 and c > 0:
+        m //= 2
+        c -= 1
+    if m >= 1 << 24 or c < 0:
+        raise SpecError(f"fp32_multiplier: real {real} >= 2^24 (needs a left shift)")
+    if c > 63:
+        raise SpecError(f"fp32_multiplier: real {real} needs shift {c} > 63")
+    return m, c
+
+
+def fp64_multiplier(real: Any) -> tuple[int, int]:
+    """(m, c) with m·2^-c the binary64 value nearest to ``real`` (ties to even), m < 2^53,
+    c in 0..126, reduced so that m is odd (or c = 0, or m = 0). A Python
+    float is taken as is (its exact value). SpecError if real < 0 or >= 2^53."""
+    f = exact(real, "real", positive=False)
+    if f < 0:
+        raise SpecError(f"fp64_multiplier: real must be >= 0, got {real}")
+    if f == 0:
+        return 0, 0
+    q, e = frexp_exact(f)
+    m = round_fraction(q * 2**53, "half_even")
+    c = 53 - e
+    while m and m % 2 == 0 and c > 0:
+        m //= 2
+        c -= 1
+    if m >= 1 << 53 or c < 0:
+        raise SpecError(f"fp64_multiplier: real {real} >= 2^53 (needs a left shift)")
+    if c > 126:
+        raise SpecError(f"fp64_multiplier: real {real} needs shift {c} > 126")
+    return m, c
 
 
 def add_params(
