@@ -10,7 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         required=True,
-        help="built-in name (reference, torch, torch-cuda, onnxruntime, rtl, "
+        help="built-in name (reference, torch, torch-cuda, onnxruntime, rtl, litert, "
+        "litert-ref, litert-default, litert-optimized, torch-native, torch-native-<engine>, "
         "wrong-rounding, no-saturation) or module:factory",
     )
     parser.add_argument("--golden", type=Path, help="also run the cases of this golden set")
@@ -18,7 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--examples", type=int, default=100, help="hypothesis examples per op (default 100)"
     )
     parser.add_argument("--ops", help="comma-separated globs over op.variant keys or case names")
-    parser.add_argument("--known", type=Path, help="known-disagreements JSON file")
+    parser.add_argument(
+        "--known",
+        type=Path,
+        help="known-disagreements JSON file (default: the backend's own, if it has one)",
+    )
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="run refq's own strategies only, not the backend's strategies and regressions",
+    )
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument(
         "--artifacts",
@@ -47,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from refq.crosscheck import load_backend, replay, run_suite
+    from refq.crosscheck.backend import extras_of
     from refq.crosscheck.report import SuiteReport
     from refq.errors import SpecError
 
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler is not None:
         raise SpecError("give --workers or --scheduler, not both")
     backend = load_backend(args.backend)
+    extras = None if args.no_extras else extras_of(backend)
     if args.replay:
         report = SuiteReport(backend.name, [replay(backend, args.replay)])
     elif split:
@@ -69,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
             ops=ops,
             golden=args.golden,
             examples=args.examples,
-            known=args.known,
+            known=args.known if args.known or extras is None else list(extras.known),
             artifacts=args.artifacts,
             generated=not args.no_generated,
             backend_spec=args.backend,
+            extra_strategies=extras.strategies if extras else None,
+            regressions=extras.regressions if extras else None,
         )
     print(report.text())
     if args.json:

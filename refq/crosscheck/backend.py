@@ -11,17 +11,23 @@ A backend is any object with
 
 Outputs are compared exactly with refq's (dtype int64 after conversion is NOT applied: a
 backend must return integer arrays; shape and values must match).
+
+Optionally, ``suite_extras() -> SuiteExtras``: the adapter's own hypothesis strategies (cases
+drawn in the shapes its engine supports), its named regression cases and its known
+disagreements, which ``refq check`` runs and applies along with refq's own suite.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from refq.crosscheck.known import Known
 from refq.errors import BackendError
 from refq.golden.case import Case
 
@@ -37,12 +43,46 @@ class Backend(Protocol):
     def run(self, case: Case) -> Outputs: ...
 
 
+@dataclass(frozen=True)
+class SuiteExtras:
+    """What an adapter adds to the suite (see the module docstring): ``strategies`` maps a
+    suite key to a zero-argument factory of a hypothesis strategy drawing Cases;
+    ``regressions`` are named cases run like golden ones; ``known`` the adapter's known
+    disagreements (each with its reason and reproducer)."""
+
+    strategies: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    regressions: Sequence[Case] = ()
+    known: Sequence[Known] = ()
+
+
+def extras_of(backend: object) -> SuiteExtras | None:
+    """The backend's :class:`SuiteExtras`, or None if it declares none."""
+    make = getattr(backend, "suite_extras", None)
+    if make is None:
+        return None
+    extras = make()
+    if not isinstance(extras, SuiteExtras):
+        raise BackendError(f"{getattr(backend, 'name', backend)}: suite_extras() must return "
+                           f"SuiteExtras, got {type(extras).__name__}")
+    return extras
+
+
 BUILTIN: dict[str, str] = {
     "reference": "refq.crosscheck.adapters.reference:ReferenceBackend",
     "torch": "refq.crosscheck.adapters.torch_backend:TorchBackend",
     "torch-cuda": "refq.crosscheck.adapters.torch_backend:cuda_backend",
     "onnxruntime": "refq.crosscheck.adapters.onnxruntime_backend:OnnxRuntimeBackend",
     "rtl": "refq.crosscheck.adapters.rtl_backend:RtlBackend",
+    "litert": "refq.crosscheck.adapters.litert_backend:litert",
+    "litert-ref": "refq.crosscheck.adapters.litert_backend:reference",
+    "litert-default": "refq.crosscheck.adapters.litert_backend:default",
+    "litert-optimized": "refq.crosscheck.adapters.litert_backend:optimized",
+    "torch-native": "refq.crosscheck.adapters.torch_native_backend:torch_native",
+    "torch-native-fbgemm": "refq.crosscheck.adapters.torch_native_backend:fbgemm",
+    "torch-native-x86": "refq.crosscheck.adapters.torch_native_backend:x86",
+    "torch-native-onednn": "refq.crosscheck.adapters.torch_native_backend:onednn",
+    "torch-native-qnnpack": "refq.crosscheck.adapters.torch_native_backend:qnnpack",
+    "torch-native-cuda": "refq.crosscheck.adapters.torch_native_backend:cuda",
     "wrong-rounding": "refq.crosscheck.adapters.wrong:WrongRoundingBackend",
     "no-saturation": "refq.crosscheck.adapters.wrong:NoSaturationBackend",
 }
@@ -72,4 +112,4 @@ def load_backend(spec: str) -> Backend:
     return backend
 
 
-__all__ = ["BUILTIN", "Backend", "Outputs", "load_backend"]
+__all__ = ["BUILTIN", "Backend", "Outputs", "SuiteExtras", "extras_of", "load_backend"]
