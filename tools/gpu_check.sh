@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Run the torch cross-checks on CUDA (needs a GPU machine with torch+CUDA):
+#  0. torch._int_mm (cuBLAS int8 GEMM) through the torch-native-cuda backend: refq's suite
+#     plus its torch_native.int_mm strategy (int8 x int8 -> int32, M > 16 and odd shapes);
 #  1. the kernel conformance suite on cuda_backend() with examples=100, counts printed;
 #  2. the torch test files with REFQ_TORCH_DEVICE=cuda: kernels (hypothesis + golden),
 #     the exact isqrt, and whole lowered programs of the bundled DeiT compared with
@@ -8,6 +10,9 @@
 #     run_program_torch on CPU and on CUDA, outputs compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+status=0
+python -m refq check --backend torch-native-cuda --ops 'matmul.gemm,linear.gemm,torch_native.int_mm' \
+    --examples 100 --golden golden --artifacts refq-check-failures/int_mm || status=$?
 python - <<'PY'
 from pathlib import Path
 from refq.crosscheck.adapters.torch_backend import SUPPORTED, cuda_backend
@@ -44,3 +49,4 @@ for dev in ("cpu", "cuda"):
 print(f"W8A8 program, 100 images: refq.program.run {t_ref:.2f}s, torch cpu "
       f"{times['cpu']:.2f}s, torch cuda {times['cuda']:.2f}s")
 PY
+exit "$status"
