@@ -45,6 +45,23 @@ def requantize_fp32(draw: st.DrawFn, v: Variant) -> Case:
 
 
 @st.composite
+def requantize_fp32_zp(draw: st.DrawFn, v: Variant) -> Case:
+    """``fp32_zp``: as ``fp32``, with small shifts and odd zero points often (ties of
+    x·m/2^c + zp go to even), and values whose binary32 product has bits below the sum's
+    precision."""
+    m = draw(st.one_of(st.sampled_from([1, 3, (1 << 24) - 1, 1 << 23]),
+                       st.integers(1, (1 << 24) - 1)))
+    c = draw(st.one_of(st.integers(0, 4), st.integers(0, 63), st.integers(20, 40)))
+    x = _values(draw, _shape(draw), -(2**31), 2**31 - 1,
+                [0, 1, -1, 3, -3, 2**24 + 1, 2**31 - 1, -(2**31),
+                 *_near_ties(draw, m, c, 2**20)])
+    out = draw(_OUT)
+    p = RequantParams(family="fp32_zp", multiplier=(m,), shift=(c,),
+                      out_zero_point=draw(st.integers(out.min, out.max)), out_format=out)
+    return _case(v.key, p, {"x": x})
+
+
+@st.composite
 def requantize_fp64(draw: st.DrawFn, v: Variant) -> Case:
     """``fp64``: 53-bit significands, and products of two 24-bit ones (what TFLite's
     double(s_in)·double(s_w) is); shifts 40..90; x over int32 with near-ties."""
@@ -66,4 +83,4 @@ def requantize_double_up(v: Variant) -> st.SearchStrategy[Case]:
     return requantize_tflite(v)
 
 
-__all__ = ["requantize_double_up", "requantize_fp32", "requantize_fp64"]
+__all__ = ["requantize_double_up", "requantize_fp32", "requantize_fp32_zp", "requantize_fp64"]

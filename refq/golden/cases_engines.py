@@ -43,6 +43,8 @@ CASES: list[tuple[str, str, int, int, IntFormat, int, list[int], int, str]] = [
      "-4.5 exactly: ties toward +inf in both roundings (-4); double (away) gives -5"),
     ("first-rounding-decides", "double_up", 1775085290, -14, INT8, 0, [1912748, -1912748], 2**23,
      "the first rounding lands on 96.5·2^14, the second rounds it up: 97; single: 96"),
+    ("zero-point-first", "fp32_zp", 1, 1, UINT8, 101, [-5, -3, -1, 1, 3, 5, 2**24 + 1], 2**12,
+     "the zero point is added before rounding: 0.5 + 101 -> 102 (fp32: 0 + 101 = 101)"),
 ]
 
 

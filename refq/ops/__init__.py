@@ -41,7 +41,7 @@ from refq.ops.registry import (
 )
 from refq.ops.requantize import RequantParams, requantize, requantize_dyadic, requantize_tflite
 from refq.ops.requantize_double_up import requantize_double_up
-from refq.ops.requantize_fp32 import requantize_fp32
+from refq.ops.requantize_fp32 import requantize_fp32, requantize_fp32_zp
 from refq.ops.requantize_fp64 import requantize_fp64
 from refq.ops.softmax import softmax
 from refq.ops.softmax_ibert import (
@@ -120,6 +120,7 @@ __all__ = [
     "requantize_double_up",
     "requantize_dyadic",
     "requantize_fp32",
+    "requantize_fp32_zp",
     "requantize_fp64",
     "requantize_tflite",
     "softmax",

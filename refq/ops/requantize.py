@@ -19,6 +19,9 @@ docs/backends/torch-native.md and litert.md):
 ``fp32``    a binary32 multiplier m·2^-c (PyTorch's quantized CPU engines, XNNPACK): x and the
             product rounded to binary32, then to an integer, all ties to even; ``multiplier``
             = m in [0, 2^24), ``shift`` = c in 0..63 (:mod:`refq.ops.requantize_fp32`).
+``fp32_zp`` ``fp32`` with the output zero point added in binary32 before the rounding to an
+            integer (oneDNN; PyTorch's quantize_per_tensor): ties go to the even value of
+            x·m/2^c + zp (:mod:`refq.ops.requantize_fp32`).
 ``fp64``    a binary64 scale m·2^-c with round half away (TFLite's reference
             FULLY_CONNECTED: ``round(double(acc)·scale)``); ``multiplier`` = m in [0, 2^53),
             ``shift`` = c in 0..126 (:mod:`refq.ops.requantize_fp64`).
@@ -118,7 +121,9 @@ TFLITE_FAMILIES = ("double", "single", "double_up")
 """The requantizers with a TFLite Q0.31 multiplier and shift (MultiplyByQuantizedMultiplier
 and ruy's double_up): ``rounding`` is the family's."""
 FP64_MAX_SHIFT = 126
-IEEE_FAMILIES: dict[str, tuple[int, int]] = {"fp32": (24, 63), "fp64": (53, FP64_MAX_SHIFT)}
+IEEE_FAMILIES: dict[str, tuple[int, int]] = {
+    "fp32": (24, 63), "fp32_zp": (24, 63), "fp64": (53, FP64_MAX_SHIFT),
+}
 """family → (significand bits, largest right shift) of the IEEE-754 binary multiplier families
 (:mod:`refq.ops.requantize_fp32`, :mod:`refq.ops.requantize_fp64`)."""
 

@@ -116,4 +116,84 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp32"),
 ))
 
-__all__ = ["MAX_SHIFT", "SIGNIFICAND_BITS", "fp32_scale", "requantize_fp32", "round_significand"]
+_TINY = 40
+"""Once the scaled value is below 2^-16 (its exponent below -40 with a 24-bit significand),
+adding an integer zero point and rounding gives the zero point itself."""
+
+
+def fp32_zp_round(x: Any, mantissa: Any, shift: Any, zero_point: int) -> IntArray:
+    """rne(rn24(rn24(rn24(x)·m)·2^-c + zp)): the ``fp32`` product with the zero point added
+    in binary32 before the one rounding to an integer (oneDNN's output zero point, PyTorch's
+    quantize_per_tensor), as an exact integer computation.
+
+    With p = rn24(rn24(x)·m) = P'·2^(s-c) (P' its odd significand, s its trailing zeros) and
+    d = c - s: d <= 0 means p is an integer (the sum, an integer, is rounded to 24 significant
+    bits); 0 < d <= 40 gives
+    T = P' + zp·2^d (< 2^57), rounded to 24 significant bits, then by d bits (half_even);
+    d > 40 means |p| < 2^-16, so the result is zp. Formats: ``x`` int32, m < 2^24, c in
+    0..63, |zp| < 2^16; the result |y| < 2^56 + 2^16 (int64; the caller saturates).
+    """
+    if not -(1 << 16) < int(zero_point) < (1 << 16):
+        raise SpecError(f"fp32_zp_round: zero point {zero_point} outside ±2^16")
+    c = as_int64(shift, "shift")
+    prod = round_significand(round_significand(check_range(x, INT32, "x", "fp32_zp_round"))
+                             * as_int64(mantissa, "mantissa"))
+    prod, c = np.broadcast_arrays(prod, c)
+    mag = np.abs(prod)
+    low = mag & -mag  # the lowest set bit (0 for 0)
+    s = np.where(mag > 0, ilog2(np.maximum(low, 1)), 0)
+    odd = np.where(mag > 0, prod >> s, 0)  # P' = prod / 2^s, exact
+    d = c - s
+    zp = np.int64(zero_point)
+    exact_int = (d <= 0) | (prod == 0)
+    up = np.maximum(-d, 0)
+    y_int = round_significand(np.where(exact_int, (odd << np.minimum(up, 62)) + zp, 0))
+    mid = ~exact_int & (d <= _TINY)
+    dm = np.where(mid, d, 0)
+    t = round_significand(np.where(mid, odd + (zp << dm), 0))
+    y_mid = round_shift(t, dm, "half_even")
+    return np.asarray(np.where(exact_int, y_int, np.where(mid, y_mid, zp)), dtype=np.int64)
+
+
+def requantize_fp32_zp(x: Any, params: RequantParams, axis: int = -1) -> IntArray:
+    """The ``requantize.fp32_zp`` variant: saturate(fp32_zp_round(x - in_zero_point, m, c,
+    out_zero_point)), per channel along ``axis``. Formats: x - in_zero_point int32 (checked),
+    |out_zero_point| < 2^16; output ``params.out_format`` (saturated). Accuracy as ``fp32``
+    plus one binary32 rounding of the sum (|value|·2^-24)."""
+    xa = as_int64(x, "x")
+    xz = xa - np.int64(params.in_zero_point) if params.in_zero_point else xa
+    m, s = _channels(xa, params, axis, "requantize")
+    y = fp32_zp_round(check_range(xz, INT32, "x - in_zero_point", "requantize"), m, s,
+                      params.out_zero_point)
+    return _offset_saturate(y, xa, 0, params.out_format)
+
+
+declare(Variant(
+    "requantize", "fp32_zp", requantize_fp32_zp, RequantParams,
+    title="binary32 multiplier, zero point added in binary32 before rounding (oneDNN; "
+          "PyTorch quantize_per_tensor)",
+    accepts="x: int32 accumulator (x - in_zero_point checked against int32); "
+            "|out_zero_point| < 2^16",
+    produces="out_format (saturated), scale S_acc·m·2^-c",
+    in_formats=lambda p: (INT32,),
+    out_format=lambda p: p.out_format,
+    widths=(Width("x - in_zero_point", "int32"), Width("rn24(rn24(x)·m)", "int56", "proven"),
+            Width("P' + zp·2^d (d <= 40)", "int57", "proven"),
+            Width("out", "out_format", "saturated")),
+    roundings=(RoundingStep("x to binary32 (24 significant bits)", "half_even"),
+               RoundingStep("rn24(x)·m to binary32", "half_even"),
+               RoundingStep("rn24(x·m)·2^-c + zp to binary32", "half_even"),
+               RoundingStep("the sum to an integer", "half_even")),
+    output="saturated",
+    source="oneDNN int8 inner product/matmul (output zero point applied in f32 before the "
+           "conversion); FBGEMM QuantizeAvx2 LEGACY (fma(x, 1/scale, zero_point)); measured "
+           "on PyTorch's onednn quantized::linear",
+    accuracy="<= 1/2 LSB + |value|·2^-22 against x·m·2^-c + zp",
+    binds="family",
+    derive=Ref("refq.params.requantize:requant_params", {"family": "fp32_zp"}),
+    golden=(Ref("refq.golden.cases_engines:engine_cases"),),
+    strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp32_zp"),
+))
+
+__all__ = ["MAX_SHIFT", "SIGNIFICAND_BITS", "fp32_scale", "fp32_zp_round", "requantize_fp32",
+           "requantize_fp32_zp", "round_significand"]

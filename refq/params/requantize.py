@@ -35,7 +35,7 @@ def requant_params(
     ``fp32`` / ``fp64`` round the real to the nearest binary32 / binary64 value
     (:func:`fp32_multiplier`, :func:`fp64_multiplier`); all of these fix their runtime
     roundings and take neither argument (SpecError)."""
-    fixed = family in ("double", "single", "double_up", "fp32", "fp64")
+    fixed = family in ("double", "single", "double_up", "fp32", "fp32_zp", "fp64")
     if fixed and (rounding is not None or multiplier_rounding is not None):
         raise SpecError(
             f"requant_params: family {family!r} takes no rounding / multiplier_rounding "
@@ -46,7 +46,7 @@ def requant_params(
     ss: list[int] = []
     for i, r in enumerate(reals):
         exact(r, f"real_multiplier[{i}]")
-        if family == "fp32":
+        if family in ("fp32", "fp32_zp"):
             b, c = fp32_multiplier(r)
         elif family == "fp64":
             b, c = fp64_multiplier(r)

@@ -46,24 +46,27 @@ def _suite(backend: object, keys: list[str], examples: int = 15) -> object:
 
 
 @pytest.mark.parametrize("engine", ["fbgemm", "x86", "onednn", "qnnpack"])
-def test_fp32_family_predicts_quantized_linear(engine: str) -> None:
-    from refq.crosscheck.adapters.torch_native_backend import TorchNativeEngine
+def test_each_engine_is_predicted_by_its_rule(engine: str) -> None:
+    from refq.crosscheck.adapters.torch_native_backend import LINEAR_RULES, TorchNativeEngine
 
     if engine not in _engines():
         pytest.fail(f"engine {engine} missing from this torch build: {_engines()}")
-    report = _suite(TorchNativeEngine(engine),
-                    ["torch_native.linear", "torch_native.requantize",
-                     "torch_native.matmul_pow2_even_zp", "torch_native.regress.*"])
+    suffix = "_zp_first" if LINEAR_RULES[engine] == "fp32_zp" else ""
+    keys = [f"torch_native.linear{suffix}", f"torch_native.requantize{suffix}",
+            "torch_native.matmul_pow2", "torch_native.regress.*"]
+    report = _suite(TorchNativeEngine(engine), keys)
     status = {e.key: e.status for e in report.entries}  # type: ignore[attr-defined]
     assert report.ok, report.text()  # type: ignore[attr-defined]
-    for key in ("torch_native.linear", "torch_native.requantize",
-                "torch_native.matmul_pow2_even_zp",
-                "torch_native.regress.linear-acc-rounded-to-binary32",
-                "torch_native.regress.linear-product-rounded-to-binary32"):
+    for key in [*keys[:3], "torch_native.regress.matmul-zero-point-before-rounding"]:
         assert status[key] == "pass", (key, report.text())  # type: ignore[attr-defined]
-    overflow = status["torch_native.regress.linear-overflow-to-zero"]
-    assert overflow == ("pass" if engine == "onednn" else "known")
-    assert status["torch_native.regress.matmul-zero-point-before-rounding"] == "known"
+    if engine == "onednn":  # fp32_zp: saturates correctly, ties after adding the zero point
+        assert status["torch_native.regress.linear-zero-point-before-rounding"] == "pass"
+        assert status["torch_native.regress.linear-overflow-to-zero"] == "skip"
+    else:
+        assert status["torch_native.regress.linear-overflow-to-zero"] == "known"
+        for key in ("torch_native.regress.linear-acc-rounded-to-binary32",
+                    "torch_native.regress.linear-product-rounded-to-binary32"):
+            assert status[key] == "pass", (key, report.text())  # type: ignore[attr-defined]
 
 
 def test_big_accumulators_agree() -> None:
@@ -83,16 +86,25 @@ def test_wrong_zero_point_adapter_is_caught() -> None:
     assert "+1" in entry.mismatches[0].pattern
 
 
-def test_composite_reports_engines_that_disagree() -> None:
-    from refq.crosscheck.adapters.torch_native_backend import torch_native
-    from refq.crosscheck.adapters.torch_native_cases import regression_cases
+def test_composite_reports_members_that_disagree() -> None:
+    from refq.crosscheck.adapters.engine_common import AllAgree
     from refq.crosscheck.suite import run_case
+    from refq.golden.case import Case
 
-    backend = torch_native()
-    case = next(c for c in regression_cases()
-                if c.name == "torch_native.regress.linear-overflow-to-zero")
-    _, error = run_case(backend, case)
-    assert "members disagree" in error and "onednn" in error
+    class Member:
+        def __init__(self, name: str, value: int) -> None:
+            self.name, self.value = name, value
+
+        def supports(self, case: Case) -> bool:
+            return True
+
+        def run(self, case: Case) -> dict[str, np.ndarray]:
+            return {"y": np.array([1, self.value])}
+
+    case = Case("c", "kernel", 0, {"op": "x", "variant": "y"})
+    _, error = run_case(AllAgree("both", [Member("a", 2), Member("b", 3)]), case)
+    assert "members disagree" in error and "(1,) (2 vs 3)" in error
+    assert AllAgree("both", [Member("a", 2), Member("b", 2)]).run(case)["y"].tolist() == [1, 2]
 
 
 def test_unsupported_cases_are_declined() -> None:
@@ -107,10 +119,11 @@ def test_unsupported_cases_are_declined() -> None:
     tflite = kernel_case("t", 0, "linear.gemm", GemmParams(UINT8, INT8, 0, 0, 32, rq),
                          {"x": [[1]], "w": [[1]], "bias": [0]})
     assert not fb.supports(tflite)  # a TFLite rounding is not what the engines compute
-    rq32 = RequantParams("fp32", (1,), (3,), out_format=UINT8)
+    rq32 = RequantParams("fp32", (1,), (3,), out_format=UINT8)  # fbgemm's rule, not onednn's
     wzp = kernel_case("t", 0, "linear.gemm", GemmParams(UINT8, INT8, 0, 5, 32, rq32),
                       {"x": [[1]], "w": [[1]], "bias": [0]})
-    assert fb.supports(wzp) and not one.supports(wzp)  # onednn: symmetric weights only
+    assert fb.supports(wzp) and not one.supports(wzp)  # onednn: another rule, and symmetric
+    # weights only
     y = fb.run(wzp)["y"]
     np.testing.assert_array_equal(y, wzp.tensors["y"].values, strict=False)
 

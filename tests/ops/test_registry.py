@@ -43,7 +43,8 @@ def test_the_builtin_variants_are_all_there() -> None:
     keys = {v.key for v in BUILTIN}
     assert keys == {
         "requantize.double", "requantize.single", "requantize.dyadic",
-        "requantize.double_up", "requantize.fp32", "requantize.fp64", "linear.gemm",
+        "requantize.double_up", "requantize.fp32", "requantize.fp32_zp", "requantize.fp64",
+        "linear.gemm",
         "matmul.gemm", "add.ivit", "add.shared_shift", "softmax.refq", "softmax.ibert",
         "softmax.shiftmax", "softmax.shiftmax_deploy", "softmax.tflite", "softmax.lis",
         "gelu.ibert", "gelu.shiftgelu", "gelu.lut", "layernorm.refq", "layernorm.ibert",
@@ -193,7 +194,7 @@ def test_derived_lists_are_live() -> None:
     assert registry.names("softmax") == ops.SOFTMAX_VARIANTS
     assert "dyadic" in ops.REQUANTIZE_VARIANTS and "ivit" in ops.ADD_VARIANTS
     rq = importlib.import_module("refq.ops.requantize")
-    assert rq.FAMILIES == ("double", "double_up", "dyadic", "fp32", "fp64", "single")
+    assert rq.FAMILIES == ("double", "double_up", "dyadic", "fp32", "fp32_zp", "fp64", "single")
 
 
 CLAIMED = [v for v in BUILTIN if v.output != "unchecked"]

@@ -21,7 +21,7 @@ from refq.errors import RangeError, SpecError
 from refq.intmath import INT8, multiply_by_quantized_multiplier
 from refq.ops import RequantParams, requantize
 from refq.ops.requantize_double_up import double_up_scale
-from refq.ops.requantize_fp32 import fp32_scale, round_significand
+from refq.ops.requantize_fp32 import fp32_scale, fp32_zp_round, round_significand
 from refq.ops.requantize_fp64 import fp64_scale
 from refq.params import fp32_multiplier, fp64_multiplier
 
@@ -46,6 +46,21 @@ def _f32_oracle(x: int, m: int, c: int) -> int:
 @example(5, 1, 1)  # 2.5 -> 2
 def test_fp32_scale_is_cpu_float32_arithmetic(x: int, m: int, c: int) -> None:
     assert int(fp32_scale(np.array([x]), m, c)[0]) == _f32_oracle(x, m, c)
+
+
+def _f32_zp_oracle(x: int, m: int, c: int, zp: int) -> int:
+    """rint(float32(float32(float32(x) * m) + zp)), NumPy's float32."""
+    prod = np.float32(np.float32(x) * np.float32(m * 2.0**-c))
+    return int(np.rint(np.float64(np.float32(prod + np.float32(zp)))))
+
+
+@given(I32, st.integers(1, (1 << 24) - 1), st.integers(0, 63), st.integers(-300, 300))
+@example(1, 1, 1, 1)  # 0.5 + 1 = 1.5 -> 2 (fp32 adds after: 0 + 1 = 1)
+@example(-5, 1, 1, 101)  # -2.5 + 101 = 98.5 -> 98
+@example(-1247178405, 4343027, 17, -155)  # a large sum rounded to binary32 before rint
+@example(3, 1, 41, 7)  # the scaled value is below 2^-16: the zero point itself
+def test_fp32_zp_round_is_cpu_float32_arithmetic(x: int, m: int, c: int, zp: int) -> None:
+    assert int(fp32_zp_round(np.array([x]), m, c, zp)[0]) == _f32_zp_oracle(x, m, c, zp)
 
 
 def test_round_significand_ties_to_even() -> None:
@@ -124,6 +139,7 @@ def test_requantize_dispatches_the_new_families() -> None:
     ("family", "multiplier", "shift"),
     [
         ("fp32", 1 << 24, 0),  # not a binary32 significand
+        ("fp32_zp", 1, 64),
         ("fp32", 1, 64),
         ("fp32", 1, -1),
         ("fp64", 1 << 53, 0),

@@ -4,23 +4,24 @@
 
 Which cases map (``supports`` is exact; everything else is reported as skipped):
 
-- ``linear.gemm`` with an ``fp32`` requantization (per tensor or per channel) →
-  ``quantized::linear``. Activations quint8 (every engine) or qint8 (onednn), weights qint8
-  (onednn: zero point 0), output the activation's type. Scales are powers of two times the
-  case's binary32 multiplier significands (s_x = 2^a, s_w[j] = m_j·2^b, s_out = 2^d), so
-  every engine's float derivation (``(s_x·s_w)/s_out`` in float or double) yields the
-  case's multiplier exactly. refq's int32 bias (and the requantization's input zero point)
-  is not passed as PyTorch's float bias (which engines add in float32): it is folded,
-  exactly, into extra input columns (:func:`~refq.crosscheck.adapters.engine_common.solve_columns`).
-- ``requantize.fp32`` with a uint8 (int8: onednn) output → the same op on synthesized
+- ``linear.gemm`` requantized by the engine's rule (:data:`LINEAR_RULES`: ``fp32`` on x86,
+  fbgemm and qnnpack; ``fp32_zp`` — the output zero point added before the rounding — on
+  onednn), per tensor or per channel → ``quantized::linear``. Activations quint8 (every
+  engine) or qint8 (onednn), weights qint8 (onednn: zero point 0), output the activation's
+  type. Scales s_x = 1, s_w[j] = m_j·2^-c_j, s_out = 1, so every engine's float derivation
+  (``(s_x·s_w)/s_out`` in float or double) yields the case's multiplier exactly. refq's
+  int32 bias (and the requantization's input zero point) is not passed as PyTorch's float
+  bias (which engines add in float32): it is folded, exactly, into extra input columns
+  (:func:`~refq.crosscheck.adapters.engine_common.solve_columns`).
+- ``requantize.<rule>`` with a uint8 (int8: onednn) output → the same op on synthesized
   operands: one activation row per element whose dot product with shared weights is exactly
   the element (``x - in_zero_point``), one output channel per multiplier; the diagonal is
   read back.
-- ``matmul.gemm`` with a power-of-two ``fp32`` (m = 1) requantization, operands both uint8 or
-  both int8, K·max|a - za|·max|b - zb| < 2^24 → ``quantized::matmul``. On x86 builds this op
-  dequantizes to float32, runs ``torch.matmul`` and ``quantize_per_tensor`` (qmatmul.cpp
-  without USE_RUY_QMATMUL): exact only under that bound with power-of-two scales, which is
-  what ``supports`` requires (docs/backends/torch-native.md shows where it is not).
+- ``matmul.gemm`` with a power-of-two ``fp32_zp`` (m = 1) requantization, operands both
+  uint8 or both int8, K·max|a - za|·max|b - zb| < 2^24 → ``quantized::matmul``. On x86
+  builds this op dequantizes to float32, runs ``torch.matmul`` and ``quantize_per_tensor``
+  (qmatmul.cpp without USE_RUY_QMATMUL), which adds the zero point before rounding: exact
+  under that bound with power-of-two scales, which is what ``supports`` requires.
 - on CUDA (``device="cuda"``): ``matmul.gemm`` / ``linear.gemm`` without requantization,
   int8 operands with zero points 0 → ``torch._int_mm`` (int8 × int8 → int32; cuBLAS needs
   M > 16 and K, N multiples of 8, so operands are zero-padded).
@@ -48,6 +49,8 @@ from refq.golden.case import Case
 from refq.intmath import INT8, UINT8, IntFormat
 
 DEFECTS = ("", "zero_point")
+LINEAR_RULES = {"x86": "fp32", "fbgemm": "fp32", "qnnpack": "fp32", "onednn": "fp32_zp"}
+"""The refq requantize variant of each engine's quantized::linear (measured, module doc)."""
 _FLOAT_EXACT = 1 << 24  # binary32 represents every integer of magnitude <= 2^24
 
 
@@ -99,7 +102,7 @@ class TorchNativeEngine:
         try:
             if key == "linear.gemm":
                 return self._linear_plan(case) is not None
-            if key == "requantize.fp32":
+            if key == f"requantize.{self.linear_rule}":
                 return self._requant_plan(case) is not None
             if key == "matmul.gemm":
                 return self._matmul_ok(p, case)
@@ -107,10 +110,16 @@ class TorchNativeEngine:
             return False
         return False
 
-    def _fp32_requant(self, rq: Any) -> bool:
-        """An ``fp32`` requantization with nonzero multipliers (a zero scale is refused by
-        torch's quantized tensors)."""
-        return (isinstance(rq, dict) and rq.get("family") == "fp32"
+    @property
+    def linear_rule(self) -> str:
+        """The refq variant of this engine's ``quantized::linear`` requantization
+        (:data:`LINEAR_RULES`)."""
+        return LINEAR_RULES.get(self.engine, "fp32")
+
+    def _fp32_requant(self, rq: Any, family: str | None = None) -> bool:
+        """A requantization by ``family`` (default: this engine's linear rule) with nonzero
+        multipliers (a zero scale is refused by torch's quantized tensors)."""
+        return (isinstance(rq, dict) and rq.get("family") == (family or self.linear_rule)
                 and all(int(m) > 0 for m in rq["multiplier"]))
 
     def _linear_plan(self, case: Case) -> tuple[Any, ...] | None:
@@ -148,7 +157,7 @@ class TorchNativeEngine:
 
     def _matmul_ok(self, p: dict[str, Any], case: Case) -> bool:
         rq: dict[str, Any] = p.get("requant") or {}
-        if not self._fp32_requant(rq) or len(rq["multiplier"]) != 1:
+        if not self._fp32_requant(rq, "fp32_zp") or len(rq["multiplier"]) != 1:
             return False
         if int(rq["multiplier"][0]) != 1 or int(rq.get("in_zero_point", 0)) != 0:
             return False
@@ -170,7 +179,7 @@ class TorchNativeEngine:
         with self._engine():
             if key == "linear.gemm":
                 return {"y": self._linear(case)}
-            if key == "requantize.fp32":
+            if key.startswith("requantize."):
                 return {"y": self._requantize(case)}
             return {"y": self._matmul(case)}
 

@@ -13,11 +13,11 @@ Strategies (suite keys):
                                  2^24..2^31, where the int32 → binary32 conversion rounds.
 ``torch_native.requantize``      ``requantize.fp32`` with |x·m·2^-c| < 2^31 (the engines'
                                  conversion-overflow bug is pinned by a regression instead).
-``torch_native.matmul_pow2``     ``matmul.gemm`` + power-of-two ``fp32`` requantization under
-                                 the float path's exactness bound (quantized::matmul); known
-                                 to differ on ties with an odd output zero point
-                                 (quantize_per_tensor adds the zero point before rounding).
-``torch_native.matmul_pow2_even_zp`` the same with even output zero points: must agree.
+``torch_native.*_zp_first``      the same keys with the ``fp32_zp`` rule (the output zero point
+                                 added before rounding; odd zero points half of the time): onednn.
+``torch_native.matmul_pow2``     ``matmul.gemm`` + power-of-two ``fp32_zp`` requantization under
+                                 the float path's exactness bound (quantized::matmul, whose
+                                 quantize_per_tensor adds the zero point before rounding).
 ``torch_native.int_mm``          ``matmul.gemm`` int8 × int8 → int32, zero points 0: what
                                  ``torch._int_mm`` runs on CUDA (CPU engines skip it).
 """
@@ -73,7 +73,15 @@ def strategies() -> dict[str, Callable[[], Any]]:
               else st.one_of(st.integers(fmt.min, fmt.max), st.sampled_from([fmt.min, fmt.max])))
         return np.array(draw(st.lists(el, min_size=n, max_size=n)), np.int64).reshape(shape)
 
-    def linear(big: bool) -> Any:
+    def zero_point(draw: Any, fmt: IntFormat, family: str) -> int:
+        """Any zero point; for ``fp32_zp`` an odd one half of the time (where the rule
+        differs from adding it after rounding)."""
+        z = int(draw(st.integers(fmt.min, fmt.max)))
+        if family == "fp32_zp" and draw(st.booleans()):
+            z = z | 1 if z < fmt.max else z - 1 if z % 2 == 0 else z
+        return z
+
+    def linear(big: bool, family: str = "fp32") -> Any:
         @st.composite
         def strat(draw: Any) -> Case:
             fa = draw(st.sampled_from([UINT8, INT8]))
@@ -94,7 +102,7 @@ def strategies() -> dict[str, Callable[[], Any]]:
             jitter = draw(st.integers(-3, 3))
             cs = tuple(_spread_shift(k, za, fa, jitter + draw(st.integers(0, 1))) for _ in ms)
             out = fa
-            rq = RequantParams("fp32", ms, cs, out_zero_point=draw(st.integers(out.min, out.max)),
+            rq = RequantParams(family, ms, cs, out_zero_point=zero_point(draw, out, family),
                                out_format=out)
             p = GemmParams(fa, INT8, za, zw, 32, rq)
             try:
@@ -109,10 +117,10 @@ def strategies() -> dict[str, Callable[[], Any]]:
         return strat()
 
     @st.composite
-    def requantize(draw: Any) -> Case:
+    def requantize(draw: Any, family: str = "fp32") -> Case:
         out = draw(st.sampled_from([UINT8, INT8]))
         m = draw(significand)
-        c = draw(st.integers(24, 63))
+        c = draw(st.integers(24, 63) if family == "fp32" else st.integers(22, 40))
         limit = min(2**31 - 1, ((2**31 - 1) << c) // (m * 2))  # |x·m·2^-c| < 2^30
         shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)))
         n = shape[0] * shape[1]
@@ -121,15 +129,13 @@ def strategies() -> dict[str, Callable[[], Any]]:
                        st.sampled_from([0, 1, -1, 2**24 + 1, -(2**24) - 1]).filter(
                            lambda v: abs(v) <= limit))
         x = np.array(draw(st.lists(el, min_size=n, max_size=n)), np.int64).reshape(shape)
-        rq = RequantParams("fp32", (m,), (c,), out_zero_point=draw(st.integers(out.min, out.max)),
+        rq = RequantParams(family, (m,), (c,), out_zero_point=zero_point(draw, out, family),
                            out_format=out)
-        return kernel_case("hyp.torch_native.requantize", 0, "requantize.fp32", rq, {"x": x})
-
-    def matmul_pow2(even_zero_point: bool) -> Any:
-        return _matmul_pow2(even_zero_point)
+        return kernel_case("hyp.torch_native.requantize", 0, f"requantize.{family}", rq,
+                           {"x": x})
 
     @st.composite
-    def _matmul_pow2(draw: Any, even_zero_point: bool) -> Case:
+    def matmul_pow2(draw: Any) -> Case:
         fmt = draw(st.sampled_from([UINT8, INT8]))
         za, zb = (draw(st.integers(fmt.min, fmt.max)) for _ in range(2))
         mag = max(abs(fmt.min - za), abs(fmt.max - za)) * max(abs(fmt.min - zb),
@@ -139,12 +145,9 @@ def strategies() -> dict[str, Callable[[], Any]]:
         mm, k, nn = draw(st.integers(1, 5)), draw(st.integers(1, kmax)), draw(st.integers(1, 5))
         a = values(draw, (*batch, mm, k), fmt, False)
         b = values(draw, (*batch, k, nn), fmt, False)
-        zo = draw(st.integers(fmt.min, fmt.max))
-        if even_zero_point:
-            zo -= zo % 2
+        zo = zero_point(draw, fmt, "fp32_zp")
         c = draw(st.one_of(st.integers(1, 3), st.integers(0, 20)))  # small c: many ties
-        rq = RequantParams("fp32", (1,), (c,), out_zero_point=zo,
-                           out_format=fmt)
+        rq = RequantParams("fp32_zp", (1,), (c,), out_zero_point=zo, out_format=fmt)
         p = GemmParams(fmt, fmt, za, zb, 32, rq)
         return kernel_case("hyp.torch_native.matmul_pow2", 0, "matmul.gemm", p, {"a": a, "b": b})
 
@@ -164,9 +167,11 @@ def strategies() -> dict[str, Callable[[], Any]]:
         "torch_native.int_mm": lambda: int_mm(),
         "torch_native.linear": lambda: linear(False),
         "torch_native.linear_bigacc": lambda: linear(True),
-        "torch_native.requantize": requantize,
-        "torch_native.matmul_pow2": lambda: matmul_pow2(False),
-        "torch_native.matmul_pow2_even_zp": lambda: matmul_pow2(True),
+        "torch_native.linear_zp_first": lambda: linear(False, "fp32_zp"),
+        "torch_native.linear_bigacc_zp_first": lambda: linear(True, "fp32_zp"),
+        "torch_native.requantize": lambda: requantize(),
+        "torch_native.requantize_zp_first": lambda: requantize("fp32_zp"),
+        "torch_native.matmul_pow2": lambda: matmul_pow2(),
     }
 
 
@@ -198,13 +203,18 @@ def regression_cases() -> list[Case]:
     # 198, where the exact quotient rounds to 197
     lin("torch_native.regress.linear-product-rounded-to-binary32",
         [[0]], [[0]], [5335998], UINT8, 0, 0, 10173989, 38, 0)
-    # quantized::matmul = dequantize, float matmul, quantize_per_tensor, which rounds
-    # (x/s + zp) half to even: acc/2 = 0.5 with zp 1 gives rne(1.5) = 2; refq's
-    # requantization adds the zero point after rounding: rne(0.5) + 1 = 1
-    rq = RequantParams("fp32", (1,), (1,), out_zero_point=1, out_format=UINT8)
+    # agreements pinned: quantized::matmul (dequantize, float matmul, quantize_per_tensor)
+    # and onednn's quantized::linear add the zero point before rounding (fp32_zp):
+    # acc/2 = 0.5 with zp 1 gives rne(1.5) = 2, where fp32 (zp after) gives rne(0.5) + 1 = 1
+    rq = RequantParams("fp32_zp", (1,), (1,), out_zero_point=1, out_format=UINT8)
     cases.append(kernel_case("torch_native.regress.matmul-zero-point-before-rounding", 0,
                              "matmul.gemm", GemmParams(UINT8, UINT8, 0, 0, 32, rq),
                              {"a": [[1]], "b": [[1]]}))
+    rq = RequantParams("fp32_zp", (1 << 23,), (24,), out_zero_point=101, out_format=UINT8)
+    cases.append(kernel_case("torch_native.regress.linear-zero-point-before-rounding", 0,
+                             "linear.gemm", GemmParams(UINT8, INT8, 128, 0, 32, rq),
+                             {"x": [[123], [125], [127], [129], [131], [133]], "w": [[1]],
+                              "bias": [0]}))
     return cases
 
 
