@@ -15,7 +15,7 @@ import numpy.typing as npt
 from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
 from refq.golden.registry import CaseEntry
-from refq.intmath import INT8, UINT8, IntFormat
+from refq.intmath import INT8, INT64, UINT8, IntFormat
 from refq.ops import RequantParams
 from refq.ops.registry import Variant
 
@@ -48,11 +48,32 @@ CASES: list[tuple[str, str, int, int, IntFormat, int, list[int], int, str]] = [
 ]
 
 
+def _scaled(family: str, x: npt.NDArray[np.int64], m: int, s: int, zp: int
+            ) -> npt.NDArray[np.int64]:
+    """The family's integer result before saturation (``fp32_zp``: with the zero point)."""
+    from refq.ops.requantize_double_up import double_up_scale
+    from refq.ops.requantize_fp32 import fp32_scale, fp32_zp_round
+    from refq.ops.requantize_fp64 import fp64_scale
+
+    if family == "fp32":
+        return fp32_scale(x, m, s)
+    if family == "fp32_zp":
+        return fp32_zp_round(x, m, s, zp)
+    if family == "fp64":
+        return fp64_scale(x, m, s)
+    return double_up_scale(x, m, s)
+
+
 def engine_case(name: str, seed: int, family: str, m: int, s: int, fmt: IntFormat, zp: int,
                 pinned: list[int], lim: int, note: str) -> Case:
+    """One case: inputs ``x`` (pinned + seeded random), output ``y`` and the intermediate
+    ``acc`` — the rounded value before the zero point (``fp32_zp``: after it) and the
+    saturation, int64 (fp64 values may pass int32 before saturating)."""
     p = RequantParams(family, (m,), (s,), out_zero_point=zp, out_format=fmt)
-    return kernel_case(name, seed, f"requantize.{family}", p, {"x": _inputs(seed, pinned, lim)},
-                       extra={"note": note})
+    x = _inputs(seed, pinned, lim)
+    case = kernel_case(name, seed, f"requantize.{family}", p, {"x": x}, extra={"note": note})
+    case.add("acc", _scaled(family, x, m, s, zp), INT64, "intermediate")
+    return case
 
 
 def engine_cases(v: Variant) -> list[CaseEntry]:

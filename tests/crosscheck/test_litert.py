@@ -20,12 +20,8 @@ if any(importlib.util.find_spec(m) is None for m in ("ai_edge_litert", "tflite",
                            "must be installed")
     pytest.skip("litert extra not installed", allow_module_level=True)
 
-from refq.crosscheck.adapters.litert_backend import (  # noqa: E402
-    RULES,
-    LiteRtResolver,
-    derive,
-    scales_for_family,
-)
+from refq.crosscheck.adapters.litert_backend import LiteRtResolver  # noqa: E402
+from refq.crosscheck.adapters.litert_rules import RULES, derive, scales_for_family  # noqa: E402
 from refq.crosscheck.backend import extras_of  # noqa: E402
 from refq.crosscheck.suite import run_case, run_suite  # noqa: E402
 

@@ -58,7 +58,7 @@ def strategies() -> dict[str, Callable[[], Any]]:
     from hypothesis import reject
     from hypothesis import strategies as st
 
-    from refq.crosscheck.adapters.litert_backend import derive
+    from refq.crosscheck.adapters.litert_rules import derive
 
     def values(draw: Any, shape: tuple[int, ...], fmt: IntFormat) -> npt.NDArray[np.int64]:
         n = int(np.prod(shape))
@@ -213,7 +213,7 @@ def regression_cases() -> list[Case]:
                              {"a": [[2, 3]], "b": [[4], [5]]}))
     # XNNPACK (default resolver) BATCH_MATMUL with a nonzero rhs zero point is not the fp32
     # rule: acc = -91·(-62 - 86) = 13468, 13468·m = 13.498 -> 13; XNNPACK returns 14
-    from refq.crosscheck.adapters.litert_backend import derive
+    from refq.crosscheck.adapters.litert_rules import derive
 
     s_a, s_b, s_o = 0.0625588595867157, 0.006398554891347885, 0.3993644416332245
     m_, c_ = derive("fp32", s_a, s_b, s_o)
