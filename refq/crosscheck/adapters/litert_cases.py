@@ -21,6 +21,9 @@ Strategies (suite keys); each resolver runs the keys of its own rules
 ``litert.batch_matmul``                    int8 × int8 → int32, zero points 0.
 ``litert.batch_matmul_zero_points``        the same with zero points, which LiteRT's int32
                                            BATCH_MATMUL ignores (a known engine bug).
+``litert.requantize_<family>``             ``requantize.<family>`` for the four rules, in the
+                                           formats their ops map (int8; uint8 for the
+                                           FULLY_CONNECTED rules), with exact ties.
 ``litert.softmax``                         ``softmax.tflite`` from a float32 scale and beta.
 ``litert.gelu``                            ``gelu.lut`` from float32 scales, the whole table.
 """
@@ -149,6 +152,45 @@ def strategies() -> dict[str, Callable[[], Any]]:
 
         return strat()
 
+    def requantize(family: str) -> Any:
+        """``requantize.<family>`` cases every resolver running ``family`` maps: int8 (and,
+        for the FULLY_CONNECTED rules, uint8) outputs, nonzero multipliers, x over the range
+        the family takes, with exact ties of both signs (x·M = ±(2k+1)·2^(30-shift))."""
+        @st.composite
+        def strat(draw: Any) -> Case:
+            out = INT8 if family == "double" else draw(st.sampled_from([INT8, UINT8]))
+            if family in ("double", "double_up"):
+                m = draw(st.one_of(st.sampled_from([1 << 30, 3 << 29, 2**31 - 1]),
+                                   st.integers(1 << 30, 2**31 - 1)))
+                shift = draw(st.one_of(st.integers(-31, 0), st.integers(1, 8)))
+                lim = 2 ** (31 - max(shift, 0)) - 1
+                odd = m >> ((m & -m).bit_length() - 1)  # M's odd part: exact ties below
+                v = m // odd
+                tie_bits = 30 - shift - (v.bit_length() - 1)
+                ties = [k * (1 << tie_bits) // 1 for k in (1, -1, 3, -3)] if tie_bits >= 0 else []
+            else:
+                m = draw(st.integers(1, (1 << 24) - 1) if family == "fp32" else st.one_of(
+                    st.integers(1, (1 << 24) - 1), st.sampled_from([1, 3, 5])))
+                shift = draw(st.integers(max(0, m.bit_length() - 7), m.bit_length() + 30))
+                lim = min(2**31 - 1, ((2**31 - 1) << shift) // m)  # |x·m·2^-c| < 2^31
+                ties = [((2 * k + 1) << (shift - 1)) // m for k in range(-3, 3)] if shift else []
+            shape = (draw(st.integers(1, 4)), draw(st.integers(1, 6)))
+            n = shape[0] * shape[1]
+            pool = [t for t in ties if -lim <= t <= lim] + [0, 1, -1, lim, -lim]
+            el = st.one_of(st.integers(-lim, lim), st.sampled_from(pool))
+            x = np.array(draw(st.lists(el, min_size=n, max_size=n)), np.int64).reshape(shape)
+            try:
+                rq = RequantParams(family, (m,), (shift,),
+                                   out_zero_point=draw(st.integers(out.min, out.max)),
+                                   out_format=out)
+                return kernel_case(f"hyp.litert.requantize_{family}", 0,
+                                   f"requantize.{family}", rq, {"x": x})
+            except Exception:
+                reject()
+                raise
+
+        return strat()
+
     @st.composite
     def softmax(draw: Any) -> Case:
         from refq.params import tflite_softmax_params
@@ -198,6 +240,8 @@ def strategies() -> dict[str, Callable[[], Any]]:
     out["litert.batch_matmul_fp32_rhs_zero_point"] = lambda: batch_matmul("fp32", True)
     out["litert.batch_matmul"] = lambda: batch_matmul(None, False)
     out["litert.batch_matmul_zero_points"] = lambda: batch_matmul(None, True)
+    for family in ("double", "double_up", "fp32", "fp64"):
+        out[f"litert.requantize_{family}"] = partial(requantize, family)
     out["litert.softmax"] = softmax
     out["litert.gelu"] = gelu
     return out
@@ -223,6 +267,11 @@ def regression_cases() -> list[Case]:
                              {"a": [[-91]], "b": [[-62]]},
                              extra={"litert": {"a_scale": s_a, "b_scale": s_b,
                                                "output_scale": s_o}}))
+    # BUG (reference FULLY_CONNECTED): round(double(acc)·scale) is cast to int32 without a
+    # range check; 19195385 · 895/8 = 2147484195.6 > 2^31 - 1 becomes INT32_MIN -> -128
+    rq = RequantParams("fp64", (895,), (3,), out_zero_point=0, out_format=INT8)
+    cases.append(kernel_case("litert.regress.fc-reference-int32-cast-overflow", 0,
+                             "requantize.fp64", rq, {"x": [[19195385, -19195385, 100]]}))
     return cases
 
 
