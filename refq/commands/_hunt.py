@@ -22,15 +22,23 @@ _BAD = ("fail", "error")
 
 def hunt_part(backend_spec: str, ops: list[str] | None, examples: int, seed: int,
               golden: str | None, known: str | None, artifacts: str,
-              generated: bool) -> SuiteReport:
-    """One part of a split hunt (a task run by a worker)."""
+              generated: bool, extras: bool = True, first: bool = True) -> SuiteReport:
+    """One part of a split hunt (a task run by a worker). With ``extras`` the backend's own
+    strategies and known file apply as in ``refq check`` (its regression cases run in the
+    ``first`` part only)."""
     from refq.crosscheck import load_backend, run_suite
+    from refq.crosscheck.backend import extras_of
 
-    return run_suite(load_backend(backend_spec), ops=ops, examples=examples,
+    backend = load_backend(backend_spec)
+    ex = extras_of(backend) if extras else None
+    known_arg: Any = Path(known) if known else (list(ex.known) if ex else None)
+    return run_suite(backend, ops=ops, examples=examples,
                      golden=Path(golden) if golden else None,
-                     known=Path(known) if known else None,
+                     known=known_arg,
                      artifacts=Path(artifacts) / f"seed-{seed}", generated=generated,
-                     backend_spec=backend_spec, seed=seed)
+                     backend_spec=backend_spec, seed=seed,
+                     extra_strategies=ex.strategies if ex else None,
+                     regressions=ex.regressions if ex and first else None)
 
 
 def merge(backend: str, parts: list[tuple[int, SuiteReport]]) -> SuiteReport:
@@ -95,7 +103,7 @@ def split_hunt(args: Any) -> SuiteReport:
             h = ex.submit(f"refq-hunt-{seed}", hunt_part, args.backend, ops, per_part, seed,
                           str(args.golden.resolve()) if args.golden and k == 0 else None,
                           str(args.known.resolve()) if args.known else None, artifacts,
-                          not args.no_generated)
+                          not args.no_generated, not args.no_extras, k == 0)
             seeds[h.key] = seed
         done: list[tuple[int, SuiteReport]] = []
         for h in ex.completed():
