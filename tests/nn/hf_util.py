@@ -58,7 +58,9 @@ def save_hf_vit(folder: Any, names: list[str], seed: int = 0, std: float = 0.05)
         image_size=64, patch_size=8, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=64, num_labels=len(names),
         id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    model = transformers.ViTForImageClassification(cfg).eval()
+    with torch.random.fork_rng():  # transformers' init draws from the global generator
+        torch.manual_seed(seed)
+        model = transformers.ViTForImageClassification(cfg).eval()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
