@@ -17,28 +17,15 @@ Default suite: 4 bits; ``-m slow``: 2..8 (and 16 for SULQ) bits.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-try:
-    import mpmath
-    import torch
+from tests.quant.tie_env import ARITHS, DEVICE, TORCH_MARKS, mpmath, torch
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(not HAVE_TORCH and os.environ.get("CI") != "true",
-                       reason="torch/mpmath not installed (CI installs them)"),
-]
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
-ARITHS = ["float64", "float32_cpu", "float32_cuda"]
+pytestmark = TORCH_MARKS
 
 
 @pytest.mark.parametrize("arith", ARITHS)

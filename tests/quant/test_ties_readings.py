@@ -8,23 +8,11 @@ at every threshold and its float neighbours. Default: 4 bits; ``-m slow``: 2..8 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-try:
-    import mpmath  # noqa: F401
-    import torch  # noqa: F401
+from tests.quant.tie_env import TORCH_MARKS
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(not HAVE_TORCH and os.environ.get("CI") != "true",
-                       reason="torch not installed (CI installs it)"),
-]
+pytestmark = TORCH_MARKS
 
 
 @pytest.mark.parametrize("family", ["v2sf", "tan"])

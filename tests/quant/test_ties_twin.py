@@ -11,28 +11,14 @@ Default suite: every tie at 4 bits in float64 and both float32 forms; ``-m slow`
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-try:
-    import mpmath  # noqa: F401
-    import torch
+from tests.quant.tie_env import ARITHS, DEVICE, TORCH_MARKS, torch
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(not HAVE_TORCH and os.environ.get("CI") != "true",
-                       reason="torch not installed (CI installs it)"),
-]
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")  # tools/gpu_check.sh sets "cuda"
-ARITHS = ["float64", "float32_cpu", "float32_cuda"]
+pytestmark = TORCH_MARKS
 
 
 def test_reported_tie_rounds_half_even() -> None:

@@ -16,28 +16,14 @@ Default suite: 4 bits in float64 and both float32 forms; ``-m slow``: 2..8 and 1
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-try:
-    import mpmath  # noqa: F401
-    import torch
+from tests.quant.tie_env import ARITHS, DEVICE, TORCH_MARKS, torch
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(not HAVE_TORCH and os.environ.get("CI") != "true",
-                       reason="torch not installed (CI installs it)"),
-]
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
-ARITHS = ["float64", "float32_cpu", "float32_cuda"]
+pytestmark = TORCH_MARKS
 
 
 @pytest.mark.parametrize("arith", ARITHS)
