@@ -204,7 +204,7 @@ def block_part(case: Case, part: str, name: str | None = None) -> Case:
 
     The attention part reads ``embed`` and ends at ``blocks.0.add1``; the MLP part reads
     ``blocks.0.add1`` (the attention part's output) and ends at ``blocks.0.add2``. For the
-    min-max cases this reproduces the committed ``.attention``/``.mlp`` cases byte for byte
+    min-max cases this reproduces the separately computed ``.attention``/``.mlp`` cases byte for byte
     (tested); the per-method cases store only the encoder block and leave the parts to
     this function (golden/ size budget)."""
     if part not in ("attention", "mlp") or case.meta.get("program", {}).get("meta", {}).get(
@@ -374,8 +374,9 @@ for _bits in BITS:
     for _block in BLOCKS:
         _register(
             f"block.deit_digits.minmax.w{_bits}a{_bits}.{_block}", "block", _block_case,
-            f"{_block} block 0 of the bundled DeiT, min-max W{_bits}A{_bits}, 1 test image",
-            _bits, _block,
+            f"{_block} block 0 of the bundled DeiT, min-max W{_bits}A{_bits}, 1 test image"
+            + ("" if _block == "encoder" else "; block_part() of the encoder case"),
+            _bits, _block, committed=_block == "encoder",
         )
 
 
