@@ -204,9 +204,9 @@ def block_part(case: Case, part: str, name: str | None = None) -> Case:
 
     The attention part reads ``embed`` and ends at ``blocks.0.add1``; the MLP part reads
     ``blocks.0.add1`` (the attention part's output) and ends at ``blocks.0.add2``. For the
-    min-max cases this reproduces the separately computed ``.attention``/``.mlp`` cases byte for byte
-    (tested); the per-method cases store only the encoder block and leave the parts to
-    this function (golden/ size budget)."""
+    min-max cases this reproduces the separately computed ``.attention``/``.mlp`` cases
+    byte for byte (tested); the committed set stores only encoder blocks and leaves the
+    parts to this function (golden/ size budget)."""
     if part not in ("attention", "mlp") or case.meta.get("program", {}).get("meta", {}).get(
         "subprogram"
     ) != list(BLOCKS["encoder"]):
