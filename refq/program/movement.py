@@ -21,6 +21,8 @@ def reshape(x: IntArray, *, shape: list[int]) -> tuple[IntArray]:
 
 
 def transpose(x: IntArray, *, perm: list[int]) -> tuple[IntArray]:
+    """Axes permuted: output axis i is input axis ``perm[i]`` (NumPy ``transpose``), values
+    unchanged (e.g. (B, N, H, d) → (B, H, N, d) for the heads, kᵀ for q@kᵀ)."""
     return (np.ascontiguousarray(np.transpose(x, perm)),)
 
 
