@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath.arrays import IntArray, as_int64, first_index
-from refq.intmath.formats import IntFormat, _clip_bounds, noted_range, saturate_offset
+from refq.intmath.formats import IntFormat, noted_range, saturate_offset
 from refq.intmath.rounding import Rounding, check_rounding, round_shift
 
 
@@ -145,72 +146,156 @@ def _fused_floor(
     broadcast along the last axis of ``x`` only.
 
     Strip-mined: the rows of ``x`` (its last axis kept whole) are taken in blocks of about
-    ``_BLOCK`` elements; each block's product is written into its slice of the result and
-    every later pass runs on that slice while it is in cache (the same integers as the
-    whole-array passes — every step is element-wise)."""
-    if xa.size == 0 or ba.size == 0 or ca.size == 0 or ba.size > xa.size or ca.size > xa.size:
+    ``_BLOCK`` elements; each block is requantized by :meth:`DyadicRows.apply` into its
+    slice of the result while it is in cache (the same integers as whole-array passes —
+    every step is element-wise)."""
+    if xa.size == 0 or xa.ndim == 0 or max(ba.ndim, ca.ndim) > xa.ndim:
         return None
-    if xa.ndim == 0 or any(d != 1 for v in (ba, ca) for d in v.shape[:-1]):
+    kern = dyadic_rows(ba, ca, rounding, zp, lo, hi, xa.shape[-1])
+    if kern is None:
         return None
-    if max(ba.ndim, ca.ndim) > xa.ndim:
+    bounded = kern.covers(xa)
+    out = np.empty(xa.shape, dtype=np.int64)
+    x2 = xa.reshape(-1, xa.shape[-1])
+    o2 = out.reshape(x2.shape)
+    rows = max(1, _BLOCK // max(1, x2.shape[1]))
+    tile = kern.tile(min(rows, x2.shape[0]))
+    scratch = _SCRATCH.buf
+    for r in range(0, x2.shape[0], rows):
+        xb = x2[r : r + rows]
+        if not bounded and not kern.covers_values(xb):
+            return None
+        y = o2[r : r + rows]
+        t = scratch[: y.size].reshape(y.shape) if y.size <= _BLOCK else np.empty_like(y)
+        kern.apply(xb, y, t, tile)
+    return out
+
+
+@dataclass(frozen=True)
+class DyadicRows:
+    """Dyadic requantization with output zero point and saturation, prepared for row blocks
+    whose last axis is the channel axis: ``clamp(round(x·b/2^c) + zp, lo, hi)``.
+
+    ``mult`` holds b' = b·2^(shift - c) (per channel, shape (C,), or one value, shape ()):
+    per-channel shifts brought to the largest, ``shift`` (the same rational quotient, so
+    every rounding gives the same integer). ``const`` is the rounding's constant nudge plus
+    zp·2^shift; ``xlim`` the bound on |x| that proves every intermediate of :meth:`apply`
+    within int64: max|x|·max b' + (|zp| + 1)·2^shift + 1 < 2^63.
+    """
+
+    mult: IntArray
+    shift: int
+    rounding: Rounding
+    const: int
+    lo: int
+    hi: int
+    xlim: int
+
+    def covers(self, x: npt.NDArray[np.integer[Any]]) -> bool:
+        """Whether |x| <= xlim is known without reading ``x``: from its dtype (int32 or
+        narrower) or from the range it was noted within (:func:`noted_range`)."""
+        if x.dtype.itemsize <= 4:
+            info = np.iinfo(x.dtype)
+            return max(-int(info.min), int(info.max)) <= self.xlim
+        noted = noted_range(x)
+        return noted is not None and max(-noted[0], noted[1]) <= self.xlim
+
+    def covers_values(self, x: npt.NDArray[np.integer[Any]]) -> bool:
+        """Whether every |x| <= xlim (one min and one max reduction)."""
+        return x.size == 0 or (-int(x.min()) <= self.xlim and int(x.max()) <= self.xlim)
+
+    def tile(self, rows: int) -> IntArray:
+        """The multipliers as ``apply`` wants them for blocks of at most ``rows`` rows: a
+        (rows, C) copy for per-channel ones (same-shape int64 loops ran 3-4x faster than
+        broadcasting ones here), else the scalar array."""
+        if self.mult.ndim and self.mult.size > 1 and rows > 1:
+            return np.ascontiguousarray(np.broadcast_to(self.mult, (rows, self.mult.size)))
+        return self.mult
+
+    def apply(
+        self, xb: npt.NDArray[np.integer[Any]], y: IntArray, t: IntArray, tile: IntArray,
+        out: npt.NDArray[np.int32] | None = None,
+    ) -> npt.NDArray[np.signedinteger[Any]]:
+        """clamp(round(xb·b/2^c) + zp, lo, hi) for a block ``xb`` (rows, C) whose values the
+        caller proved within ``xlim`` (:meth:`covers`, :meth:`covers_values`), in ``y`` —
+        or in ``out``, an int32 buffer, when the caller proved (:meth:`int32_for`) that
+        every quotient fits int32. ``y`` and ``t`` are int64 buffers of xb's shape (``t`` is
+        scratch; ``y`` may not alias ``xb`` unless ``xb`` is int64), ``tile`` from
+        :meth:`tile`. Returns the array written.
+
+        y = xb·b' exactly (|y| <= xlim·max b'), then the nudge of the named rounding
+        (half_even: 2^(c-1) - 1 + bit c of y — taken as min(y & 2^c, 1); half_up:
+        2^(c-1); half_away: 2^(c-1) - [y < 0]; ceil: 2^c - 1; trunc: (2^c - 1)·[y < 0];
+        floor: 0) and zp·2^c, then one floor shift by c and the clamp. Every intermediate
+        is within int64 by the xlim bound."""
+        m = tile[: y.shape[0]] if tile.ndim == 2 else tile
+        np.multiply(xb, m, out=y, casting="unsafe")
+        c = self.shift
+        if c and self.rounding in ("half_even", "half_away", "trunc"):
+            if self.rounding == "half_even":  # + bit c of y: (y & 2^c) is 0 or 2^c
+                np.bitwise_and(y, np.int64(1 << c), out=t)
+                np.minimum(t, np.int64(1), out=t)
+            else:  # -1 where y < 0 (half_away), 2^c - 1 there (trunc)
+                np.right_shift(y, np.int64(63), out=t)
+                if self.rounding == "trunc":
+                    np.bitwise_and(t, np.int64((1 << c) - 1), out=t)
+            y += t
+        if self.const:
+            y += np.int64(self.const)
+        if c:
+            y >>= np.int64(c)
+        res: npt.NDArray[np.signedinteger[Any]] = y
+        if out is not None:  # every quotient fits int32 (the caller's proof): exact
+            res = out
+            np.copyto(res, y, casting="unsafe")
+        if self.lo > int(np.iinfo(res.dtype).min) or self.hi < int(np.iinfo(res.dtype).max):
+            lo, hi = max(self.lo, int(np.iinfo(res.dtype).min)), min(
+                self.hi, int(np.iinfo(res.dtype).max))
+            np.clip(res, res.dtype.type(lo), res.dtype.type(hi), out=res)
+        return res
+
+    def int32_for(self, xbound: int) -> bool:
+        """Whether every quotient ⌊(x·b' + nudge + zp·2^c) / 2^c⌋ with |x| <= ``xbound``
+        fits int32 (then :meth:`apply` may shift into an int32 buffer)."""
+        top = xbound * int(self.mult.max()) + abs(self.const) + (1 << self.shift)
+        return (top >> self.shift) < 2**31 - 1
+
+
+def dyadic_rows(
+    b: Any, c: Any, rounding: Rounding, zero_point: int, lo: int, hi: int, channels: int
+) -> DyadicRows | None:
+    """:class:`DyadicRows` for multipliers ``b`` and shifts ``c`` (one value or one per
+    channel of a last axis of ``channels``), or None where the fused form does not apply:
+    b/c broadcasting other than along the last axis, per-channel shifts more than 31
+    apart or multipliers >= 2^31 (b' might not fit), a shift above 62, or no |x| bound
+    that keeps every intermediate in int64."""
+    ba = as_int64(b, "b")
+    ca = as_int64(c, "c")
+    _check_multiplier_shift(ba, ca)
+    rounding = check_rounding(rounding)
+    if ba.size == 0 or ca.size == 0:
+        return None
+    if any(d != 1 for v in (ba, ca) for d in v.shape[:-1]):
         return None
     common = _common_shift(ba, ca)
     if common is None or common[1] > 62:
         return None
     bb, cmax = common
     bb = bb.reshape(bb.shape[-1:]) if bb.ndim else bb
-    if bb.ndim and bb.shape[0] not in (1, xa.shape[-1]):
+    if bb.ndim and bb.shape[0] not in (1, channels):
         return None
-    bmax = int(bb.max())
-    # |x| <= xlim for every element proves every intermediate within int64
-    xlim = ((1 << 63) - 2 - (abs(zp) + 1) * (1 << cmax)) // max(bmax, 1)
+    if bb.ndim and bb.shape[0] == 1:
+        bb = bb.reshape(())
+    zp = int(zero_point)
+    xlim = ((1 << 63) - 2 - (abs(zp) + 1) * (1 << cmax)) // max(int(bb.max()), 1)
     if xlim < 0:
         return None
-    bounded = xa.dtype.itemsize <= 4  # max|x| <= xlim known without a scan
-    if bounded:
-        info = np.iinfo(xa.dtype)
-        if max(-int(info.min), int(info.max)) > xlim:
-            return None
-    else:  # a bound noted by the caller (refq.program.run) spares the per-block scans
-        noted = noted_range(xa)
-        bounded = noted is not None and max(-noted[0], noted[1]) <= xlim
-    out = np.empty(xa.shape, dtype=np.int64)
-    x2 = xa.reshape(-1, xa.shape[-1])
-    o2 = out.reshape(x2.shape)
-    s = np.int64(cmax)
     full, half = (1 << cmax) - 1, (1 << (cmax - 1)) if cmax else 0
     const = {"floor": 0, "ceil": full, "half_up": half, "half_away": half, "trunc": 0,
              "half_even": half - 1 if cmax else 0}[rounding] + (zp << cmax)
-    rows = max(1, _BLOCK // max(1, x2.shape[1]))
-    if bb.ndim and bb.size > 1 and x2.shape[0] > 1:  # a row-block copy of the per-channel
-        bb = np.ascontiguousarray(np.broadcast_to(bb, (min(rows, x2.shape[0]), bb.size)))
-        # multipliers: same-shape int64 loops run 3-4x faster than broadcasting ones here
-    clip = lo > -(2**63) or hi < 2**63 - 1  # int64 itself: nothing to clamp
-    lo64, hi64 = _clip_bounds(lo, hi)
-    scratch = _SCRATCH.buf
-    for r in range(0, x2.shape[0], rows):
-        xb = x2[r : r + rows]
-        if not bounded and (-int(xb.min()) > xlim or int(xb.max()) > xlim):
-            return None
-        y = o2[r : r + rows]
-        np.multiply(xb, bb[: y.shape[0]] if bb.ndim == 2 else bb, out=y, casting="unsafe")
-        if cmax and rounding in ("half_even", "half_away", "trunc"):
-            t = scratch[: y.size].reshape(y.shape) if y.size <= _BLOCK else np.empty_like(y)
-            if rounding == "half_even":  # + bit cmax of y
-                np.right_shift(y, s, out=t)
-                np.bitwise_and(t, np.int64(1), out=t)
-            else:  # -1 where y < 0 (half_away), 2^cmax - 1 there (trunc)
-                np.right_shift(y, np.int64(63), out=t)
-                if rounding == "trunc":
-                    np.bitwise_and(t, np.int64(full), out=t)
-            y += t
-        if const:
-            y += np.int64(const)
-        if cmax:
-            y >>= s
-        if clip:
-            np.clip(y, lo64, hi64, out=y)
-    return out
+    bb = np.array(bb, dtype=np.int64)
+    bb.setflags(write=False)
+    return DyadicRows(bb, cmax, rounding, const, max(lo, -(2**63)), min(hi, 2**63 - 1), xlim)
 
 
-__all__ = ["dyadic_requantize", "dyadic_requantize_saturate"]
+__all__ = ["DyadicRows", "dyadic_requantize", "dyadic_requantize_saturate", "dyadic_rows"]

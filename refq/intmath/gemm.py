@@ -212,6 +212,15 @@ class _Scratch(threading.local):
         n = math.prod(shape)
         if n > _SCRATCH_KEEP:
             return np.empty(shape, dtype=dtype)
+        return self.keep(role, dtype, shape)
+
+    def keep(self, role: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> npt.NDArray[Any]:
+        """A buffer of ``shape`` for ``role``, kept (and grown) across calls whatever its
+        size: for callers that reuse large buffers every call (the row-block GEMMs of
+        refq.intmath.gemm_blocks: a fresh multi-MB buffer per call is page-faulted in
+        again each time). Counted by :func:`scratch_bytes`, dropped by
+        :func:`release_scratch`."""
+        n = math.prod(shape)
         key = (role, dtype)
         buf = self.bufs.get(key)
         if buf is None or buf.size < n:

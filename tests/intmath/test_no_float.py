@@ -11,6 +11,7 @@ INTMATH_EXEMPT = {
     ("from_real.py", "*"): "the real → integer parameter boundary; exact via Fraction",
     ("gemm.py", "_blas_exact"): "chooses the proven-exact BLAS path (module docstring)",
     ("gemm.py", "_chunked"): "the proven-exact float BLAS fast path (module docstring)",
+    ("gemm_blocks.py", "blas_dtype"): "picks the proven-exact float dtype (proof inside)",
 }
 
 
