@@ -34,7 +34,6 @@ import numpy as np
 from refq.errors import RangeError, SpecError
 from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, isqrt, round_div
 from refq.intmath.formats import check_bounds
-from refq.intmath.rounding import round_div_shifted
 from refq.ops._common import (
     Params,
     int_input,
@@ -244,11 +243,44 @@ def layernorm_refq(x: Any, params: LayerNormParams) -> IntArray:
     v = _sum_of_squares(y, ybound, op)
     k = np.maximum(np.int64(0), (np.int64(62) - _bit_length(np.maximum(v, 1))) >> 1)
     s = _isqrt_normalized(v << (2 * k))  # = max(isqrt(v·4^k), 1)
-    y <<= k
-    out = round_div_shifted(y, p.frac_bits, s, "half_even")
+    out = normalized_quotient(y, k, s, v, p.frac_bits)
     # |y|·2^k <= √(v·4^k) < s + 1, so |y|·2^k <= s and |out| <= 2^F: out + bias is proven
     # in int<out_bits> when 2^F + max|bias| fits, else checked on the values.
     return _finish(out, p, op, bound=1 << p.frac_bits)
+
+
+def normalized_quotient(y: IntArray, k: IntArray, s: IntArray, v: IntArray, f: int) -> IntArray:
+    """round_half_even(y·2^(k+F) / s) per row — ``round_div_shifted(y << k, F, s,
+    "half_even")`` — for the rows of layernorm_refq: k, s, v of shape (..., 1), v = Σy²,
+    k >= 0, s = max(isqrt(v·4^k), 1) < 2^32, so |y|·2^k <= s; F = ``f`` in 1..30.
+
+    By one exact reciprocal per row, M = ⌊2^62/s⌋·2^k (0 where v = 0, i.e. y = 0; else
+    s >= 2^k, so M <= 2^62): w = y·M, |w| <= 2^62, and w/2^Q (Q = 62 - F) is the true
+    quotient x = y·2^(k+F)/s minus y·2^k·ε/2^Q (0 <= ε < 1), an error below 2^(F-30)
+    <= 2^-15 with the sign of y. ⌊w/2^Q + 1/2⌋ is then the rounded quotient unless x + 1/2
+    lies within that error of an integer (ties included): those elements — the low Q bits
+    of w + 2^(Q-1) within ``band`` of a multiple of 2^Q — are recomputed exactly, with
+    N = y·2^(k+F) (|N| <= 2^(32+F) < 2^63), q = ⌊N/s⌋ and the remainder.
+    """
+    q_bits = 62 - f
+    rec = np.where(v > 0, (np.int64(1) << np.int64(62)) // s, np.int64(0)) << k
+    w = y * rec
+    w += np.int64(1 << (q_bits - 1))
+    band = (1 << (q_bits + f - 30)) + 1  # 2^32 + 1 > s·ε, the error of w (units of 1)
+    out = w >> np.int64(q_bits)
+    w += np.int64(band)
+    w &= np.int64((1 << q_bits) - 1)
+    amb = w < np.int64(2 * band)
+    if bool(amb.any()):  # about 2^-14 of the elements
+        idx = np.flatnonzero(amb)
+        row = idx // np.int64(y.shape[-1]) if y.ndim else idx
+        sb = s.ravel()[row]
+        n = y.ravel()[idx] << (k.ravel()[row] + np.int64(f))
+        q = n // sb
+        r2 = 2 * (n - q * sb)  # 0 <= r < s < 2^32
+        q += (r2 > sb) | ((r2 == sb) & ((q & 1) == 1))
+        out.ravel()[idx] = q
+    return out
 
 
 def _mean_center(a: IntArray) -> IntArray:
@@ -375,4 +407,5 @@ __all__ = [
     "layernorm_ibert",
     "layernorm_ivit",
     "layernorm_refq",
+    "normalized_quotient",
 ]

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from refq.errors import RangeError, SpecError
 from refq.intmath import INT16, INT32, IntArray, IntFormat, check_range, round_div, round_shift
@@ -118,23 +119,55 @@ def _softmax_rows(xa: IntArray, p: RefqSoftmaxParams, op: str) -> IntArray:
     if dmax > INT32.max:
         check_bounds(d, INT32, "max - x", op)
     mult = p.log2e_multiplier
-    d *= np.int64(mult)  # t = d·m, in place
-    if dmax * mult > signed(48).max:
-        check_bounds(d, signed(48), "t", op)
-    L = p.table_bits
-    u = round_shift(d, p.log2e_shift - L, "half_up")
-    exp_table = _exp_table(p.table)
-    if exp_table is not None:
-        e = np.take(exp_table, u, mode="clip")  # u >= 0: clip is min(u, 21·2^L - 1)
-    else:  # pragma: no cover - unreachable for tables within 0..2^15
-        k = np.minimum(u >> L, _K_MAX)
-        j = u & np.int64((1 << L) - 1)
-        e = round_shift(np.asarray(p.table, dtype=np.int64)[j], k, "half_up")
+    table = _d_table(p) if dmax * mult <= signed(48).max else None
+    if table is not None and dmax < table.size:
+        e = np.take(table, d)  # stages t, u and e at once: the same integers (_d_table)
+    else:
+        d *= np.int64(mult)  # t = d·m, in place
+        if dmax * mult > signed(48).max:
+            check_bounds(d, signed(48), "t", op)
+        L = p.table_bits
+        u = round_shift(d, p.log2e_shift - L, "half_up")
+        exp_table = _exp_table(p.table)
+        if exp_table is not None:
+            e = np.take(exp_table, u, mode="clip")  # u >= 0: clip is min(u, 21·2^L - 1)
+        else:  # pragma: no cover - unreachable for tables within 0..2^15
+            k = np.minimum(u >> L, _K_MAX)
+            j = u & np.int64((1 << L) - 1)
+            e = round_shift(np.asarray(p.table, dtype=np.int64)[j], k, "half_up")
     total = check_range(e.sum(axis=-1, keepdims=True), INT32, "sum(e)", op)
-    e *= np.int64((1 << p.out_bits) - 1)
+    e = np.multiply(e, np.int64((1 << p.out_bits) - 1), dtype=np.int64)
     out = round_div(e, total, "half_up")
     check_bounds(out, unsigned(p.out_bits), "out", op)
     return out
+
+
+def _d_table(p: RefqSoftmaxParams) -> npt.NDArray[np.int32] | None:
+    """E_d[d] = e for every d = max - x the input format allows (0..max - min, at most
+    2^17 + 1 entries): stages t = d·m, u = round_half_up(t / 2^(c - L)) and e = E[min(u,
+    21·2^L - 1)] computed once, with the kernel's own functions, for each d (so ``E_d[d]``
+    is the integer those stages give); int32 (e <= 2^15). None where the exp table is."""
+    return _d_table_cached(p.log2e_multiplier, p.log2e_shift, p.table, p.in_format)
+
+
+_D_TABLE_MAX = (1 << 17) + 1
+"""Most entries of a per-d table (1 MiB of int32 at most per cached parameter set)."""
+
+
+@lru_cache(maxsize=32)
+def _d_table_cached(mult: int, shift: int, table: tuple[int, ...],
+                    fmt: IntFormat) -> npt.NDArray[np.int32] | None:
+    exp_table = _exp_table(table)
+    if exp_table is None:  # pragma: no cover - unreachable for tables within 0..2^15
+        return None
+    if fmt.max - fmt.min + 1 > _D_TABLE_MAX:  # wide input formats: the staged path
+        return None
+    d = np.arange(fmt.max - fmt.min + 1, dtype=np.int64)
+    L = (len(table) - 1).bit_length()
+    u = round_shift(d * np.int64(mult), shift - L, "half_up")
+    e = np.take(exp_table, u, mode="clip").astype(np.int32)
+    e.setflags(write=False)
+    return e
 
 
 declare(Variant(

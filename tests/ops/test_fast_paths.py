@@ -408,3 +408,38 @@ def test_linear_bias_added_in_row_blocks_matches_oracle() -> None:
     want = np.array([[[sum(int(a) * int(b) for a, b in zip(row, wr, strict=True)) + int(bb)
                        for wr, bb in zip(w, bias, strict=True)] for row in img] for img in x])
     np.testing.assert_array_equal(got, want, strict=True)
+
+
+# ---- LayerNorm refq: the per-row reciprocal quotient ----------------------------------------
+@st.composite
+def _quotient_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Rows y with k, s meeting normalized_quotient's premise |y|·2^k <= s < 2^32."""
+    f = draw(st.integers(1, 30))
+    n_rows = draw(st.integers(1, 4))
+    ys, ks, ss = [], [], []
+    for _ in range(n_rows):
+        s = draw(st.one_of(st.integers(1, 2**32 - 1), st.sampled_from([1, 2, 4, 2**31, 2**30])))
+        k = draw(st.integers(0, s.bit_length() - 1))
+        ymax = s >> k
+        ys.append(draw(st.lists(st.integers(-ymax, ymax), min_size=3, max_size=3)))
+        ks.append(k)
+        ss.append(s)
+    return (np.array(ys, dtype=np.int64), np.array(ks, dtype=np.int64)[:, None],
+            np.array(ss, dtype=np.int64)[:, None], f)
+
+
+@given(_quotient_rows())
+@example((np.array([[1, 3, -1]]), np.array([[0]]), np.array([[4]]), 1))  # ±1/2, 3/2: ties
+@example((np.array([[5, -5, 0]]), np.array([[2]]), np.array([[2**31 - 1]]), 30))
+@example((np.array([[0, 0, 0]]), np.array([[0]]), np.array([[1]]), 15))  # v = 0
+def test_layernorm_normalized_quotient_matches_fractions(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, int],
+) -> None:
+    """round_half_even(y·2^(k+F)/s) by the reciprocal with exact fix-up, against Fractions,
+    ties and exact quotients included."""
+    y, k, s, f = case
+    v = (y * y).sum(axis=-1, keepdims=True)
+    got = LN.normalized_quotient(y.copy(), k, s, v, f)
+    want = [[round_rational(int(e) << (int(k[r, 0]) + f), int(s[r, 0]), "half_even")
+             for e in y[r]] for r in range(y.shape[0])]
+    np.testing.assert_array_equal(got, _grid(want), strict=True)
