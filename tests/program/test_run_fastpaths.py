@@ -9,6 +9,7 @@ operands (vs object-array matmul).
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ from refq.ops.add import AddParams, add
 from refq.ops.linear import GemmParams, linear, matmul
 from refq.ops.requantize import RequantParams, requantize
 from refq.program import Op, Program, run
+from refq.program.plan import plan_for
+from refq.program.steps import ChainStep
 
 I64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -343,7 +346,8 @@ def test_run_weight_cache_same_results_and_invalidated_on_replace() -> None:
     want = (x.astype(object) @ w.astype(object).T + (np.arange(5) - 2)).astype(np.int64)
     for _ in range(2):  # first run fills the cache, second reuses it
         np.testing.assert_array_equal(run(prog, {"x": x})["y"], want, strict=True)
-    assert prog._run_cache["w"][1].dtype == np.int16
+    (step,) = plan_for(prog, "all").steps  # the GEMM as a block source, W' in int16
+    assert isinstance(step, ChainStep) and step.source.wt.dtype == np.int16
     assert not prog.consts["w"].flags.writeable  # cached source cannot change under the copy
     assert "w" not in run(prog, {"x": x})  # consts still excluded from the results
     # replacing the const array drops the stale copy
@@ -430,27 +434,15 @@ def _threshold_program(table_size: int) -> Program:
     return p
 
 
-def test_run_outputs_fuses_threshold_lookup_same_values_and_errors(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import sys
-
-    run_mod = sys.modules["refq.program.run"]
-    calls: list[bool] = []
-    real = mv.threshold_lookup
-
-    def spy(*a: object, **k: object) -> object:
-        out = real(*a, **k)  # type: ignore[arg-type]
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(run_mod, "threshold_lookup", spy)
+def test_run_outputs_fuses_threshold_lookup_same_values_and_errors() -> None:
     x = np.random.default_rng(0).integers(-100, 100, (2048, 4), dtype=np.int64)
     prog = _threshold_program(17)
     every = run(prog, {"x": x})
-    assert calls == []  # keep="all" returns the codes: never fused
     outs = run(prog, {"x": x}, keep="outputs")
-    assert calls == [True]
+    # keep="all" returns the codes: never fused; keep="outputs": one step for both ops
+    assert [s.ops for s in plan_for(prog, "all").steps] == [(0,), (1,)]
+    (fused,) = plan_for(prog, "outputs").steps
+    assert isinstance(fused, ChainStep) and fused.ops == (0, 1) and fused.declined == 0
     want = prog.consts["table"][np.searchsorted(np.arange(16) * 8 - 60, x, side="right")]
     np.testing.assert_array_equal(outs["z"], want, strict=True)
     np.testing.assert_array_equal(every["z"], want, strict=True)
@@ -459,7 +451,8 @@ def test_run_outputs_fuses_threshold_lookup_same_values_and_errors(
     for keep in ("all", "outputs"):
         with pytest.raises(RangeError, match="lookup"):
             run(short, {"x": x}, keep=keep)
-    assert calls[-1] is False
+    # its fused steps gave up on the lookup's RangeError and the plain ops raised it
+    assert plan_for(short, "outputs").declined() == 1
 
 
 def _move_program(in_fmt: IntFormat, out_fmt: IntFormat) -> Program:
@@ -480,15 +473,19 @@ def test_run_movement_range_checks_skipped_only_when_the_input_format_fits(
 ) -> None:
     import sys
 
-    run_mod = sys.modules["refq.program.run"]
     checked: list[str] = []
-    real = run_mod.check_range
+    for mod_name in ("refq.program.run", "refq.program.steps"):
+        mod = sys.modules[mod_name]
+        for fn in ("check_range", "check_bounds"):
+            if hasattr(mod, fn):
+                real = getattr(mod, fn)
 
-    def spy(arr: np.ndarray, fmt: IntFormat, name: str, where: str) -> np.ndarray:
-        checked.append(name)
-        return real(arr, fmt, name, where)  # type: ignore[no-any-return]
+                def spy(arr: np.ndarray, fmt: IntFormat, name: str, where: str,
+                        real: Any = real) -> np.ndarray:
+                    checked.append(name)
+                    return real(arr, fmt, name, where)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(run_mod, "check_range", spy)
+                monkeypatch.setattr(mod, fn, spy)
     x = np.array([[-100, 5, 7, 100], [1, 2, 3, -128]])
     out = run(_move_program(IntFormat(8, True), IntFormat(16, True)), {"x": x})
     np.testing.assert_array_equal(out["a"], x.T[:2], strict=True)
