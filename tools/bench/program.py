@@ -1,24 +1,32 @@
-"""Benchmark: integer-only forward (refq.program.run of the lowered program) of the
-deit_small geometry (random weights, min-max W8A8 spec built here) against refq's own
-float32 forward of the same model, same run; time ratio and tracemalloc peak memory.
+"""Benchmark: integer-only forward (refq.program.run of the lowered program) against refq's
+own float32 forward of the same model, same run; time ratio and tracemalloc peak memory.
 
-    python tools/bench/program.py [--batches 1 8] [--repeat 2] [--depth 12] [--threads T] [--cpu]
-                                  [--ops]
+    python tools/bench/program.py [--model deit_small|deit_base|swin_tiny] [--method M]
+                                  [--bits W [A]] [--batches 1 8] [--repeat 2] [--depth 12]
+                                  [--threads T] [--cpu] [--ops]
+
+Random weights (seed 0) of the named geometry. ``--method minmax`` (default): the min-max
+spec built here (per-channel symmetric weights, per-tensor activations); any other method
+is refq's recipe (refq.methods) calibrated on 8 random images — ptq4vit with the cosine
+metric, 20 candidates and 1 round (the Hessian search's cost buys accuracy, not a
+different program: the ops and formats lowered are those of the full search). ``--bits``:
+weight and activation bits (one number: both).
 
 Times are the best of ``--repeat`` rounds in which the two forwards take turns (so a load
-change hits both); --ops adds the CPU seconds per op kind of one integer forward.
+change hits both); --ops adds the CPU seconds per step of one integer forward (a fused
+chain of ops is one line, named by its op kinds joined with ``+``).
 
---threads limits the BLAS threads (threadpoolctl) of both forwards alike; --cpu times with
-process CPU time (user+sys of all threads) instead of wall time — steadier when other
-processes share the cores.
+--threads limits the BLAS threads (threadpoolctl, in the ``dev`` extra) of both forwards
+alike; --cpu times with process CPU time (user+sys of all threads) instead of wall time —
+steadier when other processes share the cores.
 
-Targets (issue 6): integer time <= 2x float, integer peak memory <= 2x float.
+Targets: integer time <= 1.3x float at batch 8 and <= 1.5x at batch 1 (W8A8 min-max),
+<= 1.5x for the W4A4 programs of the methods; integer peak memory <= 1.2x / 1.3x.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 import tracemalloc
@@ -35,12 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
 from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summary
 
 from refq.intmath.gemm import release_scratch
+from refq.methods.recipes import run_recipe
 from refq.nn import create_model
 from refq.program import lower, run
+from refq.program.plan import plan_for
 from refq.quant import Quantizer, QuantSpec, UniformQuantizer
 
 
-def minmax_spec(model: Any, cal: Any) -> QuantSpec:
+def minmax_spec(model: Any, cal: Any, w_bits: int = 8, a_bits: int = 8) -> QuantSpec:
     _, taps = model.forward_with_taps(cal)
     w: dict[str, Quantizer] = {}
     acts: dict[str, Quantizer] = {}
@@ -48,15 +58,17 @@ def minmax_spec(model: Any, cal: Any) -> QuantSpec:
         if op.weight:
             wt = model.params[op.weight]
             amax = np.abs(wt.reshape(wt.shape[0], -1)).max(1)
-            w[op.weight] = UniformQuantizer.from_minmax(-amax, amax, 8, symmetric=True, axis=0)
+            w[op.weight] = UniformQuantizer.from_minmax(-amax, amax, w_bits, symmetric=True,
+                                                        axis=0)
         for t in op.inputs:
             if t != "input":
                 x = taps[t]
-                acts[t] = UniformQuantizer.from_minmax(float(x.min()), float(x.max()), 8)
-    return QuantSpec("minmax", model.config.name, 8, 8, w, acts)
+                acts[t] = UniformQuantizer.from_minmax(float(x.min()), float(x.max()), a_bits)
+    return QuantSpec("minmax", model.config.name, w_bits, a_bits, w, acts)
 
 
 CLOCK: Callable[[], float] = time.perf_counter
+METHODS = ("ptq4vit", "repq", "dopq", "ias", "fqvit", "tsptq")
 
 
 def peak_memory(fn: Callable[[], Any]) -> int:
@@ -83,42 +95,55 @@ def best_times(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
 
 
 def op_times(prog: Any, x: Any) -> dict[str, float]:
-    """CPU seconds per op kind of one integer forward (the interpreter's kernel/movement
-    dispatch and its fused threshold+lookup path, wrapped for this call only)."""
-    mod: Any = importlib.import_module("refq.program.run")
+    """CPU seconds per step kind of one integer forward: each step of the program's plan
+    (refq.program.plan, ``keep="outputs"``) wrapped for this call only; a fused chain is
+    keyed by its op kinds joined with ``+``."""
+    plan = plan_for(prog, "outputs")
     acc: dict[str, float] = defaultdict(float)
-    execute, fused = mod._execute, mod.threshold_lookup
+    steps = list(plan.steps)
 
-    def timed_execute(program: Any, op: Any, args: Any) -> Any:
-        t = time.process_time()
-        out = execute(program, op, args)
-        acc[op.key] += time.process_time() - t
-        return out
+    class Timed:
+        def __init__(self, step: Any) -> None:
+            self.step, self.ops = step, step.ops
+            self.key = "+".join(prog.ops[i].key for i in step.ops)
 
-    def timed_fused(*args: Any, **kwargs: Any) -> Any:
-        t = time.process_time()
-        out = fused(*args, **kwargs)
-        acc["threshold+lookup (fused)"] += time.process_time() - t
-        return out
+        def __call__(self, env: Any, checked: Any) -> None:
+            t = time.process_time()
+            self.step(env, checked)
+            acc[self.key] += time.process_time() - t
 
-    mod._execute, mod.threshold_lookup = timed_execute, timed_fused
+    plan.steps[:] = [Timed(s) for s in steps]
     try:
         t = time.process_time()
         run(prog, {"input": x}, keep="outputs")
         acc["(total)"] = time.process_time() - t
     finally:
-        mod._execute, mod.threshold_lookup = execute, fused
+        plan.steps[:] = steps
     return dict(acc)
+
+
+MODELS = {"deit_small": "deit_small_patch16_224", "deit_base": "deit_base_patch16_224",
+          "swin_tiny": "swin_tiny_patch4_window7_224"}
+BENCH_OPTS: dict[str, dict[str, Any]] = {"ptq4vit": {"metric": "cosine", "n": 20, "rounds": 1}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", choices=sorted(MODELS), default="deit_small")
+    ap.add_argument("--method", default="minmax",
+                    help="minmax (built here) or a refq.methods recipe: " + ", ".join(METHODS))
+    ap.add_argument("--bits", type=int, nargs="+", default=[8], metavar="W [A]",
+                    help="weight and activation bits (one number: both)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--ops", action="store_true", help="also print CPU seconds per op kind")
     add_timing_arguments(ap)
     a = ap.parse_args()
+    if a.method != "minmax" and a.method not in METHODS:
+        ap.error(f"--method {a.method!r}: choose minmax or one of {', '.join(METHODS)}")
+    if len(a.bits) not in (1, 2):
+        ap.error("--bits takes W or W A")
     global CLOCK
     CLOCK = chosen_clock(a)
     with blas_limit(a.threads):
@@ -126,13 +151,21 @@ def main() -> None:
     print(timing_summary(a))
 
 
+def quant_spec(m64: Any, a: argparse.Namespace, cal: Any) -> QuantSpec:
+    w_bits, a_bits = (a.bits * 2)[:2]
+    if a.method == "minmax":
+        return minmax_spec(m64, cal, w_bits, a_bits)
+    return run_recipe(m64, a.method, w_bits, a_bits, cal, 0, BENCH_OPTS.get(a.method, {}))
+
+
 def bench(a: argparse.Namespace) -> None:
-    m64 = create_model("deit_small_patch16_224", depth=a.depth, seed=0).fold_normalization()
+    m64 = create_model(MODELS[a.model], depth=a.depth, seed=0).fold_normalization()
     rng = np.random.default_rng(0)
-    cal = rng.integers(0, 256, (4, 3, 224, 224), dtype=np.uint8)
+    cal = rng.integers(0, 256, (8 if a.method != "minmax" else 4, 3, 224, 224), dtype=np.uint8)
     t = time.perf_counter()
-    prog = lower(m64, minmax_spec(m64, cal), cal)
-    print(f"lowering: {time.perf_counter() - t:.1f} s, {len(prog.ops)} ops")
+    prog = lower(m64, quant_spec(m64, a, cal), cal)
+    print(f"{a.model} {a.method} W{(a.bits * 2)[0]}A{(a.bits * 2)[1]} depth {a.depth}: "
+          f"calibration + lowering {time.perf_counter() - t:.1f} s, {len(prog.ops)} ops")
     m32 = m64.with_params(m64.params, dtype=np.float32)
     print(
         f"{'batch':>5} {'int s':>8} {'f32 s':>8} {'ratio':>6} {'int MB':>8} {'f32 MB':>8} "
@@ -158,9 +191,9 @@ def bench(a: argparse.Namespace) -> None:
         if a.ops:
             times = op_times(prog, x)
             total = times.pop("(total)")
-            print(f"      per op kind, CPU s of one integer forward (total {total:.3f} s):")
-            for key, sec in sorted(times.items(), key=lambda kv: -kv[1])[:12]:
-                print(f"        {key:28} {sec:7.3f}")
+            print(f"      per step kind, CPU s of one integer forward (total {total:.3f} s):")
+            for key, sec in sorted(times.items(), key=lambda kv: -kv[1])[:16]:
+                print(f"        {key:58} {sec:7.3f}")
 
 
 if __name__ == "__main__":
