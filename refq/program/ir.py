@@ -112,14 +112,6 @@ class Program:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    _run_cache: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.signedinteger[Any]]]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    """refq.program.run's narrow copies of weight consts (const array → copy); not saved."""
-    _params_cache: dict[int, tuple[Op, dict[str, Any], Any]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    """refq.program.run's parsed kernel params (id(op) → op, params copy, parsed); not saved."""
 
     # -- building -------------------------------------------------------------------------
     def declare(
