@@ -16,7 +16,8 @@ A plan holds, per program and ``keep`` mode:
   (:mod:`refq.program.stages`). Every op with a fast stage runs as a chain of one op too
   (in either mode): its row blocks are computed in cache and stored in the carrier.
 
-Plans are cached per Program object and rebuilt when the program changes: its op list,
+Plans are cached per Program object and thread (a plan's steps own reusable block
+buffers) and rebuilt when the program changes: its op list,
 each op's params (compared with a copy taken when the plan was made), its tensor
 declarations, inputs, outputs or const arrays (by identity; const arrays are made
 read-only when a plan is built, so that they cannot change under the plan's derived
@@ -26,6 +27,7 @@ copies). Caches live here, not on the Program.
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,23 +187,33 @@ class _Snapshot:
         return all(op.params == snap for op, snap in zip(p.ops, self.params, strict=True))
 
 
-_CACHE: dict[int, tuple[weakref.ref[Program], _Snapshot, dict[str, Plan]]] = {}
+class _Plans(threading.local):
+    """This thread's plans: a plan's steps own reusable block buffers, so two threads
+    running the same Program each run their own plan."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, tuple[weakref.ref[Program], _Snapshot, dict[str, Plan]]] = {}
+
+
+_PLANS = _Plans()
 
 
 def plan_for(program: Program, keep: str) -> Plan:
-    """The cached plan of ``program`` for ``keep``, rebuilt when the program changed."""
+    """The cached plan of ``program`` for ``keep`` (this thread's), rebuilt when the program
+    changed."""
+    cache = _PLANS.cache
     key = id(program)
-    hit = _CACHE.get(key)
+    hit = cache.get(key)
     if hit is not None and hit[0]() is program and hit[1].matches(program):
         plans = hit[2]
     else:
         def gone(ref: weakref.ref[Program], key: int = key) -> None:
-            entry = _CACHE.get(key)
+            entry = cache.get(key)
             if entry is not None and entry[0] is ref:
-                del _CACHE[key]
+                del cache[key]
 
         plans = {}
-        _CACHE[key] = (weakref.ref(program, gone), _Snapshot.of(program), plans)
+        cache[key] = (weakref.ref(program, gone), _Snapshot.of(program), plans)
     plan = plans.get(keep)
     if plan is None:
         plan = plans[keep] = build(program, keep)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.float_scan import scan
 
-
 INTERPRETER = ("run", "movement", "plan", "context", "steps", "chains", "stages",
                "move_stages", "sources", "carriers")
 """Every module refq.program.run executes (the plan and its steps included)."""

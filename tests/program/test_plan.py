@@ -193,3 +193,19 @@ def test_plan_is_rebuilt_when_the_program_changes() -> None:
     prog.consts["w"] = -prog.consts["w"]  # a const replaced
     np.testing.assert_array_equal(run(prog, {"x": x}, keep="outputs")["y"],
                                   reference_run(prog, {"x": x})["y"], strict=True)
+
+
+def test_threads_running_one_program_get_the_plain_results() -> None:
+    """A plan's stages reuse block buffers: each thread runs its own plan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    prog = _chain_program(IntFormat(16, True))
+    xs = [np.random.default_rng(s).integers(-128, 128, (4096, 8)) for s in range(6)]
+    wants = [reference_run(prog, {"x": x})["y"] for x in xs]
+
+    def work(i: int) -> bool:
+        return all(np.array_equal(run(prog, {"x": xs[i]}, keep="outputs")["y"], wants[i])
+                   for _ in range(5))
+
+    with ThreadPoolExecutor(3) as pool:
+        assert all(pool.map(work, range(len(xs))))
