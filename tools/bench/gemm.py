@@ -4,7 +4,9 @@ For each shape and batch, with int8 operands, prints the median time of exact_ma
 ratio to NumPy float32, float64 and int64 matmul of the same shape, all timed round-robin in
 this run. Targets (issue 2): exact/f32 <= 1.25 and int64/exact >= 20. The last two columns
 time the explicit int32 result (``out_dtype=np.int32``, exact when K·max|a|·max|b| < 2^31):
-its ratio to float32 and NumPy int64's ratio to it.
+its ratio to float32 and NumPy int64's ratio to it. ``blocks /f32``: the exact int32 row
+blocks the interpreter's fused chains consume (``refq.intmath.gemm_blocks``, blocks of
+2^16 elements, every block read by the loop and nothing written back) against float32.
 
 Every shape is run once before any timing: glibc's malloc raises its mmap threshold after
 the first large frees, and until then each fresh buffer costs page faults that dominate
@@ -39,6 +41,7 @@ from timing import (
 )
 
 from refq.intmath import exact_matmul
+from refq.intmath.gemm_blocks import exact_matmul_blocks
 
 CLOCK: Callable[[], float] = time.perf_counter
 
@@ -63,8 +66,17 @@ def bench_one(a: np.ndarray, b: np.ndarray, rounds: int) -> dict[str, float]:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     ai, bi = a.astype(np.int64), b.astype(np.int64)
     assert np.array_equal(exact_matmul(a, b), ai @ bi)
+    a3 = a.reshape(-1, a.shape[-1]) if b.ndim == 2 else a.reshape(-1, *a.shape[-2:])
+    b3 = b if b.ndim == 2 else b.reshape(-1, *b.shape[-2:])
+    rows = max(1, (1 << 16) // b.shape[-1])
+
+    def blocks() -> None:
+        for _ in exact_matmul_blocks(a3, b3, rows):
+            pass
+
     times = medians(
         {
+            "blocks": blocks,
             "exact": lambda: exact_matmul(a, b),
             "exact32": lambda: exact_matmul(a, b, np.int32),
             "f32": lambda: a32 @ b32,
@@ -102,23 +114,25 @@ def run(rounds: int) -> None:
             _ = a.astype(np.float32) @ b.astype(np.float32)
     print(
         f"{'shape':28} {'batch':>5} {'exact ms':>9} {'/f32':>6} {'/f64':>6} {'i64/exact':>9}"
-        f" {'int32-out /f32':>14} {'i64/int32-out':>13}"
+        f" {'int32-out /f32':>14} {'i64/int32-out':>13} {'blocks /f32':>11}"
     )
-    worst_f32, least_i64, worst_32 = 0.0, float("inf"), 0.0
+    worst_f32, least_i64, worst_32, worst_blk = 0.0, float("inf"), 0.0, 0.0
     for name, batch, a, b in cases:
         t = bench_one(a, b, rounds)
         worst_f32 = max(worst_f32, t["exact"] / t["f32"])
         least_i64 = min(least_i64, t["i64"] / t["exact"])
         worst_32 = max(worst_32, t["exact32"] / t["f32"])
+        worst_blk = max(worst_blk, t["blocks"] / t["f32"])
         print(
             f"{name:28} {batch:5d} {t['exact'] * 1e3:9.3f} {t['exact'] / t['f32']:6.2f} "
             f"{t['exact'] / t['f64']:6.2f} {t['i64'] / t['exact']:9.1f}"
             f" {t['exact32'] / t['f32']:14.2f} {t['i64'] / t['exact32']:13.1f}"
+            f" {t['blocks'] / t['f32']:11.2f}"
         )
     print(
         f"worst exact/f32 = {worst_f32:.2f} (target <= 1.25); "
         f"least int64/exact = {least_i64:.1f} (target >= 20); "
-        f"worst int32-output exact/f32 = {worst_32:.2f}"
+        f"worst int32-output exact/f32 = {worst_32:.2f}; worst blocks/f32 = {worst_blk:.2f}"
     )
 
 
