@@ -37,9 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     v.add_argument("dir", type=Path)
     v.add_argument("--quiet", action="store_true", help="print failures and the summary only")
-    e = sub.add_parser("export", help="export a golden set as $readmemh hex, raw binary or C")
+    e = sub.add_parser(
+        "export",
+        help="export a golden set as $readmemh hex, raw binary, C, or QONNX graphs",
+        description="hex/bin/c: every tensor of every case for testbenches. qonnx (extra "
+        "'hls'): every case as OUT/<case>/model.onnx + notes.json (int64 islands, differences "
+        "of contract); cases QONNX cannot express are listed with op and reason in "
+        "OUT/REFUSED.json and printed.",
+    )
     e.add_argument("dir", type=Path)
-    e.add_argument("--format", choices=["hex", "bin", "c"], required=True)
+    e.add_argument("--format", choices=["hex", "bin", "c", "qonnx"], required=True)
     e.add_argument("--out", type=Path, help="output folder (default: DIR_<format>)")
     e.add_argument("--force", action="store_true", help="replace an existing output folder")
     d = sub.add_parser("diff", help="compare two golden sets or case folders tensor by tensor")
@@ -91,6 +98,15 @@ def run(args: argparse.Namespace) -> int:
         return 1 if bad else 0
     if cmd == "export":
         out = args.out or args.dir.with_name(f"{args.dir.name}_{args.format}")
+        if args.format == "qonnx":
+            from refq.interop.qonnx import export_set
+
+            result = export_set(args.dir, out, force=args.force)
+            for name, reason in sorted(result.refused.items()):
+                print(f"refused {name}: {reason}")
+            print(f"exported {len(result.exported)} cases to {out} "
+                  f"({len(result.refused)} refused, listed in {out / 'REFUSED.json'})")
+            return 0
         n = golden.export(args.dir, args.format, out, force=args.force)
         print(f"exported {n} files to {out}")
         return 0
