@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="built-in name (reference, torch, torch-cuda, onnxruntime, rtl, litert, "
         "litert-ref, litert-default, litert-optimized, torch-native, torch-native-<engine>, "
+        "hls4ml, qonnx, "
         "wrong-rounding, no-saturation) or module:factory",
     )
     parser.add_argument("--golden", type=Path, help="also run the cases of this golden set")

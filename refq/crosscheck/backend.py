@@ -83,6 +83,8 @@ BUILTIN: dict[str, str] = {
     "torch-native-onednn": "refq.crosscheck.adapters.torch_native_backend:onednn",
     "torch-native-qnnpack": "refq.crosscheck.adapters.torch_native_backend:qnnpack",
     "torch-native-cuda": "refq.crosscheck.adapters.torch_native_backend:cuda",
+    "hls4ml": "refq.crosscheck.adapters.hls4ml_backend:Hls4mlBackend",
+    "qonnx": "refq.crosscheck.adapters.qonnx_backend:QonnxBackend",
     "wrong-rounding": "refq.crosscheck.adapters.wrong:WrongRoundingBackend",
     "no-saturation": "refq.crosscheck.adapters.wrong:NoSaturationBackend",
 }

@@ -24,6 +24,7 @@ from refq.golden.case import Case
 CASE_MODULES = (
     "refq.golden.cases_kernels",
     "refq.golden.cases_program",
+    "refq.golden.cases_hls4ml",
 )
 
 

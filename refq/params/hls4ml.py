@@ -20,6 +20,7 @@ import numpy as np
 
 from refq.errors import SpecError
 from refq.intmath.apfixed import MAX_SHIFT, ApType, ap_cast
+from refq.ops.layernorm_hls4ml import Hls4mlLayerNormParams
 from refq.ops.softmax_hls4ml import Hls4mlSoftmaxParams
 
 
@@ -113,4 +114,44 @@ def hls4ml_softmax_params(
     )
 
 
-__all__ = ["ap_from_float", "hls4ml_softmax_params", "real_val_from_idx"]
+
+
+def hls4ml_layernorm_params(
+    in_type: str,
+    out_type: str,
+    gamma: Any,
+    beta: Any,
+    *,
+    accum_type: str = "ap_fixed<24,8>",
+    table_type: str = "ap_ufixed<8,5,AP_RND_CONV,AP_SAT>",
+    scale_type: str = "ap_fixed<16,6>",
+    bias_type: str = "ap_fixed<16,6>",
+    table_size: int = 4096,
+    table_range_power2: int = 0,
+    epsilon_power_of_10: int = 3,
+) -> Hls4mlLayerNormParams:
+    """Params of ``layernorm.hls4ml`` (hls4ml defaults: table of 4096 entries of
+    ap_ufixed<8,5,AP_RND_CONV,AP_SAT>, range 2^-0, ε = 10^-3). ``gamma``/``beta`` (floats,
+    one per channel) are cast to ``scale_type``/``bias_type`` exactly as C++ does with a
+    double (give them on the types' grids: hls4ml writes weights as decimals with the type's
+    fractional digits, so off-grid values are rounded once more in decimal)."""
+    tt = ApType.parse(table_type)
+    min_val = np.float32(10.0 ** -epsilon_power_of_10)  # pow(10.0f, -e): double, then float
+    max_val = np.float32(2.0 ** -table_range_power2)
+    step = np.float32(max_val / np.float32(table_size))
+    table = []
+    for ii in range(table_size):
+        in_val = np.float32(min_val + np.float32(step * np.float32(ii)))
+        table.append(ap_from_float(1.0 / float(np.sqrt(in_val)), tt))
+    g = np.asarray(gamma, dtype=np.float64).ravel()
+    b = np.asarray(beta, dtype=np.float64).ravel()
+    st, bt, at = ApType.parse(scale_type), ApType.parse(bias_type), ApType.parse(accum_type)
+    return Hls4mlLayerNormParams(
+        ApType.parse(in_type).name, ApType.parse(out_type).name, at.name, tt.name, st.name,
+        bt.name, tuple(table), table_range_power2, ap_from_float(1.0 / len(g), at),
+        tuple(ap_from_float(v, st) for v in g), tuple(ap_from_float(v, bt) for v in b),
+    )
+
+
+__all__ = ["ap_from_float", "hls4ml_layernorm_params", "hls4ml_softmax_params",
+           "real_val_from_idx"]
