@@ -199,6 +199,7 @@ def test_long_run_reached_its_count(full_harness: Harness) -> None:
     """Runs after the long run (file order): at least SLOW_CASES cases were compared."""
     if _count["cases"] == 0:
         pytest.skip("the long run did not run in this session")
+    print(f"\nap_fixed casts compared with ap_fixed.h: {_count['cases']}")
     assert _count["cases"] >= SLOW_CASES, _count
 
 

@@ -1,0 +1,155 @@
+"""refq.interop.qonnx: committed golden cases exported to QONNX run in qonnx's executor equal
+to refq on EVERY tensor; refusals name the op and the reason; a deliberately wrong export is
+caught. The whole committed set of program and block cases is the slow run (the acceptance
+measurement, docs/backends/qonnx.md); the default suite runs the MLP and attention blocks
+and the kernel cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.hls
+
+_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+if importlib.util.find_spec("qonnx") is None or importlib.util.find_spec("onnxruntime") is None:
+    if _CI:
+        raise RuntimeError("CI=true: the hls extra (qonnx, onnxruntime) must be installed")
+    pytest.skip("hls extra not installed", allow_module_level=True)
+
+from refq.errors import SpecError  # noqa: E402
+from refq.golden.case import read_case  # noqa: E402
+from refq.interop.qonnx import (  # noqa: E402
+    case_program,
+    check_case,
+    compare,
+    execute,
+    export_case,
+    export_set,
+)
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+warnings.filterwarnings("ignore", module="qonnx")
+
+
+def _program_cases() -> list[str]:
+    names = json.loads((GOLDEN / "MANIFEST.json").read_text())["cases"]
+    return sorted(n for n in names if n.startswith(("program.", "block.")))
+
+
+def _assert_all_equal(name: str) -> None:
+    result = check_case(read_case(GOLDEN / name))
+    differing = [(t.name, t.detail) for t in result.differing]
+    assert differing == [], f"{name}: {differing[:5]}"
+    assert len(result.tensors) >= 2
+
+
+DEFAULT = [
+    "block.deit_digits.minmax.w8a8.mlp",
+    "block.deit_digits.minmax.w4a4.mlp",
+    "block.deit_digits.minmax.w8a8.attention",
+    "softmax.refq.rows16x37",
+    "layernorm.refq.ptf.c48",
+    "requantize.dyadic.int32_int8.b3_c1_half_up",
+    "add.ivit.int32_int8",
+    "linear.gemm.int8.acc32",
+]
+
+
+@pytest.mark.parametrize("name", DEFAULT)
+def test_every_tensor_equal(name: str) -> None:
+    _assert_all_equal(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _program_cases())
+def test_every_committed_program_case(name: str) -> None:
+    """Acceptance: every committed program/block case at W8A8 and W4A4, every tensor."""
+    _assert_all_equal(name)
+
+
+def test_graph_is_qonnx() -> None:
+    """Names kept, Quant / MultiThreshold nodes in qonnx's domain, formats annotated, and the
+    int64 islands named."""
+    case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.mlp")
+    m = export_case(case)
+    graph = m.model.graph
+    ops = {(n.domain, n.op_type) for n in graph.node}
+    assert ("qonnx.custom_op.general", "Quant") in ops
+    assert ("qonnx.custom_op.general", "MultiThreshold") in ops
+    produced = {o for n in graph.node for o in n.output}
+    program, _ = case_program(case)
+    for op in program.ops:
+        assert set(op.outputs) <= produced
+    annotated = {a.tensor_name for a in graph.quantization_annotation}
+    assert "blocks.0.mlp.fc1" in annotated
+    reasons = {n.tensor: n.reason for n in m.notes}
+    assert "blocks.0.norm2.n" in reasons  # layernorm statistics on int64
+    assert m.containers["blocks.0.mlp.fc1.acc"] == "i64"  # int32: wider than float32 exact
+    assert m.containers["blocks.0.mlp.gelu"] == "f32"
+
+
+def test_refusals_name_op_and_reason() -> None:
+    for name, words in (("requantize.tflite_double.int32_int8.m0p5_s0", "double"),
+                        ("softmax.ibert.rows16x37", "softmax.ibert")):
+        with pytest.raises(SpecError, match=words):
+            export_case(read_case(GOLDEN / name))
+
+
+def test_wrong_export_is_caught() -> None:
+    """Negative control: the export with half-even Quant nodes switched to round-half-up
+    differs from refq on the tensors that round a tie."""
+    case = read_case(GOLDEN / "requantize.dyadic.int32_int8.b3_c1_half_even")
+    m = export_case(case)
+    quants = [n for n in m.model.graph.node if n.op_type == "Quant"]
+    assert quants
+    for n in quants:
+        for a in n.attribute:
+            if a.name == "rounding_mode":
+                a.s = b"HALF_UP"
+    program, inputs = case_program(case)
+    results = compare(case, execute(m.model, inputs), set(program.tensors))
+    bad = [t for t in results if not t.equal]
+    assert [t.name for t in bad] == ["y"] and "first at" in bad[0].detail
+
+
+def test_export_set_cli_form(tmp_path: Path) -> None:
+    """``refq golden export DIR --format qonnx --out Q``: one folder per expressible case,
+    REFUSED.json for the rest (checked on a two-case set)."""
+    from refq.cli import main
+    from refq.golden import generate
+
+    src = tmp_path / "g"
+    generate(src, "gelu.lut.int8.exhaustive,requantize.tflite_single.int32_int8.m0p5_s0",
+             progress=False)
+    out = tmp_path / "Q"
+    assert main(["golden", "export", str(src), "--format", "qonnx", "--out", str(out)]) == 0
+    assert (out / "gelu.lut.int8.exhaustive" / "model.onnx").is_file()
+    notes = json.loads((out / "gelu.lut.int8.exhaustive" / "notes.json").read_text())
+    assert notes["contract"]
+    refused = json.loads((out / "REFUSED.json").read_text())
+    assert list(refused) == ["requantize.tflite_single.int32_int8.m0p5_s0"]
+    res = export_set(src, tmp_path / "Q2")
+    assert res.exported == ["gelu.lut.int8.exhaustive"]
+
+
+def test_int64_path_is_exact_beyond_float() -> None:
+    """A dyadic requantization whose product passes 2^53 is emitted on int64 (named) and
+    still equals refq at the ties."""
+    from refq.golden.kernels import kernel_case
+    from refq.intmath import INT8
+    from refq.ops import RequantParams
+
+    p = RequantParams("dyadic", (2**31 - 1,), (40,), "half_even", 0, 0, INT8)
+    x = np.array([2**31 - 1, -(2**31), 0, 1, -1, 3 << 8, 12345678], dtype=np.int64)
+    case = kernel_case("k", 0, "requantize.dyadic", p, {"x": x})
+    m = export_case(case)
+    assert any(n.kind == "int64-path" for n in m.notes)
+    program, inputs = case_program(case)
+    assert all(t.equal for t in compare(case, execute(m.model, inputs), set(program.tensors)))
