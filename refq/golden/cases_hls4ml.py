@@ -42,11 +42,11 @@ def cast_params(t: ApType) -> ApFixedRequantParams:
 @lru_cache(maxsize=1)
 def softmax_catalogue() -> dict[str, Hls4mlSoftmaxParams]:
     """ap_fixed<16,6> rows of 12 → ap_ufixed<16,0,AP_RND,AP_SAT>, hls4ml's default table
-    types and sizes, per implementation."""
+    types and sizes, per implementation (legacy: its fixed ap_fixed<18,8> tables)."""
     from refq.params.hls4ml import hls4ml_softmax_params
 
     return {impl: hls4ml_softmax_params(impl, "ap_fixed<16,6>", "ap_ufixed<16,0,AP_RND,AP_SAT>",
-                                        n=SOFTMAX_N) for impl in ("stable", "latency")}
+                                        n=SOFTMAX_N) for impl in ("stable", "latency", "legacy")}
 
 
 @lru_cache(maxsize=1)
@@ -171,7 +171,7 @@ for _i, _t in enumerate(CASTS):
 register("program.hls4ml.dense.k16n8", "program", 28,
          f"Dense int8 x int8 (+int32 bias) then requantize.ap_fixed to {DENSE_TYPE}")(
     partial(_dense_case, "program.hls4ml.dense.k16n8"))
-for _impl in ("stable", "latency"):
+for _impl in ("stable", "latency", "legacy"):
     register(f"softmax.hls4ml_{_impl}.rows16x12", "kernel", 0,
              f"hls4ml softmax_{_impl}: ap_fixed<16,6> rows of 12, default tables")(
         partial(softmax_case, _impl, f"softmax.hls4ml_{_impl}.rows16x12"))

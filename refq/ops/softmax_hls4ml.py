@@ -19,6 +19,18 @@ T's W raw bits, read unsigned — (v mod 2^W) >> (W - N).
 
 ``latency``: the same without the max — e_i = cast(exp_table[top(x_i, data_T, N_exp)]).
 
+``legacy`` (``softmax_legacy``; one table type ``table_t`` for both tables — hls4ml 1.3's
+softmax config does not set it, so it is ``nnet::activ_config::table_t`` =
+``ap_fixed<18,8>`` whatever the configured table precision)::
+
+    for each i:  s_i = 0;  for each j:  s_i = cast(s_i + e_ij → table_t)
+        e_ii = cast(1 → table_t);  e_ij = exp_table[clamp(trunc((x_j - x_i)·N_exp / 16)
+                                                          + N_exp / 2, 0, N_exp - 1)]
+    y_i = cast(inv_table[clamp(trunc(s_i · N_inv / 64), 0, N_inv - 1)] → res_T)
+
+(C++ ``int`` of an ap_fixed: truncation toward zero; the products and quotients are exact
+before it.)
+
 Tables (pinned; refq.params.hls4ml_softmax_params derives them as hls4ml does: the float
 ``std::exp`` / ``1 / x`` of each index's value, cast to the table type): ``exp_table`` raw
 codes of ``exp_table_type`` (stable: exp(-v) of the normalised difference v; latency:
@@ -41,7 +53,7 @@ from refq.intmath import IntArray
 from refq.intmath.apfixed import ApType, ap_cast
 from refq.ops._common import Params, int_input, need_choice, need_ints
 
-IMPLEMENTATIONS = ("stable", "latency")
+IMPLEMENTATIONS = ("stable", "latency", "legacy")
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,10 @@ class Hls4mlSoftmaxParams(Params):
             n = len(vals)
             if n & (n - 1) or n < 2:
                 raise SpecError(f"Hls4mlSoftmaxParams.{name}: length {n} is not a power of 2")
+        if self.implementation == "legacy":
+            if self.exp_table_type != self.inv_table_type:
+                raise SpecError("Hls4mlSoftmaxParams: legacy uses one table type for both")
+            return
         index_of = t["inp_norm_type"] if self.implementation == "stable" else t["in_type"]
         for table, typ in ((self.exp_table, index_of), (self.inv_table, t["inv_inp_type"])):
             if (len(table) - 1).bit_length() > typ.width:
@@ -109,6 +125,30 @@ def tree_sum(e: IntArray, acc: ApType) -> IntArray:
     return ap_cast(a + b, acc.frac_bits, acc)
 
 
+def _trunc_div(a: IntArray, b: int) -> IntArray:
+    """a / b (b > 0) truncated toward zero, exactly."""
+    q = np.abs(a) // np.int64(b)
+    return np.asarray(np.where(a < 0, -q, q), dtype=np.int64)
+
+
+def _legacy(xa: IntArray, p: Hls4mlSoftmaxParams) -> IntArray:
+    t = p.types
+    dt, tt = t["in_type"], t["exp_table_type"]
+    ne, ni = len(p.exp_table), len(p.inv_table)
+    exp_table = np.asarray(p.exp_table, dtype=np.int64)
+    d = xa[..., None, :] - xa[..., :, None]  # [..., i, j] = x_j - x_i (exact)
+    idx = np.clip(_trunc_div(d * np.int64(ne), 16 << dt.frac_bits) + (8 * ne) // 16, 0, ne - 1)
+    e = exp_table[idx]
+    n = xa.shape[-1]
+    diag = np.arange(n)
+    e[..., diag, diag] = ap_cast(np.array(1), 0, tt)
+    s = np.zeros(xa.shape, dtype=np.int64)
+    for j in range(n):
+        s = ap_cast(s + e[..., j], tt.frac_bits, tt)
+    k = np.clip(_trunc_div(s * np.int64(ni), 64 << tt.frac_bits), 0, ni - 1)
+    return ap_cast(np.asarray(p.inv_table, dtype=np.int64)[k], tt.frac_bits, t["out_type"])
+
+
 def softmax_hls4ml(x: Any, params: Hls4mlSoftmaxParams) -> IntArray:
     """hls4ml's softmax along the last axis (module docstring): raw codes of ``in_type`` →
     raw codes of ``out_type``."""
@@ -116,6 +156,8 @@ def softmax_hls4ml(x: Any, params: Hls4mlSoftmaxParams) -> IntArray:
     t = p.types
     dt, acc = t["in_type"], t["accum_type"]
     xa = int_input(x, dt.fmt, "x", "softmax.hls4ml", 1)
+    if p.implementation == "legacy":
+        return _legacy(xa, p)
     n_exp = (len(p.exp_table) - 1).bit_length()
     n_inv = (len(p.inv_table) - 1).bit_length()
     exp_table = np.asarray(p.exp_table, dtype=np.int64)
@@ -145,5 +187,11 @@ def softmax_hls4ml_latency(x: Any, params: Hls4mlSoftmaxParams) -> IntArray:
     return softmax_hls4ml(x, params)
 
 
+def softmax_hls4ml_legacy(x: Any, params: Hls4mlSoftmaxParams) -> IntArray:
+    if params.implementation != "legacy":
+        raise SpecError("softmax.hls4ml_legacy needs implementation='legacy' params")
+    return softmax_hls4ml(x, params)
+
+
 __all__ = ["IMPLEMENTATIONS", "Hls4mlSoftmaxParams", "softmax_hls4ml", "softmax_hls4ml_latency",
-           "softmax_hls4ml_stable", "top_bits", "tree_sum"]
+           "softmax_hls4ml_legacy", "softmax_hls4ml_stable", "top_bits", "tree_sum"]

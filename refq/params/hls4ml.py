@@ -78,6 +78,8 @@ def hls4ml_softmax_params(
     ap_ufixed<W - 1, I - 1> of a signed input, and the exp table of the stable softmax cut to
     2^(W - 1) entries when the input has fewer bits."""
     dt = ApType.parse(in_type)
+    if implementation == "legacy":
+        return _legacy_params(dt, ApType.parse(out_type), table_size)
     et = ApType.parse(exp_table_type)
     if accum_type is None:
         scale = math.ceil(math.log2(n)) if n > 1 else 0
@@ -114,6 +116,26 @@ def hls4ml_softmax_params(
     )
 
 
+
+
+LEGACY_TABLE_TYPE = "ap_fixed<18,8>"
+"""hls4ml 1.3's softmax config sets no ``table_t``: legacy uses ``nnet::activ_config``'s."""
+
+
+def _legacy_params(dt: ApType, out: ApType, table_size: int) -> Hls4mlSoftmaxParams:
+    """``softmax_legacy``'s tables (``init_exp_table_legacy``: x = float(2·8.0·(i - N/2)/N)
+    in double, exp in float; ``init_invert_table_legacy``: x = float(64.0·i/N), 1.0/x in
+    double, 0 at i = 0), both of ``LEGACY_TABLE_TYPE``."""
+    tt = ApType.parse(LEGACY_TABLE_TYPE)
+    n = float(table_size)
+    exp_table = [ap_from_float(_f32_exp(np.float32(2 * 8.0 * (i - n / 2.0) / n)), tt)
+                 for i in range(table_size)]
+    inv_table = []
+    for i in range(table_size):
+        x = float(np.float32(64.0 * i / n))
+        inv_table.append(ap_from_float(1.0 / x, tt) if x > 0.0 else 0)
+    return Hls4mlSoftmaxParams("legacy", dt.name, out.name, tt.name, tt.name, tt.name, tt.name,
+                               tt.name, tuple(exp_table), tuple(inv_table))
 
 
 def hls4ml_layernorm_params(

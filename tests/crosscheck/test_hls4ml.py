@@ -44,6 +44,7 @@ HLS_CASES = [
     "program.hls4ml.dense.k16n8",
     "softmax.hls4ml_stable.rows16x12",
     "softmax.hls4ml_latency.rows16x12",
+    "softmax.hls4ml_legacy.rows16x12",
     "layernorm.hls4ml.rows16x16",
     MLP_NAME,
 ]
@@ -163,6 +164,21 @@ def test_tables_equal_hls4ml_cpp(tmp_path: Path) -> None:
     (g++, this machine's libm)."""
     for impl, p in softmax_catalogue().items():
         t = p.types
+        if impl == "legacy":
+            ne, ni = len(p.exp_table), len(p.inv_table)
+            body = ('#include <cstdio>\n#include "nnet_activation.h"\nstruct cfg : '
+                    f"nnet::activ_config {{}};\nint main() {{ static cfg::table_t e[{ne}]"
+                    f", v[{ni}]; nnet::init_exp_table_legacy<cfg, {ne}>"
+                    f"(e); nnet::init_invert_table_legacy<cfg, {ni}>(v); for (auto &x :"
+                    " e) std::printf(\"%llu\\n\", (unsigned long long)x.range().to_uint64()); for "
+                    "(auto &x : v) std::printf(\"%llu\\n\", (unsigned long long)x.range()"
+                    ".to_uint64()); }\n")
+            vals = _dump(tmp_path, body)
+            tt = t["exp_table_type"]
+            assert tt.name == "ap_fixed<18,8,AP_TRN,AP_WRAP>"  # nnet::activ_config::table_t
+            assert _raw(tt, vals[:ne]) == list(p.exp_table), impl
+            assert _raw(tt, vals[ne:]) == list(p.inv_table), impl
+            continue
         cfg = (f"struct cfg : nnet::activ_config {{ static const unsigned exp_table_size = "
                f"{len(p.exp_table)}; static const unsigned inv_table_size = {len(p.inv_table)};"
                f" static constexpr float exp_scale = 1.0; typedef {t['exp_table_type'].name} "

@@ -23,7 +23,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ class Hls4mlBackend:
         self._models[key] = model
         return model
 
-    def predict(self, graph: HlsGraph, inputs: dict[str, npt.NDArray[np.integer[Any]]],
+    def predict(self, graph: HlsGraph, inputs: Mapping[str, npt.NDArray[np.integer[Any]]],
                 shapes: dict[str, tuple[int, ...]]) -> Outputs:
         """Run ``graph`` on raw-code ``inputs``; raw codes of every output tensor."""
         if len(graph.inputs) != 1:

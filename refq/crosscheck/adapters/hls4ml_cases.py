@@ -5,9 +5,9 @@ example through ``predict``.
 Keys (they replace refq's generic strategies of the same name when the hls4ml backend runs):
 ``requantize.ap_fixed`` (an int32 at 2^-16 cast to one of the 56 catalogue types, values at
 the type's ties, saturation edges and full range), ``softmax.hls4ml_stable`` /
-``softmax.hls4ml_latency`` and ``layernorm.hls4ml`` (rows of the catalogue width: full
-range, narrow, all equal, one dominant), and ``hls4ml.dense`` (the Dense program of
-refq.golden.cases_hls4ml on drawn int8 rows).
+``softmax.hls4ml_latency`` / ``softmax.hls4ml_legacy`` and ``layernorm.hls4ml`` (rows of
+the catalogue width: full range, narrow, all equal, one dominant), and ``hls4ml.dense``
+(the Dense program of refq.golden.cases_hls4ml on drawn int8 rows).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from hypothesis import strategies as st
@@ -41,7 +42,7 @@ from refq.intmath import INT8, INT32, IntFormat
 I16 = IntFormat(16, True)
 
 
-def _values(draw: st.DrawFn, n: int, lo: int, hi: int, pool: list[int]) -> np.ndarray:
+def _values(draw: st.DrawFn, n: int, lo: int, hi: int, pool: list[int]) -> npt.NDArray[np.int64]:
     pool = [v for v in pool if lo <= v <= hi] + [lo, hi]
     elem = st.one_of(st.integers(lo, hi), st.sampled_from(pool))
     return np.array(draw(st.lists(elem, min_size=n, max_size=n)), dtype=np.int64)
@@ -62,7 +63,7 @@ def casts(draw: st.DrawFn) -> Case:
                        {"x": x})
 
 
-def _rows(draw: st.DrawFn, width: int, spread: int) -> np.ndarray:
+def _rows(draw: st.DrawFn, width: int, spread: int) -> npt.NDArray[np.int64]:
     rows = draw(st.integers(1, 4))
     kind = draw(st.sampled_from(["full", "narrow", "equal", "dominant"]))
     if kind == "full":
@@ -110,6 +111,7 @@ def strategies() -> dict[str, Callable[[], Any]]:
         "requantize.ap_fixed": casts,
         "softmax.hls4ml_stable": lambda: softmax("stable"),
         "softmax.hls4ml_latency": lambda: softmax("latency"),
+        "softmax.hls4ml_legacy": lambda: softmax("legacy"),
         "layernorm.hls4ml": layernorm,
         "hls4ml.dense": dense,
     }

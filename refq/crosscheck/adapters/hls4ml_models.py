@@ -223,9 +223,9 @@ class _Mapper:
                              f"fractional bits, the op reads {p.frac_bits}")
         t = p.apfixed
         if p.multiplier == (1,) and p.in_zero_point == 0:
-            layer = {"class_name": "Activation", "inputs": [self.g.layer_of[x]],
-                     "activation": "linear"}
-            self.add(out, layer, t, {})
+            linear: dict[str, Any] = {"class_name": "Activation", "inputs": [self.g.layer_of[x]],
+                                      "activation": "linear"}
+            self.add(out, linear, t, {})
             return
         c_full = self.p.tensors[x].shape[-1]
         scale = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64), (c_full,))
@@ -302,7 +302,8 @@ class _Mapper:
             raise Unmappable(f"{op.key} ({op.name}): table or 1/C differ from hls4ml's (ε = "
                              "10^-3 assumed)")
         c = len(p.scale)
-        layer = {"class_name": "LayerNormalization", "inputs": [self.g.layer_of[x]], "n_in": c,
+        layer: dict[str, Any] = {
+            "class_name": "LayerNormalization", "inputs": [self.g.layer_of[x]], "n_in": c,
                  "seq_len": 1, "axis": 2, "epsilon_power_of_10": 3, "gamma_data": gamma,
                  "beta_data": beta}
         prec = {"accum": hls_type(t["accum_type"]), "table": hls_type(t["table_type"]),
@@ -315,6 +316,7 @@ class _Mapper:
                  "requantize.double": self.dyadic, "requantize.single": self.dyadic,
                  "requantize.ap_fixed": self.apfixed, "gelu.lut": self.gelu,
                  "softmax.hls4ml_stable": self.softmax, "softmax.hls4ml_latency": self.softmax,
+                 "softmax.hls4ml_legacy": self.softmax,
                  "layernorm.hls4ml": self.layernorm}
         for op in self.p.ops:
             fn = table.get(op.key) if op.kind == "kernel" else None
