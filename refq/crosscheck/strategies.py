@@ -29,7 +29,7 @@ from refq import params as P
 from refq.errors import RefqError, SpecError
 from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.intmath import INT8, INT16, UINT8, IntFormat
+from refq.intmath import INT8, INT16, INT32, UINT8, IntFormat
 from refq.intmath.rounding import ROUNDINGS
 from refq.ops import GemmParams, LayerNormParams, RequantParams, variants
 from refq.ops.registry import Variant
@@ -243,6 +243,46 @@ def layernorm_rows(draw: st.DrawFn, v: Variant) -> Case:
     return _case(v.key, p, {"x": x})
 
 
+@st.composite
+def requantize_apfixed(draw: st.DrawFn, v: Variant) -> Case:
+    """Any ap_fixed type (signed 2..24 / unsigned 1..24 bits, every quantization and overflow
+    mode), an int32 accumulator at 2^-f times a multiplier, ties of the drawn shift."""
+    from refq.intmath.apfixed import OVERFLOW_MODES, QUANT_MODES, ApType
+    from refq.ops import ApFixedRequantParams
+
+    signed = draw(st.booleans())
+    width = draw(st.integers(2 if signed else 1, 24))
+    modes = OVERFLOW_MODES if signed else OVERFLOW_MODES[:4]
+    t = ApType(width, draw(st.integers(-4, width + 4)), signed,
+               draw(st.sampled_from(QUANT_MODES)), draw(st.sampled_from(modes)))
+    f = draw(st.integers(t.frac_bits - 4, t.frac_bits + 40))
+    s = f - t.frac_bits
+    m = draw(st.sampled_from([1, 1, 3, 2**20 + 1, -5]))
+    ties = [] if s <= 0 else [k << (s - 1) for k in (1, -1, 3, -3, 5)]
+    x = _values(draw, _shape(draw), -(2**31), 2**31 - 1, [0, 1, -1, *ties])
+    zp = draw(st.sampled_from([0, 0, 7, -128]))
+    p = ApFixedRequantParams(t.name, f, (m,), zp, INT32)
+    return _case(v.key, p, {"x": x})
+
+
+@st.composite
+def hls4ml_rows(draw: st.DrawFn, v: Variant) -> Case:
+    """hls4ml's softmax / LayerNorm variants on the configurations of
+    refq.golden.cases_hls4ml (rows of their width, narrow spreads and full range)."""
+    from refq.golden import cases_hls4ml as H
+
+    layer = v.family == "layernorm"
+    p: Any = (H.layernorm_catalogue() if layer
+              else H.softmax_catalogue()[v.name.removeprefix("hls4ml_")])
+    width, spread = (H.LAYERNORM_C, 300) if layer else (H.SOFTMAX_N, 3000)
+    lim = 2**13 if layer else 2**15
+    rows = draw(st.integers(1, 4))
+    base = draw(st.integers(-lim, lim - 1))
+    off = _values(draw, (rows, width), -spread, spread, [0, -1, 1])
+    x = np.asarray(np.clip(base + off, -lim, lim - 1), dtype=np.int64)
+    return _case(v.key, p, {"x": x})
+
+
 def _guard(make: Callable[[], Strategy]) -> Callable[[], Strategy]:
     """Drop draws whose parameters refq itself rejects (e.g. a scale making x0_int = 0)."""
 
@@ -295,9 +335,11 @@ __all__ = [
     "add_scheme",
     "gelu_lut",
     "gelu_scaled",
+    "hls4ml_rows",
     "layernorm_rows",
     "linear_gemm",
     "matmul_gemm",
+    "requantize_apfixed",
     "requantize_dyadic",
     "requantize_tflite",
     "softmax_rows",

@@ -16,10 +16,11 @@ import numpy.typing as npt
 
 from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.golden.registry import register
+from refq.golden.registry import CaseEntry, register
 from refq.intmath import INT8, INT32, IntFormat
 from refq.intmath.apfixed import OVERFLOW_MODES, QUANT_MODES, ApType
 from refq.ops import ApFixedRequantParams, GemmParams, Hls4mlLayerNormParams, Hls4mlSoftmaxParams
+from refq.ops.registry import Variant
 from refq.program.ir import Op, Program
 
 CAST_FRAC = 16
@@ -163,25 +164,44 @@ def mlp_case(name: str, seed: int) -> Case:
     return program_case(name, seed, "block", sub, {t: full[t] for t in sub.inputs})
 
 
-for _i, _t in enumerate(CASTS):
-    _tag = _t.replace("<", "_").replace(">", "").replace(",", "_").lower()
-    register(f"requantize.ap_fixed.int32.{_tag}", "kernel", _i,
-             f"int32 at 2^-16 cast to {_t}: ties, saturation edges, random")(
-        partial(cast_case, _t, f"requantize.ap_fixed.int32.{_tag}"))
+def cast_tag(out_type: str) -> str:
+    """``ap_fixed<8,3,AP_RND,AP_WRAP>`` → ``ap_fixed_8_3_ap_rnd_ap_wrap`` (a case-name part)."""
+    return out_type.replace("<", "_").replace(">", "").replace(",", "_").lower()
+
+
+def cast_cases(v: Variant) -> list[CaseEntry]:
+    """requantize.ap_fixed's golden cases: one per CASTS type (the registry's ``golden``)."""
+    out = []
+    for i, t in enumerate(CASTS):
+        name = f"requantize.ap_fixed.int32.{cast_tag(t)}"
+        out.append(CaseEntry(name, "kernel", i, partial(cast_case, t, name),
+                             f"int32 at 2^-16 cast to {t}: ties, saturation edges, random"))
+    return out
+
+
+def softmax_cases(v: Variant) -> list[CaseEntry]:
+    impl = v.name.removeprefix("hls4ml_")
+    name = f"softmax.hls4ml_{impl}.rows16x12"
+    return [CaseEntry(name, "kernel", 0, partial(softmax_case, impl, name),
+                      f"hls4ml softmax_{impl}: ap_fixed<16,6> rows of 12, default tables")]
+
+
+def layernorm_cases(v: Variant) -> list[CaseEntry]:
+    name = "layernorm.hls4ml.rows16x16"
+    return [CaseEntry(name, "kernel", 0, partial(layernorm_case, name),
+                      "hls4ml LayerNormalization: ap_fixed<16,6> rows of 16, default table")]
+
+
 register("program.hls4ml.dense.k16n8", "program", 28,
          f"Dense int8 x int8 (+int32 bias) then requantize.ap_fixed to {DENSE_TYPE}")(
     partial(_dense_case, "program.hls4ml.dense.k16n8"))
-for _impl in ("stable", "latency", "legacy"):
-    register(f"softmax.hls4ml_{_impl}.rows16x12", "kernel", 0,
-             f"hls4ml softmax_{_impl}: ap_fixed<16,6> rows of 12, default tables")(
-        partial(softmax_case, _impl, f"softmax.hls4ml_{_impl}.rows16x12"))
-register("layernorm.hls4ml.rows16x16", "kernel", 0,
-         "hls4ml LayerNormalization: ap_fixed<16,6> rows of 16, default table")(
-    partial(layernorm_case, "layernorm.hls4ml.rows16x16"))
 register(MLP_NAME, "block", 0,
          "fc1 → GELU table → fc2 of block 0 of the bundled DeiT, min-max W8A8, 1 test image "
          "(what hls4ml reproduces)")(partial(mlp_case, MLP_NAME))
 
-__all__ = ["CASTS", "CAST_FRAC", "CAST_TYPES", "DENSE_FRAC", "DENSE_TYPE", "LAYERNORM_C",
-           "MLP_NAME", "SOFTMAX_N", "cast_inputs", "cast_params", "dense_inputs", "dense_program",
-           "layernorm_catalogue", "softmax_catalogue"]
+__all__ = [
+    "CASTS", "CAST_FRAC", "CAST_TYPES", "DENSE_FRAC", "DENSE_TYPE", "LAYERNORM_C", "MLP_NAME",
+    "SOFTMAX_N", "cast_cases", "cast_inputs", "cast_params", "cast_tag", "dense_inputs",
+    "dense_program", "layernorm_cases", "layernorm_catalogue", "softmax_cases",
+    "softmax_catalogue",
+]

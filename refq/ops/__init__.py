@@ -25,6 +25,7 @@ from refq.ops.layernorm import (
     layernorm_ivit,
     layernorm_refq,
 )
+from refq.ops.layernorm_hls4ml import Hls4mlLayerNormParams, layernorm_hls4ml
 from refq.ops.linear import GemmParams, LinearParams, MatmulParams, linear, matmul
 from refq.ops.registry import (
     Ref,
@@ -40,10 +41,17 @@ from refq.ops.registry import (
     variants,
 )
 from refq.ops.requantize import RequantParams, requantize, requantize_dyadic, requantize_tflite
+from refq.ops.requantize_apfixed import ApFixedRequantParams, requantize_apfixed
 from refq.ops.requantize_double_up import requantize_double_up
 from refq.ops.requantize_fp32 import requantize_fp32, requantize_fp32_zp
 from refq.ops.requantize_fp64 import requantize_fp64
 from refq.ops.softmax import softmax
+from refq.ops.softmax_hls4ml import (
+    Hls4mlSoftmaxParams,
+    softmax_hls4ml_latency,
+    softmax_hls4ml_legacy,
+    softmax_hls4ml_stable,
+)
 from refq.ops.softmax_ibert import (
     IBertSoftmaxParams,
     IExpParams,
@@ -79,8 +87,11 @@ __all__ = [
     "REQUANTIZE_VARIANTS",
     "SOFTMAX_VARIANTS",
     "AddParams",
+    "ApFixedRequantParams",
     "GeluLutParams",
     "GemmParams",
+    "Hls4mlLayerNormParams",
+    "Hls4mlSoftmaxParams",
     "IBertGeluParams",
     "IBertSoftmaxParams",
     "IExpParams",
@@ -109,6 +120,7 @@ __all__ = [
     "gelu_lut",
     "gelu_shiftgelu",
     "layernorm",
+    "layernorm_hls4ml",
     "layernorm_ibert",
     "layernorm_ivit",
     "layernorm_refq",
@@ -117,6 +129,7 @@ __all__ = [
     "matmul",
     "names",
     "requantize",
+    "requantize_apfixed",
     "requantize_double_up",
     "requantize_dyadic",
     "requantize_fp32",
@@ -124,6 +137,9 @@ __all__ = [
     "requantize_fp64",
     "requantize_tflite",
     "softmax",
+    "softmax_hls4ml_latency",
+    "softmax_hls4ml_legacy",
+    "softmax_hls4ml_stable",
     "softmax_ibert",
     "softmax_lis",
     "softmax_refq",

@@ -319,7 +319,7 @@ def layernorm_ivit(x: Any, params: LayerNormParams) -> IntArray:
     return _finish((y * factor) >> 1, p, op)
 
 
-LayerNormVariant = Literal["refq", "ibert", "ivit"]
+LayerNormVariant = Literal["refq", "ibert", "ivit", "hls4ml"]
 """The built-in LayerNorm variant names, for type checkers (:data:`LAYERNORM_VARIANTS` is
 the live list, derived from the registry)."""
 

@@ -34,6 +34,7 @@ from refq.errors import SpecError
 from refq.intmath import IntArray
 from refq.intmath.apfixed import ApType, ap_cast
 from refq.ops._common import Params, int_input, need_int, need_ints
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 
 @dataclass(frozen=True)
@@ -116,5 +117,26 @@ def layernorm_hls4ml(x: Any, params: Hls4mlLayerNormParams) -> IntArray:
     total = (prod << np.int64(f - fp)) + (np.asarray(p.bias, dtype=np.int64) << np.int64(f - fb))
     return ap_cast(total, f, t["out_type"])
 
+
+declare(Variant(
+    "layernorm", "hls4ml", layernorm_hls4ml, Hls4mlLayerNormParams,
+    title="hls4ml LayerNormalization: accum_t statistics, 1/√var table on ap_fixed",
+    accepts="x: in_type raw codes (C = len(scale) channels)",
+    produces="out_type raw codes",
+    in_formats=lambda p: (p.types["in_type"].fmt,),
+    out_format=lambda p: p.types["out_type"].fmt,
+    widths=(Width("a, s, mean, d, d², s2, var", "accum_type", "proven"),
+            Width("d·table·scale", "int<W_acc + W_table + W_scale>", "proven"),
+            Width("out", "out_type", "proven")),
+    roundings=(RoundingStep("casts to accum_type", "params.accum_type"),
+               RoundingStep("table index var·N·2^p", "trunc"),
+               RoundingStep("→ out_type", "params.out_type")),
+    output="proven",
+    source="hls4ml 1.3 templates/vivado/nnet_utils/nnet_layernorm.h (layernorm_1d); ap_types "
+           "ap_fixed_base.h",
+    accuracy="the table's: 1/√var sampled on N points of [10^-e, 10^-e + 2^-p)",
+    golden=(Ref("refq.golden.cases_hls4ml:layernorm_cases"),),
+    strategy=Ref("refq.crosscheck.strategies:hls4ml_rows"),
+))
 
 __all__ = ["Hls4mlLayerNormParams", "layernorm_hls4ml"]

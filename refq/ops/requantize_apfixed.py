@@ -33,6 +33,7 @@ from refq.intmath import INT32, IntArray, IntFormat
 from refq.intmath.apfixed import MAX_SHIFT, ApType, ap_cast
 from refq.intmath.arrays import first_index
 from refq.ops._common import Params, int_input, need_format, need_int, need_ints, per_channel
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 
 @dataclass(frozen=True)
@@ -112,5 +113,26 @@ def requantize_apfixed(x: Any, params: ApFixedRequantParams, axis: int = -1) -> 
         prod = _product(xz, np.asarray(p.multiplier[0], dtype=np.int64), op)
     return ap_cast(prod, p.frac_bits, p.apfixed)
 
+
+declare(Variant(
+    "requantize", "ap_fixed", requantize_apfixed, ApFixedRequantParams,
+    title="HLS ap_fixed<W,I,Q,O> cast of an accumulator (every quantization × overflow mode)",
+    accepts="x: in_format (an accumulator at 2^-F_x; x·multiplier has frac_bits fractional "
+            "bits)",
+    produces="out_type's raw codes: int<W> (ap_fixed) or uint<W> (ap_ufixed), one LSB = "
+             "2^-(W-I)",
+    in_formats=lambda p: (p.in_format,),
+    out_format=lambda p: p.out_format,
+    widths=(Width("(x - in_zero_point)·multiplier", "int64"),
+            Width("⌊p / 2^s⌋ + increment", "int64", "proven"),
+            Width("out", "out_type raw (W bits)", "proven")),
+    roundings=(RoundingStep("quantization to 2^-(W-I) (the Q of out_type)", "params.out_type"),),
+    output="proven",
+    source="Xilinx ap_types ap_fixed_base.h (operator=, quantization_adjust, overflow_adjust) "
+           "as shipped with hls4ml; Vitis HLS UG1399",
+    accuracy=None,
+    golden=(Ref("refq.golden.cases_hls4ml:cast_cases"),),
+    strategy=Ref("refq.crosscheck.strategies:requantize_apfixed"),
+))
 
 __all__ = ["ApFixedRequantParams", "requantize_apfixed"]

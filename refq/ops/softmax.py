@@ -2,7 +2,8 @@
 registry (:mod:`refq.ops.registry`; ``refq kernels softmax`` lists them): ``refq``
 (:mod:`~refq.ops.softmax_refq`), ``ibert`` and ``lis`` (:mod:`~refq.ops.softmax_ibert`),
 ``shiftmax`` and ``shiftmax_deploy`` (:mod:`~refq.ops.softmax_shift`), ``tflite``
-(:mod:`~refq.ops.softmax_tflite`), and any variant declared later.
+(:mod:`~refq.ops.softmax_tflite`), ``hls4ml_stable``, ``hls4ml_latency`` and ``hls4ml_legacy``
+(:mod:`~refq.ops.softmax_hls4ml`), and any variant declared later.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from refq.ops.softmax_refq import RefqSoftmaxParams
 from refq.ops.softmax_shift import ShiftmaxParams
 from refq.ops.softmax_tflite import TfliteSoftmaxParams
 
-SoftmaxVariant = Literal["refq", "ibert", "shiftmax", "shiftmax_deploy", "tflite", "lis"]
+SoftmaxVariant = Literal[
+    "refq", "ibert", "shiftmax", "shiftmax_deploy", "tflite", "lis", "hls4ml_stable",
+    "hls4ml_latency", "hls4ml_legacy",
+]
 """The built-in softmax variant names, for type checkers (a test keeps it equal to the
 registry's built-in softmax variants; :data:`SOFTMAX_VARIANTS` is the live list)."""
 SoftmaxParams = (

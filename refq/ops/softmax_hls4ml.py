@@ -52,6 +52,7 @@ from refq.errors import SpecError
 from refq.intmath import IntArray
 from refq.intmath.apfixed import ApType, ap_cast
 from refq.ops._common import Params, int_input, need_choice, need_ints
+from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 IMPLEMENTATIONS = ("stable", "latency", "legacy")
 
@@ -192,6 +193,67 @@ def softmax_hls4ml_legacy(x: Any, params: Hls4mlSoftmaxParams) -> IntArray:
         raise SpecError("softmax.hls4ml_legacy needs implementation='legacy' params")
     return softmax_hls4ml(x, params)
 
+
+_SOURCE = ("hls4ml 1.3 templates/vivado/nnet_utils/nnet_activation.h ({}), nnet_common.h "
+           "(reduce); ap_types ap_fixed_base.h")
+_GOLDEN = (Ref("refq.golden.cases_hls4ml:softmax_cases"),)
+_STRATEGY = Ref("refq.crosscheck.strategies:hls4ml_rows")
+_TABLE_ROUNDINGS = (
+    RoundingStep("e → accum_type, every partial sum → accum_type", "params.accum_type"),
+    RoundingStep("Σ → inv_inp_type", "params.inv_inp_type"),
+    RoundingStep("e·inv → out_type", "params.out_type"),
+)
+declare(Variant(
+    "softmax", "hls4ml_stable", softmax_hls4ml_stable, Hls4mlSoftmaxParams,
+    title="hls4ml softmax_stable: max subtracted, exp and 1/x tables on ap_fixed",
+    accepts="x: in_type raw codes",
+    produces="out_type raw codes",
+    in_formats=lambda p: (p.types["in_type"].fmt,),
+    out_format=lambda p: p.types["out_type"].fmt,
+    widths=(Width("max - x", "in_type + 1 bit", "proven"),
+            Width("d", "inp_norm_type", "proven"), Width("e, Σ", "accum_type", "proven"),
+            Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
+    roundings=(RoundingStep("max - x → inp_norm_type", "params.inp_norm_type"),
+               *_TABLE_ROUNDINGS),
+    output="proven",
+    source=_SOURCE.format("softmax_stable"),
+    accuracy="the tables' (hls4ml's own: table resolution 2^-(N) of the index type)",
+    golden=_GOLDEN, strategy=_STRATEGY,
+))
+declare(Variant(
+    "softmax", "hls4ml_latency", softmax_hls4ml_latency, Hls4mlSoftmaxParams,
+    title="hls4ml softmax_latency: exp table indexed by the input's top bits, 1/x table",
+    accepts="x: in_type raw codes",
+    produces="out_type raw codes",
+    in_formats=lambda p: (p.types["in_type"].fmt,),
+    out_format=lambda p: p.types["out_type"].fmt,
+    widths=(Width("e, Σ", "accum_type", "proven"),
+            Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
+    roundings=_TABLE_ROUNDINGS,
+    output="proven",
+    source=_SOURCE.format("softmax_latency"),
+    accuracy="the tables' (no max subtraction: large inputs leave the exp table's range)",
+    golden=_GOLDEN, strategy=_STRATEGY,
+))
+declare(Variant(
+    "softmax", "hls4ml_legacy", softmax_hls4ml_legacy, Hls4mlSoftmaxParams,
+    title="hls4ml softmax_legacy: pairwise exp(x_j - x_i) table sums, 1/x table",
+    accepts="x: in_type raw codes",
+    produces="out_type raw codes",
+    in_formats=lambda p: (p.types["in_type"].fmt,),
+    out_format=lambda p: p.types["out_type"].fmt,
+    widths=(Width("x_j - x_i", "in_type + 1 bit", "proven"),
+            Width("s_i", "exp_table_type (table_t)", "proven"),
+            Width("out", "out_type", "proven")),
+    roundings=(RoundingStep("index (x_j - x_i)·N/16", "trunc"),
+               RoundingStep("s_i + e_ij → table_t", "params.exp_table_type"),
+               RoundingStep("index s_i·N/64", "trunc"),
+               RoundingStep("table → out_type", "params.out_type")),
+    output="proven",
+    source=_SOURCE.format("softmax_legacy"),
+    accuracy="the tables' (exp sampled on [-8, 8), 1/x on [0, 64))",
+    golden=_GOLDEN, strategy=_STRATEGY,
+))
 
 __all__ = ["IMPLEMENTATIONS", "Hls4mlSoftmaxParams", "softmax_hls4ml", "softmax_hls4ml_latency",
            "softmax_hls4ml_legacy", "softmax_hls4ml_stable", "top_bits", "tree_sum"]

@@ -48,7 +48,8 @@ def test_the_builtin_variants_are_all_there() -> None:
         "matmul.gemm", "add.ivit", "add.shared_shift", "softmax.refq", "softmax.ibert",
         "softmax.shiftmax", "softmax.shiftmax_deploy", "softmax.tflite", "softmax.lis",
         "gelu.ibert", "gelu.shiftgelu", "gelu.lut", "layernorm.refq", "layernorm.ibert",
-        "layernorm.ivit",
+        "layernorm.ivit", "requantize.ap_fixed", "softmax.hls4ml_stable",
+        "softmax.hls4ml_latency", "softmax.hls4ml_legacy", "layernorm.hls4ml",
     }
     assert set(KERNELS) == keys  # the compatibility table is the registry
 

@@ -93,8 +93,8 @@ def requantize_dyadic(ctx: Ctx, op: Op) -> None:
                         "(32-bit doubling high multiply, then a rounding divide) has no exact "
                         "Quant form and no int64 translation here")
     x, out = op.inputs[0], op.outputs[0]
-    y = requant(ctx, op, x, bounds[x], p.multiplier, p.shift, p.rounding, p.in_zero_point,
-                p.out_zero_point, p.out_format, out)
+    y = requant(ctx, op, x, bounds[x], p.multiplier, p.shift, p.rounding or "half_even",
+                p.in_zero_point, p.out_zero_point, p.out_format, out)
     b.finish(y, out, cont[out])
 
 
@@ -172,8 +172,8 @@ def _gemm(ctx: Ctx, op: Op, linear: bool) -> None:
     r = p.requant
     if r.family != "dyadic":
         raise SpecError(f"qonnx export: {op.key}: {r.family} requantization is not translated")
-    y = requant(ctx, op, acc, acc_bound, r.multiplier, r.shift, r.rounding, r.in_zero_point,
-                r.out_zero_point, r.out_format, out)
+    y = requant(ctx, op, acc, acc_bound, r.multiplier, r.shift, r.rounding or "half_even",
+                r.in_zero_point, r.out_zero_point, r.out_format, out)
     b.finish(y, out, cont[out])
 
 
