@@ -26,7 +26,6 @@ OPSET = 17
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
 
-Rounding = str
 QUANT_ROUNDING: dict[str, tuple[str, float]] = {
     # refq rounding / ap_fixed quantization → (qonnx Quant rounding_mode, pre-offset)
     "half_even": ("ROUND", 0.0),
@@ -198,8 +197,8 @@ class Builder:
     def quant(self, x: str, bits: int, signed: bool, mode: str, narrow: bool = False) -> str:
         """qonnx ``Quant`` with scale 1 and zero point 0: clamp to the ``bits``-bit range
         (narrow: symmetric) and round by ``mode`` (QUANT_ROUNDING; a pre-offset ±1/2 is
-        added first where qonnx has no such mode). ``x`` must be float64 (exact inputs);
-        the output is qonnx's float32."""
+        added first where qonnx has no such mode). ``x`` is float64 or float32 holding exact
+        values (the caller proves it); the output is qonnx's float32."""
         qmode, offset = QUANT_ROUNDING[mode]
         if offset:
             x = self.one("Add", [x, self.const(offset, "f64", "half")], "f64")
