@@ -65,7 +65,9 @@ def test_torch_runs_every_committed_program_and_block_case() -> None:
     backend = TorchBackend(DEVICE)
     report = run_suite(backend, ops=["program.*", "block.*"], golden=GOLDEN, generated=False)
     passed = sorted(e.key for e in report.entries if e.status == "pass")
-    assert passed == names
+    skipped = sorted(e.key for e in report.entries if e.status == "skip")
+    assert skipped == ["program.hls4ml.dense.k16n8"]  # requantize.ap_fixed: no torch kernel
+    assert passed == [n for n in names if n not in skipped]
 
     case = read_case(GOLDEN / "block.deit_digits.ias.w4a4.encoder")
     out = next(t for t in case.tensors.values() if t.role == "output")

@@ -85,7 +85,7 @@ def test_semantic_tampering_with_rehashed_manifest_is_caught(
     """A forger who also fixes the manifest is still caught by re-computation."""
     work = tmp_path / "w"
     subprocess.run(["cp", "-r", str(golden_set), str(work)], check=True)
-    case_dir = next(p for p in sorted(work.iterdir()) if p.is_dir())
+    case_dir = next(p for p in sorted(work.iterdir()) if (p / "acc.npy").is_file())
     y = read_case(case_dir).tensors["y"].values.copy()
     y[-1] = y[-1] + 1 if y[-1] < 127 else y[-1] - 1
     (case_dir / "y.npy").write_bytes(npy_bytes(y))
@@ -100,7 +100,7 @@ def test_semantic_tampering_with_rehashed_manifest_is_caught(
 def test_missing_and_extra_files_are_named(golden_set: Path, tmp_path: Path) -> None:
     work = tmp_path / "w"
     subprocess.run(["cp", "-r", str(golden_set), str(work)], check=True)
-    case_dir = next(p for p in sorted(work.iterdir()) if p.is_dir())
+    case_dir = next(p for p in sorted(work.iterdir()) if (p / "acc.npy").is_file())
     (case_dir / "acc.npy").unlink()
     (case_dir / "extra.txt").write_text("x")
     problems = [p for r in verify(work, progress=False) for p in r.problems]

@@ -24,6 +24,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,22 @@ def casts_graph() -> HlsGraph:
         g.layer_of[name] = name
         g.outputs.append(name)
     return g
+
+
+@lru_cache(maxsize=1)
+def softmax_graph() -> HlsGraph:
+    """One model for the softmax catalogue: the three implementations as three Softmax
+    layers on one input (one compile instead of three)."""
+    from refq.program.ir import Op
+
+    any_p = next(iter(softmax_catalogue().values()))
+    prog = Program("softmax_catalogue")
+    prog.declare("x", (-1, SOFTMAX_N), any_p.types["in_type"].fmt, "input")
+    for impl, p in softmax_catalogue().items():
+        prog.declare(f"sm_{impl}", (-1, SOFTMAX_N), p.types["out_type"].fmt)
+        prog.add(Op("kernel", f"softmax.hls4ml_{impl}", ("x",), (f"sm_{impl}",), p.to_dict()))
+    prog.outputs = [f"sm_{impl}" for impl in softmax_catalogue()]
+    return map_program(prog)
 
 
 class Hls4mlBackend:
@@ -130,6 +147,9 @@ class Hls4mlBackend:
         if x is None or x.values.ndim < 1 or x.values.shape[-1] != (
                 SOFTMAX_N if key.startswith("softmax") else LAYERNORM_C):
             return None
+        if key.startswith("softmax."):
+            branch = "sm_" + key.removeprefix("softmax.hls4ml_")
+            return softmax_graph(), lambda out: {"y": out[branch]}
         try:
             return map_program(_kernel_program(case)), lambda out: {"y": out["y"]}
         except (Unmappable, SpecError):
@@ -225,4 +245,4 @@ class Hls4mlBackend:
         return {"hls4ml": self.version, "cxx": os.environ.get("CXX", "g++")}
 
 
-__all__ = ["CAST_LANES", "Hls4mlBackend", "casts_graph"]
+__all__ = ["CAST_LANES", "Hls4mlBackend", "casts_graph", "softmax_graph"]

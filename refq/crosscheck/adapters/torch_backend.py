@@ -28,8 +28,9 @@ class TorchBackend(TorchKernels):
     """The ``torch`` backend (module docstring) on ``device`` ("cpu" or "cuda")."""
 
     def supports(self, case: Case) -> bool:
-        if "program" in case.meta:  # run_program_torch names any op it lacks (BackendError)
-            return True
+        if "program" in case.meta:  # every kernel of the stored program must be implemented
+            ops = case.meta["program"].get("ops", [])
+            return all(o.get("kind") != "kernel" or o.get("key") in SUPPORTED for o in ops)
         return f"{case.meta.get('op')}.{case.meta.get('variant')}" in SUPPORTED
 
     def run(self, case: Case) -> dict[str, npt.NDArray[np.integer[Any]]]:
