@@ -156,7 +156,7 @@ EXTRA_TYPES: tuple[tuple[int, int, bool], ...] = (
     (8, 3, True), (8, -2, True), (12, 20, False), (64, 32, True), (16, 6, True), (8, 0, True),
     (8, 11, True), (6, 1, False), (33, 17, True), (63, 0, False),
 )
-"""(W, I, signed) of the direct instantiations; the first four form the small group."""
+"""(W, I, signed) of the direct instantiations; the first two form the small group."""
 EXTRA_SOURCES: tuple[int | None, ...] = (None, 0, 31, 12)
 """Sources: None = the wide ``ap_fixed<256,128>``, else ``ap_fixed<64, 64 - f>`` (the first
 three form the small group)."""
@@ -165,7 +165,7 @@ three form the small group)."""
 def extra_cases(full: bool = False) -> list[ExtraCase]:
     """Direct instantiations: every Q×O mode of each EXTRA type from each EXTRA source
     (``full``) or from the small groups."""
-    types = EXTRA_TYPES if full else EXTRA_TYPES[:4]
+    types = EXTRA_TYPES if full else EXTRA_TYPES[:2]
     sources = EXTRA_SOURCES if full else EXTRA_SOURCES[:3]
     out = []
     for w, i, s in types:

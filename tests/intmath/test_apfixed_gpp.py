@@ -34,7 +34,7 @@ if ap_types_dir() is None or compiler() is None:
         raise RuntimeError("CI=true: the hls extra (hls4ml's ap_types) and g++ must be present")
     pytest.skip("needs hls4ml's ap_types headers and g++", allow_module_level=True)
 
-DEFAULT_WIDTHS = (2, 8, 17, 33, 64)
+DEFAULT_WIDTHS = (2, 13, 64)
 ALL_WIDTHS = tuple(range(1, 65))
 SLOW_CASES = 100_000
 BATCH = 250
@@ -121,8 +121,8 @@ _SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
 
 @_SETTINGS
 @given(batches(DEFAULT_WIDTHS))
-@example(batch=pinned((2, 8), 1))
-@example(batch=pinned((17, 33, 64), 2))
+@example(batch=pinned((2, 13), 1))
+@example(batch=pinned((64,), 2))
 def test_casts_match_the_header(harness: Harness, batch: list[Case]) -> None:
     check(harness, batch)
 
