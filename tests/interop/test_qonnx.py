@@ -59,6 +59,15 @@ DEFAULT = [
     "requantize.dyadic.int32_int8.b3_c1_half_up",
     "add.ivit.int32_int8",
     "linear.gemm.int8.acc32",
+    "linear.gemm.uint8_zp.requant",
+    "requantize.tflite_double.int32_int8.carry_s-20",
+    "requantize.tflite_single.int32_int8.m0p6_s-4",
+    "softmax.ibert.rows16x37",
+    "softmax.shiftmax.rows16x37",
+    "gelu.ibert.int32",
+    "gelu.shiftgelu.int32",
+    "layernorm.ibert.int8.c48",
+    "layernorm.ivit.int8.c48",
 ]
 
 
@@ -96,8 +105,9 @@ def test_graph_is_qonnx() -> None:
 
 
 def test_refusals_name_op_and_reason() -> None:
-    for name, words in (("requantize.tflite_double.int32_int8.m0p5_s0", "double"),
-                        ("softmax.ibert.rows16x37", "softmax.ibert")):
+    for name, words in (("softmax.lis.rows16x37", r"softmax\.lis"),
+                        ("softmax.hls4ml_stable.rows16x12", "hls4ml_stable"),
+                        ("layernorm.hls4ml.rows16x16", r"layernorm\.hls4ml")):
         with pytest.raises(SpecError, match=words):
             export_case(read_case(GOLDEN / name))
 
@@ -126,15 +136,14 @@ def test_export_set_cli_form(tmp_path: Path) -> None:
     from refq.golden import generate
 
     src = tmp_path / "g"
-    generate(src, "gelu.lut.int8.exhaustive,requantize.tflite_single.int32_int8.m0p5_s0",
-             progress=False)
+    generate(src, "gelu.lut.int8.exhaustive,softmax.lis.rows16x37", progress=False)
     out = tmp_path / "Q"
     assert main(["golden", "export", str(src), "--format", "qonnx", "--out", str(out)]) == 0
     assert (out / "gelu.lut.int8.exhaustive" / "model.onnx").is_file()
     notes = json.loads((out / "gelu.lut.int8.exhaustive" / "notes.json").read_text())
     assert notes["contract"]
     refused = json.loads((out / "REFUSED.json").read_text())
-    assert list(refused) == ["requantize.tflite_single.int32_int8.m0p5_s0"]
+    assert list(refused) == ["softmax.lis.rows16x37"]
     res = export_set(src, tmp_path / "Q2")
     assert res.exported == ["gelu.lut.int8.exhaustive"]
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from refq.errors import SpecError
 from refq.intmath import IntFormat
+from refq.program.ir import Program
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 OPSET = 17
@@ -42,6 +43,13 @@ QUANT_ROUNDING: dict[str, tuple[str, float]] = {
     "AP_RND": ("FLOOR", 0.5),
     "AP_RND_MIN_INF": ("CEIL", -0.5),  # ⌈x - 1/2⌉ (ties toward -∞)
 }
+
+
+def per_channel_array(values: tuple[int, ...]) -> npt.NDArray[np.int64]:
+    """A params tuple as a constant: a scalar for one value, else a vector along the last
+    axis (refq's per-channel parameters)."""
+    a = np.asarray(values, dtype=np.int64)
+    return a if a.size > 1 else a.reshape(())
 
 
 def fits_f32(fmt: IntFormat) -> bool:
@@ -209,5 +217,9 @@ class Builder:
                         signed=int(signed), narrow=int(narrow), rounding_mode=qmode)
 
 
-__all__ = ["F32_EXACT", "F64_EXACT", "OPSET", "QONNX_DOMAIN", "QUANT_ROUNDING", "Builder", "Note",
-           "fits_f32"]
+__all__ = ["F32_EXACT", "F64_EXACT", "OPSET", "QONNX_DOMAIN", "QUANT_ROUNDING", "Builder", "Ctx",
+           "Note", "fits_f32", "per_channel_array"]
+
+
+Ctx = tuple[Builder, "Program", dict[str, int], dict[str, str]]
+"""(builder, program, tensor bounds, tensor containers): what every op translation gets."""

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 
 from refq.errors import SpecError
 from refq.interop.qonnx.bounds import accumulator_bound, fmt_bound
-from refq.interop.qonnx.graph import Builder, Note, fits_f32
+from refq.interop.qonnx.graph import Builder, Ctx, Note, fits_f32, per_channel_array
+from refq.interop.qonnx.islands import ISLANDS, tflite_requant
 from refq.intmath import IntFormat
 from refq.intmath.apfixed import ApType
 from refq.ops import (
@@ -34,18 +34,13 @@ from refq.ops import (
     RequantParams,
 )
 from refq.ops.table import kernel
-from refq.program.ir import Op, Program
-
-Ctx = tuple[Builder, Program, dict[str, int], dict[str, str]]
-"""(builder, program, tensor bounds, tensor containers)."""
+from refq.program.ir import Op
 
 FLOAT_LIMIT = 1 << 52
 """|x·b| + 2^c below this keeps x·b·2^-c and its ±1/2 offset exact in float64."""
 
 
-def _per_channel(values: tuple[int, ...]) -> npt.NDArray[np.int64]:
-    a = np.asarray(values, dtype=np.int64)
-    return a if a.size > 1 else a.reshape(())
+_per_channel = per_channel_array
 
 
 def _note(b: Builder, out: str, op: Op, reason: str) -> None:
@@ -171,7 +166,8 @@ def _gemm(ctx: Ctx, op: Op, linear: bool) -> None:
         return
     r = p.requant
     if r.family != "dyadic":
-        raise SpecError(f"qonnx export: {op.key}: {r.family} requantization is not translated")
+        b.finish(tflite_requant(b, op, acc, r), out, cont[out])
+        return
     y = requant(ctx, op, acc, acc_bound, r.multiplier, r.shift, r.rounding or "half_even",
                 r.in_zero_point, r.out_zero_point, r.out_format, out)
     b.finish(y, out, cont[out])
@@ -313,8 +309,6 @@ def layernorm_refq(ctx: Ctx, op: Op) -> None:
 
 KERNELS: dict[str, Callable[[Ctx, Op], None]] = {
     "requantize.dyadic": requantize_dyadic,
-    "requantize.double": requantize_dyadic,
-    "requantize.single": requantize_dyadic,
     "requantize.ap_fixed": requantize_apfixed,
     "linear.gemm": lambda ctx, op: _gemm(ctx, op, True),
     "matmul.gemm": lambda ctx, op: _gemm(ctx, op, False),
@@ -323,6 +317,7 @@ KERNELS: dict[str, Callable[[Ctx, Op], None]] = {
     "softmax.refq": softmax_refq,
     "gelu.lut": gelu_lut,
     "layernorm.refq": layernorm_refq,
+    **ISLANDS,
 }
 
 

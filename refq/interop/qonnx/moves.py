@@ -9,8 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from refq.errors import SpecError
-from refq.interop.qonnx.graph import QONNX_DOMAIN, Builder, Note
-from refq.interop.qonnx.kernels import Ctx
+from refq.interop.qonnx.graph import QONNX_DOMAIN, Builder, Ctx, Note
 from refq.program.ir import Op
 
 
