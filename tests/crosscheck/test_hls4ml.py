@@ -88,7 +88,8 @@ def test_mlp_end_to_end(backend: Hls4mlBackend, cases: dict[str, Case]) -> None:
 def test_generated_cases(backend: Hls4mlBackend) -> None:
     """refq's suite with the backend's own strategies (catalogue configurations)."""
     report = run_suite(backend, ops=["requantize.ap_fixed", "softmax.hls4ml_*",
-                                     "layernorm.hls4ml", "hls4ml.dense"], examples=12)
+                                     "layernorm.hls4ml", "hls4ml.dense"], examples=12,
+                       extra_strategies=backend.suite_extras().strategies)
     statuses = {e.key: (e.status, e.examples) for e in report.entries}
     assert {k: s for k, (s, _) in statuses.items()} == dict.fromkeys(statuses, "pass"), statuses
     assert len(statuses) == 6 and all(n >= 10 for _, n in statuses.values()), statuses
@@ -114,7 +115,8 @@ def test_wrong_cast_mode_is_caught(backend: Hls4mlBackend, tmp_path: Path) -> No
     mism = compare_outputs({"y": (case.tensors["y"].values, case.tensors["y"].fmt)},
                            bad.run(case))
     assert [m.tensor for m in mism] == ["y"] and mism[0].kind == "values"
-    report = run_suite(bad, ops=["requantize.ap_fixed"], examples=30)
+    report = run_suite(bad, ops=["requantize.ap_fixed"], examples=30,
+                       extra_strategies=bad.suite_extras().strategies)
     assert [e.status for e in report.entries] == ["fail"]  # the suite catches it too
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.crosscheck.adapters.hls4ml_models import HlsGraph, Unmappable, hls_type, map_program
-from refq.crosscheck.backend import Outputs
+from refq.crosscheck.backend import Outputs, SuiteExtras
 from refq.errors import BackendError, SpecError
 from refq.golden.case import Case
 from refq.golden.cases_hls4ml import (
@@ -234,12 +234,13 @@ class Hls4mlBackend:
         raw = self.predict(graph, {"x": x}, {"y": case.tensors["y"].values.shape})
         return back(raw)
 
-    def strategies(self) -> dict[str, Callable[[], Any]]:
-        """Hypothesis strategies drawing cases on the catalogue (they replace refq's generic
-        strategies of the same keys when this backend runs)."""
+    def suite_extras(self) -> SuiteExtras:
+        """Hypothesis strategies drawing cases on the catalogue: ``refq check`` runs them in
+        place of refq's generic strategies of the same keys (so a suite run compiles the
+        catalogue's few models, not one per drawn configuration)."""
         from refq.crosscheck.adapters import hls4ml_cases
 
-        return hls4ml_cases.strategies()
+        return SuiteExtras(strategies=hls4ml_cases.strategies())
 
     def versions(self) -> dict[str, str]:
         return {"hls4ml": self.version, "cxx": os.environ.get("CXX", "g++")}
