@@ -162,3 +162,20 @@ def test_int64_path_is_exact_beyond_float() -> None:
     assert any(n.kind == "int64-path" for n in m.notes)
     program, inputs = case_program(case)
     assert all(t.equal for t in compare(case, execute(m.model, inputs), set(program.tensors)))
+
+
+def test_qonnx_half_up_rounds_twice() -> None:
+    """qonnx's HALF_UP is sign(x)·floor(|x| + 1/2), and |x| + 1/2 is itself rounded: the
+    largest float64 below 1/2 becomes 1 (C's round() and refq's half_away give 0); the same
+    at 2^52 + 1. The export uses HALF_UP only where |x| + 1/2 is exact (x·b + 2^c < 2^52,
+    docs/backends/qonnx.md); this pins the executor's behaviour the bound guards against."""
+    from qonnx.custom_op.general.intquant import resolve_rounding_mode
+
+    from refq.intmath.rounding import round_shift
+
+    half_up = resolve_rounding_mode("HALF_UP")
+    below_half = np.nextafter(0.5, 0.0)  # (2^53 - 1)·2^-54
+    got = half_up(np.array([below_half, -below_half, 2.0**52 + 1]))
+    assert got.tolist() == [1.0, -1.0, 2.0**52 + 2]
+    exact = round_shift(np.array([2**53 - 1, -(2**53 - 1)], np.int64), 54, "half_away")
+    assert exact.tolist() == [0, 0]  # refq: (2^53 - 1)·2^-54 < 1/2 rounds to 0
