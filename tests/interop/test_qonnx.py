@@ -68,6 +68,13 @@ DEFAULT = [
     "gelu.shiftgelu.int32",
     "layernorm.ibert.int8.c48",
     "layernorm.ivit.int8.c48",
+    "requantize.fp32.int32_uint8.acc-above-2p24",
+    "requantize.fp32.int32_uint8.product-rounds-to-tie",
+    "requantize.fp32_zp.int32_uint8.zero-point-first",
+    "requantize.fp64.int32_int8.scale-48bit",
+    "requantize.fp64.int32_int8.ties-away",
+    "requantize.double_up.int32_int8.first-rounding-decides",
+    "requantize.double_up.int32_int8.negative-tie",
 ]
 
 
@@ -179,3 +186,60 @@ def test_qonnx_half_up_rounds_twice() -> None:
     assert got.tolist() == [1.0, -1.0, 2.0**52 + 2]
     exact = round_shift(np.array([2**53 - 1, -(2**53 - 1)], np.int64), 54, "half_away")
     assert exact.tolist() == [0, 0]  # refq: (2^53 - 1)·2^-54 < 1/2 rounds to 0
+
+
+ENGINE_KEYS = ["requantize.fp32", "requantize.fp32_zp", "requantize.fp64", "requantize.double_up"]
+
+
+def test_engine_requantizations_generated() -> None:
+    """The engine families on refq's own hypothesis cases (near ties, whole parameter
+    ranges), through the qonnx backend."""
+    from refq.crosscheck import run_suite
+    from refq.crosscheck.adapters.qonnx_backend import QonnxBackend
+
+    report = run_suite(QonnxBackend(), ops=ENGINE_KEYS, examples=10)
+    statuses = {e.key: e.status for e in report.entries}
+    assert statuses == dict.fromkeys(ENGINE_KEYS, "pass"), statuses
+
+
+@pytest.mark.parametrize("family", ["fp32", "fp32_zp", "fp64", "double_up"])
+def test_engine_requantization_inside_a_gemm(family: str) -> None:
+    """linear.gemm with an engine requantization (the GEMM path must not take it for a
+    TFLite one), at a zero point, per channel."""
+    from refq.golden.kernels import kernel_case
+    from refq.intmath import UINT8
+    from refq.ops import GemmParams
+    from refq.params import requant_params
+
+    rng = np.random.default_rng(7)
+    r = requant_params([0.0123, 0.0071, 0.0457], family=family, out_zero_point=5,
+                       out_format=UINT8)
+    p = GemmParams(requant=r)
+    x = rng.integers(-128, 128, (4, 16))
+    w = rng.integers(-128, 128, (3, 16))
+    b = rng.integers(-3000, 3000, 3)
+    case = kernel_case("g", 0, "linear.gemm", p, {"x": x, "w": w, "bias": b})
+    m = export_case(case)
+    assert any(family in n.reason for n in m.notes)
+    program, inputs = case_program(case)
+    assert all(t.equal for t in compare(case, execute(m.model, inputs), set(program.tensors)))
+
+
+def test_wrong_engine_rounding_is_caught() -> None:
+    """Negative control: fp64 with ties toward zero instead of away, and fp32 with
+    HALF_DOWN instead of ROUND (197.5 -> 197, the value exact arithmetic would give), differ
+    from refq on the committed tie cases."""
+    for name, swap in (("requantize.fp32.int32_uint8.product-rounds-to-tie", "Quant"),
+                       ("requantize.fp64.int32_int8.ties-away", "GreaterOrEqual")):
+        case = read_case(GOLDEN / name)
+        m = export_case(case)
+        for n in m.model.graph.node:
+            if n.op_type == "Quant" and swap == "Quant":
+                for a in n.attribute:
+                    if a.name == "rounding_mode":
+                        a.s = b"HALF_DOWN"
+            if n.op_type == "GreaterOrEqual" and swap == "GreaterOrEqual":
+                n.op_type = "Greater"  # ties toward zero: a wrong tie rule
+        program, inputs = case_program(case)
+        results = compare(case, execute(m.model, inputs), set(program.tensors))
+        assert [t.name for t in results if not t.equal] == ["y"], name

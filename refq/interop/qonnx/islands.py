@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from refq.errors import SpecError
 from refq.interop.qonnx.graph import Builder, Ctx, Note
 from refq.interop.qonnx.graph import per_channel_array as _per_channel
 from refq.ops import (
@@ -183,6 +184,9 @@ def requantize_tflite(ctx: Ctx, op: Op) -> None:
 
 def tflite_requant(b: Builder, op: Op, value: str, p: RequantParams) -> str:
     """The TFLite requantization of ``value`` by ``p`` (an int64 value, saturated)."""
+    if p.family not in ("double", "single"):
+        raise SpecError(f"qonnx export: {op.key}: requantize family {p.family!r} is not a "
+                        "TFLite fixed-point requantization")
     z = Int(b)
     _note(b, op, f"TFLite {p.family} rounding: gemmlowp fixed point on int64")
     x = b.cast(value, "i64")

@@ -20,6 +20,7 @@ import numpy as np
 
 from refq.errors import SpecError
 from refq.interop.qonnx.bounds import accumulator_bound, fmt_bound
+from refq.interop.qonnx.engines import ENGINE_FAMILIES, ENGINES, engine_requant
 from refq.interop.qonnx.graph import Builder, Ctx, Note, fits_f32, per_channel_array
 from refq.interop.qonnx.islands import ISLANDS, tflite_requant
 from refq.intmath import IntFormat
@@ -165,6 +166,9 @@ def _gemm(ctx: Ctx, op: Op, linear: bool) -> None:
         b.finish(acc, out, cont[out])
         return
     r = p.requant
+    if r.family in ENGINE_FAMILIES:
+        b.finish(engine_requant(b, op, acc, r), out, cont[out])
+        return
     if r.family != "dyadic":
         b.finish(tflite_requant(b, op, acc, r), out, cont[out])
         return
@@ -318,6 +322,7 @@ KERNELS: dict[str, Callable[[Ctx, Op], None]] = {
     "gelu.lut": gelu_lut,
     "layernorm.refq": layernorm_refq,
     **ISLANDS,
+    **ENGINES,
 }
 
 
