@@ -155,7 +155,7 @@ def mlp_case(name: str, seed: int) -> Case:
     """fc1 → requantize → GELU table → fc2 → requantize of block 0 of the bundled DeiT
     (min-max W8A8), fed the committed ``blocks.0.norm2`` codes: the part of the MLP block
     that hls4ml layers reproduce (Dense, ApplyAlpha, UnaryLUT). An extended case (not in
-    golden/: every tensor of it is in the committed ``block.deit_digits.minmax.w8a8.mlp``)."""
+    golden/: every tensor of it is in the committed ``block.deit_digits.minmax.w8a8.encoder``)."""
     from refq.golden.cases_program import _lowered, program_case, subprogram
     from refq.program.run import run
 
@@ -198,8 +198,9 @@ register("program.hls4ml.dense.k16n8", "program", 28,
     partial(_dense_case, "program.hls4ml.dense.k16n8"))
 register(MLP_NAME, "block", 0,
          "fc1 → GELU table → fc2 of block 0 of the bundled DeiT, min-max W8A8, 1 test image "
-         "(what hls4ml reproduces; its tensors are those of the committed "
-         "block.deit_digits.minmax.w8a8.mlp case)", committed=False)(partial(mlp_case, MLP_NAME))
+         "(what hls4ml reproduces; its tensors are in the committed "
+         "block.deit_digits.minmax.w8a8.encoder case)",
+         committed=False)(partial(mlp_case, MLP_NAME))
 
 __all__ = [
     "CASTS", "CAST_FRAC", "CAST_TYPES", "DENSE_FRAC", "DENSE_TYPE", "LAYERNORM_C", "MLP_NAME",

@@ -24,7 +24,7 @@ if importlib.util.find_spec("qonnx") is None or importlib.util.find_spec("onnxru
     pytest.skip("hls extra not installed", allow_module_level=True)
 
 from refq.errors import SpecError  # noqa: E402
-from refq.golden.case import read_case  # noqa: E402
+from refq.golden.case import Case, read_case  # noqa: E402
 from refq.interop.qonnx import (  # noqa: E402
     case_program,
     check_case,
@@ -43,17 +43,27 @@ def _program_cases() -> list[str]:
     return sorted(n for n in names if n.startswith(("program.", "block.")))
 
 
+def _case(name: str) -> Case:
+    """A committed case, or ``ENCODER/PART``: the part cut from the committed encoder block
+    case by block_part (the min-max part cases are extended, not committed)."""
+    from refq.golden.cases_program import block_part
+
+    folder, _, part = name.partition("/")
+    case = read_case(GOLDEN / folder)
+    return block_part(case, part) if part else case
+
+
 def _assert_all_equal(name: str) -> None:
-    result = check_case(read_case(GOLDEN / name))
+    result = check_case(_case(name))
     differing = [(t.name, t.detail) for t in result.differing]
     assert differing == [], f"{name}: {differing[:5]}"
     assert len(result.tensors) >= 2
 
 
 DEFAULT = [
-    "block.deit_digits.minmax.w8a8.mlp",
-    "block.deit_digits.minmax.w4a4.mlp",
-    "block.deit_digits.minmax.w8a8.attention",
+    "block.deit_digits.minmax.w8a8.encoder/mlp",
+    "block.deit_digits.minmax.w4a4.encoder/mlp",
+    "block.deit_digits.minmax.w8a8.encoder/attention",
     "softmax.refq.rows16x37",
     "layernorm.refq.ptf.c48",
     "requantize.dyadic.int32_int8.b3_c1_half_up",
@@ -93,7 +103,7 @@ def test_every_committed_program_case(name: str) -> None:
 def test_graph_is_qonnx() -> None:
     """Names kept, Quant / MultiThreshold nodes in qonnx's domain, formats annotated, and the
     int64 islands named."""
-    case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.mlp")
+    case = _case("block.deit_digits.minmax.w8a8.encoder/mlp")
     m = export_case(case)
     graph = m.model.graph
     ops = {(n.domain, n.op_type) for n in graph.node}
