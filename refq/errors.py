@@ -25,6 +25,11 @@ class GoldenError(RefqError):
     """A golden case or manifest is missing, tampered with, or does not match."""
 
 
+class OutputError(RefqError):
+    """An output cannot be written: it exists (and replacing it was not asked for), another
+    writer holds it, or its folder cannot be created."""
+
+
 class BackendError(RefqError):
     """A cross-check backend is unavailable or failed to run a case."""
 
@@ -34,4 +39,5 @@ class DistError(RefqError):
     reached, a task was lost, or a results database is not one refq wrote."""
 
 
-__all__ = ["BackendError", "DistError", "GoldenError", "RangeError", "RefqError", "SpecError"]
+__all__ = ["BackendError", "DistError", "GoldenError", "OutputError", "RangeError", "RefqError",
+           "SpecError"]

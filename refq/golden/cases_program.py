@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.errors import GoldenError
+from refq.errors import GoldenError, SpecError
 from refq.golden.case import Case, Role
 from refq.golden.registry import register
 from refq.program.ir import Op, Program, TensorDecl
@@ -178,22 +178,25 @@ def program_case(
 def program_of(case: Case) -> tuple[Program, dict[str, npt.NDArray[np.int64]]]:
     """The Program stored in a program/block case (``meta["program"]`` plus its ``param``
     tensors) and its inputs — what a testbench re-runs by hand."""
+    from refq.program.schema import program_from_dict
+
     d = case.meta.get("program")
     if not isinstance(d, dict):
         raise GoldenError(f"case {case.name}: no program in meta.json")
     try:
-        prog = Program(
-            str(d["name"]),
-            {n: TensorDecl.from_dict(n, t) for n, t in d["tensors"].items()},
-            {n: t.values.astype(np.int64) for n, t in case.tensors.items() if t.role == "param"},
-            [Op.from_dict(i, o) for i, o in enumerate(d["ops"])],
-            [str(v) for v in d["inputs"]],
-            [str(v) for v in d["outputs"]],
-            dict(d["meta"]),
-        )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise GoldenError(f"case {case.name}: malformed program ({exc})") from None
-    prog.validate()
+        prog = program_from_dict(d, f"case {case.name}: program", with_hashes=False)
+    except SpecError as exc:
+        raise GoldenError(str(exc)) from None
+    params = {n for n, t in case.tensors.items() if t.role == "param"}
+    consts = {n for n, t in prog.tensors.items() if t.kind == "const"}
+    if params != consts:
+        raise GoldenError(f"case {case.name}: param tensors {sorted(params ^ consts)} do not "
+                          "match the program's consts")
+    prog.consts = {n: case.tensors[n].values.astype(np.int64) for n in sorted(consts)}
+    try:
+        prog.validate()
+    except SpecError as exc:
+        raise GoldenError(f"case {case.name}: {exc}") from None
     inputs = {n: t.values.astype(np.int64) for n, t in case.tensors.items() if t.role == "input"}
     return prog, inputs
 

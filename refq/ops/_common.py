@@ -10,11 +10,25 @@ from __future__ import annotations
 from dataclasses import fields
 from functools import lru_cache
 from types import UnionType
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
 from refq.errors import SpecError
+from refq.files.schema import (
+    AnyOf,
+    Arr,
+    Bool,
+    Const,
+    Int,
+    Invalid,
+    Node,
+    Obj,
+    Optional,
+    Str,
+    Where,
+    jpath,
+)
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
 
 P = TypeVar("P", bound="Params")
@@ -25,12 +39,27 @@ def _is_int(v: Any) -> bool:
 
 
 class Params:
-    """Mixin for frozen parameter dataclasses: (de)serialisation and type checks."""
+    """Mixin for frozen parameter dataclasses: (de)serialisation and type checks.
+
+    The JSON form (:meth:`to_dict`) has one key per field: formats by name (``"int8"``),
+    tuples as lists, nested Params as objects. A field named in :attr:`OMIT_NONE` is left
+    out when None (its absence means None); every other field is always written.
+    :meth:`from_dict` is the strict inverse: the declared schema (:func:`params_schema`,
+    derived from the field types) with no default filled in, then the dataclass's own
+    checks, then the canonical-form check — the parsed params must write back exactly the
+    dict read, so a value the constructor would fill in or normalise is an error, not a
+    silent change.
+    """
+
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ()
+    """Fields written only when not None (their absence in a file means None)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
+            if v is None and f.name in self.OMIT_NONE:
+                continue
             if isinstance(v, IntFormat):
                 out[f.name] = v.name
             elif isinstance(v, Params):
@@ -43,17 +72,37 @@ class Params:
 
     @classmethod
     def from_dict(cls: type[P], d: Any) -> P:
-        if not isinstance(d, dict):
-            raise SpecError(f"{cls.__name__}.from_dict: expected a dict, got {type(d).__name__}")
+        """Parse the JSON form (class docstring); SpecError naming the JSON path."""
+        try:
+            params_schema(cls).check(d, ())
+        except Invalid as exc:
+            raise SpecError(f"{cls.__name__}: {exc}") from None
         types = field_types(cls)
-        unknown = set(d) - set(types)
-        if unknown:
-            raise SpecError(f"{cls.__name__}.from_dict: unknown keys {sorted(unknown)}")
         kwargs = {name: _decode(types[name], v) for name, v in d.items()}
         try:
-            return cls(**kwargs)
-        except TypeError as e:
+            obj = cls(**kwargs)
+        except TypeError as e:  # pragma: no cover - the schema names every field
             raise SpecError(f"{cls.__name__}.from_dict: {e}") from None
+        canonical = obj.to_dict()
+        if canonical != d:
+            raise SpecError(f"{cls.__name__}: {_first_difference(d, canonical, ())}")
+        return obj
+
+
+def _first_difference(got: Any, want: Any, where: Where) -> str:
+    """Where the dict read differs from what the parsed params write (``want``)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for k in want:
+            if k not in got:
+                return (f"at {jpath(where)}: missing key {k!r} (these params always write it: "
+                        f"{want[k]!r} here)")
+        for k in got:
+            if k not in want:
+                return f"at {jpath(where)}: key {k!r} must be absent here (it is {got[k]!r})"
+            if got[k] != want[k]:
+                return _first_difference(got[k], want[k], (*where, k))
+    return (f"at {jpath(where)}: {got!r} is not the canonical form of these params "
+            f"(they write {want!r})"[:400])
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -82,6 +131,62 @@ def _decode(tp: Any, v: Any) -> Any:
         if isinstance(t, type) and issubclass(t, Params) and isinstance(v, dict):
             return t.from_dict(v)
     return v
+
+
+FORMAT_NAME = Str(pattern="u?int([2-9]|[1-5][0-9]|6[0-4])|uint1",
+                  what="an integer format name (int2..int64, uint1..uint64)",
+                  doc="an integer format: int<bits> (2..64, two's complement) or uint<bits> "
+                  "(1..64)")
+"""The name of an :class:`~refq.intmath.IntFormat` (``IntFormat.name``)."""
+
+
+def field_schema(tp: Any) -> Node:
+    """The schema of a params field of type ``tp`` (int, bool, str, IntFormat,
+    tuple[int, ...], a nested Params type, or ``X | None`` of those)."""
+    if get_origin(tp) in (Union, UnionType):
+        opts = [t for t in get_args(tp) if t is not type(None)]
+        node = AnyOf(*(field_schema(t) for t in opts)) if len(opts) > 1 else field_schema(opts[0])
+        return Optional(node) if type(None) in get_args(tp) else node
+    if tp is bool:
+        return Bool()
+    if tp is int:
+        return Int()
+    if tp is str:
+        return Str(max_len=256)
+    if tp is IntFormat:
+        return FORMAT_NAME
+    if get_origin(tp) is tuple and get_args(tp)[1:] == (Ellipsis,) and get_args(tp)[0] is int:
+        return Arr(Int(), lo=1)
+    if isinstance(tp, type) and issubclass(tp, Params):
+        return params_schema(tp)
+    raise SpecError(f"no schema for a params field of type {tp!r}")  # a new field type
+
+
+def params_schema(cls: type[Params], bind: tuple[str, str] | None = None) -> Obj:
+    """The declared schema of ``cls``'s JSON form, derived from its field types: every
+    field required (those of ``OMIT_NONE`` optional, never null). ``bind`` = (field,
+    value): that field must hold that value (a variant key binds its variant)."""
+    key = (cls, bind)
+    cached = _SCHEMAS.get(key)
+    if cached is not None:
+        return cached
+    required: dict[str, Node] = {}
+    optional: dict[str, Node] = {}
+    for name, tp in field_types(cls).items():
+        if name in cls.OMIT_NONE:
+            args = tuple(t for t in get_args(tp) if t is not type(None))
+            optional[name] = field_schema(args[0] if len(args) == 1 else tp)
+        else:
+            required[name] = field_schema(tp)
+    if bind is not None:
+        required[bind[0]] = Const(bind[1], doc="names the variant: must match the op key")
+    node = Obj(required, optional, title=cls.__name__,
+               doc=(cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "))
+    _SCHEMAS[key] = node
+    return node
+
+
+_SCHEMAS: dict[tuple[type, tuple[str, str] | None], Obj] = {}
 
 
 def need_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
@@ -157,13 +262,16 @@ def unsigned(bits: int) -> IntFormat:
 
 
 __all__ = [
+    "FORMAT_NAME",
     "Params",
+    "field_schema",
     "field_types",
     "int_input",
     "need_choice",
     "need_format",
     "need_int",
     "need_ints",
+    "params_schema",
     "per_channel",
     "signed",
     "unsigned",

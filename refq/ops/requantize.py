@@ -34,7 +34,7 @@ the TFLite families). Per-channel parameters (tuples of length C) apply along ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,6 +62,8 @@ class RequantParams(Params):
     the variant (``requantize.<family>``); ``rounding`` is the runtime rounding of the
     ``dyadic`` family (default half_even) and must be absent (None) for the TFLite
     families, whose roundings the family fixes."""
+
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rounding",)
 
     family: str = "double"
     multiplier: tuple[int, ...] = (1 << 30,)
@@ -108,13 +110,6 @@ class RequantParams(Params):
             if min(s) < 0 or max(s) > top:
                 raise SpecError(f"RequantParams.shift: {self.family} right shift c must be "
                                 f"in 0..{top}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """As :meth:`Params.to_dict`, without ``rounding`` where the family has none."""
-        d = super().to_dict()
-        if self.rounding is None:
-            del d["rounding"]
-        return d
 
 
 TFLITE_FAMILIES = ("double", "single", "double_up")

@@ -16,10 +16,34 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
+from refq.files.schema import AnyOf, Arr, Int, Invalid, Json, Null, Num, Obj, Str
 from refq.intmath import IntFormat
+from refq.ops._common import FORMAT_NAME
 
 PROGRAM_FORMAT = 1
 KINDS = ("input", "const", "value")
+MAX_DIMS = 32
+TENSOR_NAME = Str(max_len=512, doc="a tensor name")
+TENSOR_SCHEMA = Obj({
+    "shape": Arr(Int(-1, 1 << 40), hi=MAX_DIMS,
+                 doc="dims >= 0; -1 only as dim 0 (the batch) of inputs and values"),
+    "format": FORMAT_NAME,
+    "kind": Str(enum=KINDS),
+    "scale": AnyOf(Num(0, open_lo=True), Null(),
+                   doc="real value of one LSB (information for people and gap reports)"),
+    "zero_point": Int(),
+    "doc": Str(),
+}, title="tensor declaration")
+"""The JSON form of a :class:`TensorDecl` (:meth:`TensorDecl.to_dict`)."""
+OP_ENVELOPE = Obj({
+    "kind": Str(enum=("kernel", "move")),
+    "key": Str(max_len=256),
+    "inputs": Arr(TENSOR_NAME),
+    "outputs": Arr(TENSOR_NAME, lo=1),
+    "params": Json(obj=True),
+    "name": Str(max_len=512),
+}, title="op")
+"""The JSON form of any :class:`Op` (each key's own schema: :mod:`refq.program.schema`)."""
 
 
 @dataclass(frozen=True)
@@ -48,21 +72,20 @@ class TensorDecl:
 
     @classmethod
     def from_dict(cls, name: str, d: Any) -> TensorDecl:
+        """The strict inverse of :meth:`to_dict` (:data:`TENSOR_SCHEMA`, then the shape
+        rules); SpecError naming the tensor."""
         try:
-            scale = d["scale"]
-            if scale is not None and not isinstance(scale, (int, float)):
-                raise TypeError("scale")
-            return cls(
-                name,
-                tuple(int(v) for v in d["shape"]),
-                IntFormat.parse(d["format"]),
-                str(d["kind"]),
-                None if scale is None else float(scale),
-                int(d["zero_point"]),
-                str(d.get("doc", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"tensor {name!r}: malformed declaration ({exc})") from None
+            TENSOR_SCHEMA.check(d, ())
+        except Invalid as exc:
+            raise SpecError(f"tensor {name!r}: {exc}") from None
+        shape = tuple(d["shape"])
+        batch = d["kind"] in ("input", "value")
+        if any(v < 0 for v in shape[1:]) or (shape[:1] == (-1,) and not batch):
+            raise SpecError(f"tensor {name!r}: shape {list(shape)}: dims >= 0, -1 only as the "
+                            "batch dimension (dim 0) of an input or value")
+        scale = d["scale"]
+        return cls(name, shape, IntFormat.parse(d["format"]), d["kind"],
+                   None if scale is None else float(scale), d["zero_point"], d["doc"])
 
 
 @dataclass(frozen=True)
@@ -90,17 +113,14 @@ class Op:
 
     @classmethod
     def from_dict(cls, i: int, d: Any) -> Op:
+        """The strict inverse of :meth:`to_dict` (:data:`OP_ENVELOPE`; the params are
+        checked against the key's own schema by :mod:`refq.program.schema`)."""
         try:
-            return cls(
-                str(d["kind"]),
-                str(d["key"]),
-                tuple(str(v) for v in d["inputs"]),
-                tuple(str(v) for v in d["outputs"]),
-                dict(d["params"]),
-                str(d["name"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"op #{i}: malformed ({exc})") from None
+            OP_ENVELOPE.check(d, ())
+        except Invalid as exc:
+            raise SpecError(f"op #{i}: {exc}") from None
+        return cls(d["kind"], d["key"], tuple(d["inputs"]), tuple(d["outputs"]),
+                   dict(d["params"]), d["name"])
 
 
 @dataclass
@@ -186,4 +206,5 @@ class Program:
                 raise SpecError(f"program output {t!r} is never computed")
 
 
-__all__ = ["KINDS", "PROGRAM_FORMAT", "Op", "Program", "TensorDecl"]
+__all__ = ["KINDS", "MAX_DIMS", "OP_ENVELOPE", "PROGRAM_FORMAT", "TENSOR_NAME",
+           "TENSOR_SCHEMA", "Op", "Program", "TensorDecl"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refq.errors import GoldenError
+from refq.errors import GoldenError, OutputError
 from refq.files import json_bytes
 from refq.files.npy import npy_bytes
 from refq.golden import diff, generate, verify
@@ -111,7 +111,7 @@ def test_missing_and_extra_files_are_named(golden_set: Path, tmp_path: Path) -> 
 def test_existing_output_needs_force(golden_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "o"
     generate(out, "requantize.dyadic.*", progress=False)
-    with pytest.raises(GoldenError, match="--force"):
+    with pytest.raises(OutputError, match="--force"):
         generate(out, ONLY, progress=False)
     generate(out, ONLY, force=True, progress=False)
     assert tree_bytes(out) == tree_bytes(golden_set)
@@ -139,7 +139,8 @@ def test_killed_generate_leaves_previous_folder_intact(golden_set: Path, tmp_pat
     assert proc.returncode == -9  # killed mid-way, after the other cases were written
     assert tree_bytes(out) == before
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "o"]
-    assert leftovers and all(".refq-tmp-" in n for n in leftovers)
+    assert any(".refq-tmp-" in n for n in leftovers)  # and the killed writer's lock
+    assert all(n.startswith(".o.refq-") for n in leftovers)
     generate(out, ONLY, force=True, progress=False)  # a later run cleans the stale temporary
     assert [p.name for p in tmp_path.iterdir()] == ["o"]
 
