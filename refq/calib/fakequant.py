@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
+from refq.files.schema import did_you_mean
 from refq.nn.layers import TapFn
 from refq.quant import Quantizer
 
@@ -29,7 +30,8 @@ def fake_quantized_model(
     ``q.fake_quant`` of its float64 value (through ``model.with_params``), and a tap hook that
     replaces each tap named in ``activations`` by ``q.fake_quant`` of it (same dtype); every
     other parameter and tap is left as it is. Raises SpecError for a weight name that is
-    neither a model parameter nor in ``params``."""
+    neither a model parameter nor in ``params``, and for an activation name that is not a
+    tap of the model (a misspelled tap must not drop its quantizer silently)."""
     merged: dict[str, Any] = {**model.params, **(params or {})}
     for name, q in weights.items():
         if name not in merged:
@@ -37,6 +39,10 @@ def fake_quantized_model(
         merged[name] = q.fake_quant(np.asarray(merged[name], dtype=np.float64))
     model_q = model.with_params(merged)
     acts = dict(activations)
+    taps = set(model.tap_names())
+    for name in sorted(set(acts) - taps):
+        raise SpecError(f"fake quantization: the model has no tap {name!r}"
+                        f"{did_you_mean(name, taps)}")
 
     def tap(name: str, x: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]] | None:
         q = acts.get(name)

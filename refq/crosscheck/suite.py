@@ -166,7 +166,7 @@ def golden_cases(root: Path) -> list[Case]:
     problems = check_files(root, manifest)
     if problems:
         raise BackendError(f"golden set {root} fails its manifest: {problems[0]}")
-    return [read_case(root / name) for name in sorted(manifest["cases"])]
+    return [read_case(root / name, root) for name in sorted(manifest["cases"])]
 
 
 def run_suite(

@@ -239,17 +239,32 @@ def _install(tmp: Path, out: Path, force: bool) -> None:
     _remove(old)
 
 
-def _prepare(out: Path, force: bool) -> None:
+def check_output(out: Path, force: bool = False, folder: bool = True) -> None:
+    """OutputError now (before any work) if ``out`` cannot become a new output: it exists
+    and ``force`` is not given, it is a file where a folder is written (or the reverse)
+    even with ``force``, or its parent is a file."""
+    out = Path(out)
     parent = out.parent
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"{out}: {parent} is a file, not a folder")
+    if os.path.lexists(out):
+        if not force:
+            kind = "a folder" if out.is_dir() else "a file"
+            raise OutputError(f"{out} exists ({kind}); pass --force to replace it")
+        if folder and not out.is_dir():
+            raise OutputError(f"{out} is a file; the output is a folder (remove the file)")
+        if not folder and out.is_dir():
+            raise OutputError(f"{out} is a folder; the output is a file (remove the folder)")
+
+
+def _prepare(out: Path, force: bool, folder: bool) -> None:
+    check_output(out, force, folder)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create {parent} ({exc.strerror})") from None
+        raise OutputError(f"{out}: cannot create {out.parent} ({exc.strerror})") from None
     clean_litter(out)
-    if os.path.lexists(out) and not force:
-        raise OutputError(f"{out} exists; pass --force to replace it")
+    check_output(out, force, folder)  # a restored old output counts as existing
 
 
 @contextmanager
@@ -263,7 +278,7 @@ def atomic_folder(out: Path, force: bool = False, durable: bool = True) -> Itera
     output).
     """
     out = Path(out)
-    _prepare(out, force)
+    _prepare(out, force, folder=True)
     with _locked(out):
         tmp = out.parent / f".{out.name}{TMP}{os.getpid()}"
         _remove(tmp)
@@ -283,9 +298,7 @@ def atomic_file(out: Path, force: bool = False, durable: bool = True) -> Iterato
     """Like :func:`atomic_folder` for one file: yield a temporary path to write; on success
     it becomes ``out`` in one rename."""
     out = Path(out)
-    if out.is_dir():
-        raise OutputError(f"{out} is a folder, not a file")
-    _prepare(out, force)
+    _prepare(out, force, folder=False)
     with _locked(out):
         tmp = out.parent / f".{out.name}{TMP}{os.getpid()}"
         _remove(tmp)
@@ -307,5 +320,6 @@ def write_file(out: Path, data: bytes, force: bool = False) -> None:
         tmp.write_bytes(data)
 
 
-__all__ = ["OutputError", "atomic_file", "atomic_folder", "clean_litter", "fsync_tree",
+__all__ = ["OutputError", "atomic_file", "atomic_folder", "check_output", "clean_litter",
+           "fsync_tree",
            "write_file"]

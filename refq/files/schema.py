@@ -374,33 +374,39 @@ def Optional(node: Node) -> AnyOf:
 
 
 class Tagged(Node):
-    """An object whose key ``tag`` selects its schema among ``branches`` (each an Obj that
-    states the tag itself); an unknown tag names the close known ones."""
+    """An object whose key ``tag`` (or keys: their values joined by ".") selects its schema
+    among ``branches`` (each an Obj that states the tag itself); an unknown tag names the
+    close known ones."""
 
-    def __init__(self, tag: str, branches: Callable[[], Mapping[str, Obj]], what: str = "",
-                 doc: str = "") -> None:
-        self.tag, self._branches, self.what, self.doc = tag, branches, what or tag, doc
-        self.expected = f"an object selected by its {tag!r}"
+    def __init__(self, tag: str | tuple[str, ...], branches: Callable[[], Mapping[str, Node]],
+                 what: str = "", doc: str = "") -> None:
+        self.tags = (tag,) if isinstance(tag, str) else tag
+        self._branches, self.doc = branches, doc
+        self.what = what or " + ".join(self.tags)
+        self.expected = f"an object selected by its {' and '.join(map(repr, self.tags))}"
 
     @property
-    def branches(self) -> Mapping[str, Obj]:
+    def branches(self) -> Mapping[str, Node]:
         return self._branches()
 
     def check(self, v: Any, where: Where) -> None:
         if type(v) is not dict:
             raise self.fail(v, where)
-        if self.tag not in v:
-            raise Invalid(where, f"missing key {self.tag!r} (the {self.what})")
-        tag = v[self.tag]
+        for t in self.tags:
+            if t not in v:
+                raise Invalid(where, f"missing key {t!r} (the {self.what})")
+        values = [v[t] for t in self.tags]
         branches = self.branches
-        node = branches.get(tag) if type(tag) is str else None
+        tag = ".".join(values) if all(type(x) is str for x in values) else None
+        node = branches.get(tag) if tag is not None else None
         if node is None:
-            raise Invalid((*where, self.tag), f"unknown {self.what} {_got(tag)}"
+            shown = _got(tag) if tag is not None else _got(values[0])
+            raise Invalid((*where, self.tags[-1]), f"unknown {self.what} {shown}"
                           f"{did_you_mean(str(tag), list(branches))}")
         node.check(v, where)
 
     def json(self, defs: dict[str, Any]) -> dict[str, Any]:
-        return _doc({"type": "object", "required": [self.tag],
+        return _doc({"type": "object", "required": list(self.tags),
                      "oneOf": [b.json(defs) for _, b in sorted(self.branches.items())]},
                     self.doc)
 
@@ -454,6 +460,33 @@ class Ref(Node):
             defs[self.name] = {}
             defs[self.name] = self.node.json(defs)
         return {"$ref": f"#/$defs/{self.name}"}
+
+
+def first_difference(got: Any, want: Any, where: Where = ()) -> str:
+    """Where a document read (``got``) differs from what the object parsed from it writes
+    back (``want``): the message of the canonical-form check (nothing filled in or
+    normalised silently)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for k in want:
+            if k not in got:
+                return (f"at {jpath((*where, k))}: missing (the parsed value writes it: "
+                        f"{_short(want[k])}; nothing is filled in on read)")
+        for k in got:
+            if k not in want:
+                return f"at {jpath((*where, k))}: must be absent here (it is {_short(got[k])})"
+            if got[k] != want[k]:
+                return first_difference(got[k], want[k], (*where, k))
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            if a != b:
+                return first_difference(a, b, (*where, i))
+    return (f"at {jpath(where)}: {_short(got)} is not in canonical form (the parsed value "
+            f"writes {_short(want)})")
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _doc(out: dict[str, Any], doc: str) -> dict[str, Any]:
@@ -512,6 +545,7 @@ __all__ = [
     "Tagged",
     "did_you_mean",
     "document",
+    "first_difference",
     "jpath",
     "validate",
 ]

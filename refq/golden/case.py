@@ -3,28 +3,28 @@ re-run it by hand, and its on-disk form (one folder: meta.json + one .npy per te
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from refq._version import __version__
 from refq.errors import GoldenError, SpecError
-from refq.files import json_bytes, npy_bytes, read_npy
+from refq.files import json_bytes, load_json, npy_bytes, read_bytes, require_folder
+from refq.files.npy import NPY_LIMIT, parse_header, parse_npy
+from refq.files.safe import MiB
+from refq.files.schema import validate
+from refq.golden.schema import GOLDEN_FORMAT, META, ROLES, Role
+from refq.golden.schema import NAME_RE as _NAME
+from refq.golden.schema import TENSOR_RE as _TENSOR
 from refq.golden.tensorfmt import to_storage
 from refq.intmath import IntFormat
+from refq.ops.registry import lookup
+from refq.program.schema import program_from_dict
 
-GOLDEN_FORMAT = 1
-"""Version of the on-disk layout (meta.json schema, MANIFEST.json schema, .npy spelling)."""
-
-Role = Literal["input", "param", "intermediate", "output"]
-ROLES: tuple[str, ...] = ("input", "param", "intermediate", "output")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-_TENSOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]*$")
+META_LIMIT = 64 * MiB
 
 
 @dataclass(frozen=True)
@@ -103,49 +103,60 @@ def write_case(case: Case, folder: Path) -> list[Path]:
     return written
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
+def read_meta(folder: Path, root: Path | None = None) -> dict[str, Any]:
+    """The ``meta.json`` of case folder ``folder``, checked against its declared schema
+    (:data:`refq.golden.schema.META`); GoldenError naming the file and JSON path."""
+    folder = require_folder(folder, GoldenError, "case folder")
     path = folder / "meta.json"
+    meta: dict[str, Any] = load_json(path, META_LIMIT, root or folder, GoldenError, "meta.json")
+    validate(META, meta, path, GoldenError)
+    for name, d in meta["tensors"].items():
+        if d["file"] != f"{name}.npy":
+            raise GoldenError(f"{path}: at $.tensors[{name!r}].file: must be {name}.npy")
+        try:
+            IntFormat.from_dict(d["format"])
+        except SpecError as exc:
+            raise GoldenError(f"{path}: at $.tensors[{name!r}].format: {exc}") from None
     try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GoldenError(f"{path}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GoldenError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("tensors"), dict):
-        raise GoldenError(f"{path}: no 'tensors' table")
+        if meta["kind"] == "kernel":
+            v = lookup(f"{meta['op']}.{meta['variant']}")
+            try:
+                v.check_params(v.params_type.from_dict(meta["params"]))
+            except SpecError as exc:
+                raise SpecError(f"{path}: at $.params: {exc}") from None
+        else:
+            program_from_dict(meta["program"], f"{path} ($.program)", with_hashes=False)
+    except SpecError as exc:
+        raise GoldenError(str(exc)) from None
     return meta
 
 
-def read_case(folder: Path) -> Case:
-    """Read a case folder back, checking every tensor against its declared shape/format."""
-    meta = read_meta(folder)
+def read_case(folder: Path, root: Path | None = None) -> Case:
+    """Read a case folder back (regular files inside ``root``, default the folder itself),
+    checking ``meta.json`` against its schema and every tensor against its declared shape
+    (in the .npy header, before its data is parsed) and format."""
+    folder = Path(folder)
+    meta = read_meta(folder, root)
     tensors: dict[str, Tensor] = {}
     for name, d in meta["tensors"].items():
-        try:
-            fmt = IntFormat.from_dict(d["format"])
-            shape, role, layout = tuple(d["shape"]), d["role"], d["layout"]
-            file = d["file"]
-        except (KeyError, TypeError, SpecError) as exc:
-            raise GoldenError(
-                f"{folder / 'meta.json'}: tensor {name!r} entry malformed ({exc})"
-            ) from None
-        if file != f"{name}.npy":
-            raise GoldenError(f"{folder / 'meta.json'}: tensor {name!r} file must be {name}.npy")
-        values = read_npy(folder / file)
-        if values.shape != shape:
-            raise GoldenError(f"{folder / file}: shape {values.shape}, meta says {shape}")
+        fmt = IntFormat.from_dict(d["format"])
+        shape, role, layout = tuple(d["shape"]), d["role"], d["layout"]
+        path = folder / d["file"]
+        raw = read_bytes(path, NPY_LIMIT, root or folder, GoldenError, ".npy file")
+        head_shape = parse_header(raw, str(path))[1]
+        if head_shape != shape:
+            raise GoldenError(f"{path}: shape {head_shape}, meta says {shape}")
+        values = parse_npy(raw, str(path))
         to_storage(values, fmt, f"{folder.name}/{name}")
         tensors[name] = Tensor(values, fmt, role, layout)
     rest = {k: v for k, v in meta.items() if k not in _BOOKKEEPING}
-    return Case(
-        str(meta.get("case", folder.name)),
-        str(meta.get("kind", "")),
-        int(meta.get("seed", 0)),
-        rest,
-        tensors,
-    )
+    try:
+        return Case(meta["case"], meta["kind"], meta["seed"], rest, tensors)
+    except SpecError as exc:
+        raise GoldenError(f"{folder / 'meta.json'}: {exc}") from None
 
 
 _BOOKKEEPING = {"case", "kind", "seed", "refq_version", "golden_format", "tensors"}
 
-__all__ = ["GOLDEN_FORMAT", "Case", "Tensor", "json_bytes", "read_case", "read_meta", "write_case"]
+__all__ = ["GOLDEN_FORMAT", "ROLES", "Case", "Role", "Tensor", "json_bytes", "read_case", "read_meta",
+           "write_case"]

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from refq.errors import GoldenError
+from refq.files import require_folder
 from refq.golden.case import read_case
 from refq.golden.compare import TensorDiff, compare_tensor
 from refq.golden.manifest import MANIFEST
 
 
-def _case_folders(root: Path) -> dict[str, Path]:
-    if (root / "meta.json").is_file():
-        return {root.name: root}
-    return {p.name: p for p in sorted(root.iterdir()) if (p / "meta.json").is_file()}
+def _case_folders(root: Path) -> dict[str, tuple[Path, Path]]:
+    """The case folders of a golden set (its sub-folders holding a meta.json) or the case folder
+    ``root`` itself (name → (folder, the folder its files must lie in)); GoldenError for
+    anything else."""
+    root = require_folder(root, GoldenError, "golden set or case folder")
+    if os.path.lexists(root / "meta.json"):
+        return {root.name: (root, root)}
+    if not os.path.lexists(root / MANIFEST):
+        raise GoldenError(f"{root}: neither a golden set (no {MANIFEST}) nor a case folder "
+                          "(no meta.json)")
+    return {p.name: (p, root) for p in sorted(root.iterdir())
+            if p.is_dir() and not p.is_symlink() and os.path.lexists(p / "meta.json")}
 
 
 def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
@@ -21,6 +32,8 @@ def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
     ``a`` and ``b`` are golden sets (folders with MANIFEST.json) or single case folders.
     """
     fa, fb = _case_folders(Path(a)), _case_folders(Path(b))
+    if not fa or not fb:
+        raise GoldenError(f"{a if not fa else b}: a golden set without cases")
     if len(fa) == 1 and len(fb) == 1 and not (Path(a) / MANIFEST).exists():
         fb = {next(iter(fa)): next(iter(fb.values()))}
     out: dict[str, list[TensorDiff]] = {}
@@ -29,7 +42,7 @@ def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
             side = "A" if name in fa else "B"
             out[name] = [TensorDiff("*", False, f"case only in {side}")]
             continue
-        ca, cb = read_case(fa[name]), read_case(fb[name])
+        ca, cb = read_case(*fa[name]), read_case(*fb[name])
         rows = []
         for t in sorted(set(ca.tensors) | set(cb.tensors)):
             if t not in ca.tensors or t not in cb.tensors:

@@ -35,7 +35,7 @@ def export(root: Path, fmt: ExportFormat, out: Path, force: bool = False) -> int
     count = 0
     with atomic_folder(Path(out), force=force) as tmp:
         for name in sorted(manifest["cases"]):
-            case = read_case(root / name)
+            case = read_case(root / name, root)
             if fmt == "c":
                 params = {k: v for k, v in case.meta.items()}
                 tensors = {t: (v.values, v.fmt) for t, v in case.tensors.items()}

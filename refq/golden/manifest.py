@@ -4,22 +4,52 @@ trusted."""
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from refq._version import __version__
 from refq.errors import GoldenError
-from refq.files import json_bytes
-from refq.golden.case import GOLDEN_FORMAT
+from refq.files import json_bytes, load_json, read_bytes, require_folder
+from refq.files.safe import MiB, member
+from refq.files.schema import validate
+from refq.golden.schema import GOLDEN_FORMAT, MANIFEST_SCHEMA
+
+MANIFEST_LIMIT = 64 * MiB
+FILE_LIMIT = 4096 * MiB
 
 MANIFEST = "MANIFEST.json"
 UNLISTED = {MANIFEST, "README.md"}
 """Top-level files outside the manifest: the manifest itself and a human README."""
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256(path: Path, root: Path | None = None) -> str:
+    """sha256 of the regular file ``path`` (inside ``root`` if given)."""
+    return hashlib.sha256(read_bytes(path, FILE_LIMIT, root, GoldenError, "golden file")
+                          ).hexdigest()
+
+
+def _walk(root: Path) -> tuple[set[str], list[str]]:
+    """(relative paths of the regular files under ``root`` outside :data:`UNLISTED`,
+    problems with the entries that are not: links, FIFOs, devices). Links are not
+    followed."""
+    files: set[str] = set()
+    problems: list[str] = []
+    for dirpath, dirs, names in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for name in sorted(names) + [d for d in dirs if (base / d).is_symlink()]:
+            p = base / name
+            rel = p.relative_to(root).as_posix()
+            if rel in UNLISTED:
+                continue
+            mode = os.lstat(p).st_mode
+            if stat.S_ISREG(mode):
+                files.add(rel)
+            else:
+                kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
+                problems.append(f"{rel}: {kind}; a golden set holds regular files only")
+    return files, problems
 
 
 def build_manifest(root: Path, cases: dict[str, str]) -> dict[str, Any]:
@@ -28,11 +58,10 @@ def build_manifest(root: Path, cases: dict[str, str]) -> dict[str, Any]:
     The generating versions recorded are refq's and the golden layout's; NumPy's and
     Python's are deliberately not recorded, because the bytes must not depend on them.
     """
-    files = {
-        p.relative_to(root).as_posix(): sha256(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).as_posix() not in UNLISTED
-    }
+    present, problems = _walk(root)
+    if problems:
+        raise GoldenError(f"{root}: {problems[0]}")
+    files = {rel: sha256(root / rel, root) for rel in sorted(present)}
     return {
         "golden_format": GOLDEN_FORMAT,
         "generated_by": f"refq {__version__}",
@@ -46,39 +75,42 @@ def write_manifest(root: Path, cases: dict[str, str]) -> None:
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
+    """The set's MANIFEST.json, checked against its declared schema
+    (:data:`refq.golden.schema.MANIFEST_SCHEMA`); GoldenError naming the file and JSON
+    path (a folder that is no golden set, or a file, is an error too)."""
+    root = require_folder(root, GoldenError, "golden set folder")
     path = root / MANIFEST
-    try:
-        m = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GoldenError(f"{path}: missing — not a golden set") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GoldenError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(m, dict) or not isinstance(m.get("files"), dict):
-        raise GoldenError(f"{path}: malformed (no 'files' table)")
-    if m.get("golden_format") != GOLDEN_FORMAT:
-        raise GoldenError(
-            f"{path}: golden_format {m.get('golden_format')!r}, this refq reads {GOLDEN_FORMAT}"
-        )
-    if not isinstance(m.get("cases"), dict):
-        raise GoldenError(f"{path}: malformed (no 'cases' table)")
+    if not os.path.lexists(path):
+        raise GoldenError(f"{path}: missing — not a golden set")
+    m = load_json(path, MANIFEST_LIMIT, root, GoldenError, MANIFEST)
+    if not isinstance(m, dict) or m.get("golden_format") != GOLDEN_FORMAT:
+        got = m.get("golden_format") if isinstance(m, dict) else None
+        raise GoldenError(f"{path}: golden_format {got!r}, this refq reads {GOLDEN_FORMAT}")
+    validate(MANIFEST_SCHEMA, m, path, GoldenError)
+    for rel in m["files"]:
+        member(root, rel, GoldenError)
+        case = rel.split("/", 1)[0]
+        if "/" not in rel or case not in m["cases"]:
+            raise GoldenError(f"{path}: at $.files[{rel!r}]: not a file of a listed case")
     return m
 
 
 def check_files(root: Path, manifest: dict[str, Any]) -> list[str]:
     """Problems with the files of ``root`` against ``manifest``: each names the file."""
-    problems = []
     listed: dict[str, str] = manifest["files"]
-    present = {
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and p.relative_to(root).as_posix() not in UNLISTED
-    }
+    present, problems = _walk(root)
     for rel in sorted(set(listed) - present):
-        problems.append(f"{rel}: listed in {MANIFEST} but missing")
+        if not any(p.startswith(f"{rel}:") for p in problems):
+            problems.append(f"{rel}: listed in {MANIFEST} but missing")
     for rel in sorted(present - set(listed)):
         problems.append(f"{rel}: present but not listed in {MANIFEST}")
     for rel in sorted(set(listed) & present):
-        if sha256(root / rel) != listed[rel]:
+        try:
+            digest = sha256(root / rel, root)
+        except GoldenError as exc:
+            problems.append(f"{rel}: {exc}")
+            continue
+        if digest != listed[rel]:
             problems.append(f"{rel}: sha256 differs from {MANIFEST} (file modified)")
     return problems
 

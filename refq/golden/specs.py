@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 import time
 from functools import lru_cache
@@ -141,8 +140,8 @@ def load_spec(method: str, bits: int, root: Path = SPEC_DIR) -> QuantSpec:
 
 
 def write_spec(spec: QuantSpec, root: Path = SPEC_DIR) -> bool:
-    """Store ``spec`` unless an equal one is stored already (``params.npz`` embeds a time
-    stamp, so an unchanged spec is not rewritten); True if written."""
+    """Store ``spec`` (replacing the stored one atomically) unless an equal one is stored
+    already; True if written."""
     folder = root / spec_name(spec.method, spec.w_bits)
     if (folder / "spec.json").is_file():
         try:
@@ -150,10 +149,7 @@ def write_spec(spec: QuantSpec, root: Path = SPEC_DIR) -> bool:
                 return False
         except SpecError:
             pass
-        shutil.rmtree(folder)
-    spec.save(folder)
-    if not spec.params:
-        (folder / "params.npz").unlink()
+    spec.save(folder, force=True)
     return True
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refq.errors import GoldenError
-from refq.files import json_bytes
-from refq.golden.case import read_case
+from refq.files import json_bytes, read_bytes
+from refq.golden.case import META_LIMIT, read_case
 from refq.golden.compare import compare_tensor
 from refq.golden.manifest import check_files, read_manifest
 from refq.golden.registry import lookup
@@ -54,12 +54,13 @@ def verify(
 def _compare_case(root: Path, name: str, res: CaseResult) -> None:
     """Re-compute case ``name`` and compare it with its stored files (problems into res)."""
     try:
-        stored = read_case(root / name)
+        stored = read_case(root / name, root)
         fresh = lookup(name).make()
     except GoldenError as exc:
         res.problems.append(str(exc))
         return
-    if json_bytes(fresh.full_meta()) != (root / name / "meta.json").read_bytes():
+    stored_meta = read_bytes(root / name / "meta.json", META_LIMIT, root, GoldenError)
+    if json_bytes(fresh.full_meta()) != stored_meta:
         res.problems.append(f"{name}/meta.json: differs from the re-computed case")
     for tname in sorted(set(stored.tensors) | set(fresh.tensors)):
         if tname not in fresh.tensors or tname not in stored.tensors:

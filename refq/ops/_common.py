@@ -26,8 +26,7 @@ from refq.files.schema import (
     Obj,
     Optional,
     Str,
-    Where,
-    jpath,
+    first_difference,
 )
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
 
@@ -85,24 +84,8 @@ class Params:
             raise SpecError(f"{cls.__name__}.from_dict: {e}") from None
         canonical = obj.to_dict()
         if canonical != d:
-            raise SpecError(f"{cls.__name__}: {_first_difference(d, canonical, ())}")
+            raise SpecError(f"{cls.__name__}: {first_difference(d, canonical)}")
         return obj
-
-
-def _first_difference(got: Any, want: Any, where: Where) -> str:
-    """Where the dict read differs from what the parsed params write (``want``)."""
-    if isinstance(got, dict) and isinstance(want, dict):
-        for k in want:
-            if k not in got:
-                return (f"at {jpath(where)}: missing key {k!r} (these params always write it: "
-                        f"{want[k]!r} here)")
-        for k in got:
-            if k not in want:
-                return f"at {jpath(where)}: key {k!r} must be absent here (it is {got[k]!r})"
-            if got[k] != want[k]:
-                return _first_difference(got[k], want[k], (*where, k))
-    return (f"at {jpath(where)}: {got!r} is not the canonical form of these params "
-            f"(they write {want!r})"[:400])
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def test_folder_round_trip(tmp_path: Path) -> None:
 
 def test_bad_specs() -> None:
     d = _spec().to_dict()
-    for bad in ({**d, "version": 2}, {**d, "kind": "x"}, {**d, "w_bits": 1},
+    for bad in ({**d, "version": 1}, {**d, "kind": "x"}, {**d, "w_bits": 1},
                 {k: v for k, v in d.items() if k != "model"}, [1]):
         with pytest.raises(SpecError):
             QuantSpec.from_dict(bad)
