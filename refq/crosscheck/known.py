@@ -27,15 +27,36 @@ Unknown keys in an entry are errors.
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refq.crosscheck.cpu import check_condition, condition_holds, cpu_flags
+from refq.crosscheck.cpu import CONDITION_KEYS, check_condition, condition_holds, cpu_flags
 from refq.errors import BackendError
+from refq.files import load_json
+from refq.files.safe import MiB
+from refq.files.schema import Arr, Obj, Str, validate
 
-_KEYS = {"match", "reason", "reproducer", "engines", "when"}
+ENTRY = Obj({
+    "match": Str(pattern=r".+", max_len=512, what="a non-empty glob over suite keys and "
+                 "golden case names"),
+    "reason": Str(pattern=r"(.|\n)+", what="a non-empty explanation"),
+}, {"reproducer": Str(doc="a test, case or command that shows it (absent: none)"),
+    "engines": Arr(Str(pattern=r".+", max_len=256, what="a non-empty engine name"),
+                   doc="the members of a multi-engine backend the entry applies to "
+                   "(absent: every member)"),
+    "when": Obj({}, {key: Arr(Str(pattern=r".+", max_len=64, what="a CPU flag name"), lo=1)
+                     for key in CONDITION_KEYS},
+                title="CPU condition", doc="cpu_has: every listed flag present; cpu_lacks: "
+                "every listed flag absent (absent: on every CPU)"),
+    }, title="known disagreement")
+KNOWN_SCHEMA = Obj({
+    "backend": Str(max_len=256, doc="the backend the entries are about"),
+    "disagreements": Arr(ENTRY),
+}, {"machine": Str(doc="where the disagreements were measured (information)")},
+    title="refq known-disagreements file")
+"""A known-disagreements file (``--known``)."""
+
 _UNSET: Any = object()
 
 
@@ -53,34 +74,20 @@ class Known:
 
 
 def load_known(path: Path | None, cpu: frozenset[str] | None = _UNSET) -> list[Known]:
-    """The entries of a known-disagreements file whose CPU condition holds for ``cpu``
+    """The entries of a known-disagreements file, checked against :data:`KNOWN_SCHEMA`
+    (BackendError naming the file and JSON path), whose CPU condition holds for ``cpu``
     (default: this machine's flags, :func:`refq.crosscheck.cpu.cpu_flags`; None: unknown,
     every entry kept)."""
     if path is None:
         return []
     flags = cpu_flags() if cpu is _UNSET else cpu
-    try:
-        data: Any = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise BackendError(f"known-disagreements file {path} not found") from None
-    except json.JSONDecodeError as exc:
-        raise BackendError(f"{path}: not valid JSON ({exc})") from None
-    items = data.get("disagreements") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise BackendError(f"{path}: expected {{'disagreements': [...]}}")
+    data: Any = load_json(path, 16 * MiB, None, BackendError, "known-disagreements file")
+    validate(KNOWN_SCHEMA, data, path, BackendError)
     out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not item.get("match") or not item.get("reason"):
-            raise BackendError(f"{path}: disagreement #{i} needs 'match' and 'reason'")
-        unknown = set(item) - _KEYS
-        if unknown:
-            raise BackendError(f"{path}: disagreement #{i}: unknown keys {sorted(unknown)}")
-        engines = item.get("engines", [])
-        if not isinstance(engines, list) or not all(isinstance(e, str) for e in engines):
-            raise BackendError(f"{path}: disagreement #{i}: 'engines' must be a list of names")
-        when = check_condition(item.get("when", {}), f"{path}: disagreement #{i}")
-        entry = Known(str(item["match"]), str(item["reason"]), str(item.get("reproducer", "")),
-                      tuple(engines), tuple(sorted(when.items())))
+    for i, item in enumerate(data["disagreements"]):
+        when = check_condition(item.get("when", {}), f"{path}: at $.disagreements[{i}]")
+        entry = Known(item["match"], item["reason"], item.get("reproducer", ""),
+                      tuple(item.get("engines", ())), tuple(sorted(when.items())))
         if entry.holds(flags):
             out.append(entry)
     return out
@@ -97,4 +104,4 @@ def find_known(known: list[Known], key: str) -> Known | None:
     return next((k for k in known if fnmatch.fnmatchcase(key, k.match)), None)
 
 
-__all__ = ["Known", "find_known", "for_engine", "load_known"]
+__all__ = ["ENTRY", "KNOWN_SCHEMA", "Known", "find_known", "for_engine", "load_known"]

@@ -400,7 +400,7 @@ class Tagged(Node):
         tag = ".".join(values) if all(type(x) is str for x in values) else None
         node = branches.get(tag) if tag is not None else None
         if node is None:
-            shown = _got(tag) if tag is not None else _got(values[0])
+            shown = repr(tag) if tag is not None else _got(values[0])
             raise Invalid((*where, self.tags[-1]), f"unknown {self.what} {shown}"
                           f"{did_you_mean(str(tag), list(branches))}")
         node.check(v, where)

@@ -158,5 +158,5 @@ def read_case(folder: Path, root: Path | None = None) -> Case:
 
 _BOOKKEEPING = {"case", "kind", "seed", "refq_version", "golden_format", "tensors"}
 
-__all__ = ["GOLDEN_FORMAT", "ROLES", "Case", "Role", "Tensor", "json_bytes", "read_case", "read_meta",
-           "write_case"]
+__all__ = ["GOLDEN_FORMAT", "ROLES", "Case", "Role", "Tensor", "json_bytes", "read_case",
+           "read_meta", "write_case"]

@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import GoldenError
+from refq.files.safe import read_bytes
+from refq.golden.hexfile import ascii_text
 from refq.golden.tensorfmt import storage_dtype
 from refq.intmath import IntFormat
 
@@ -90,25 +92,78 @@ def write_header(
     path.write_text(header_text(case_name, params, tensors))
 
 
-_LITERAL = re.compile(r"\(-INT64_C\((\d+)\) - 1\)|\(-(\d+) - 1\)|INT64_C\((-?\d+)\)|(-?\d+)")
+_LITERAL = re.compile(
+    r"\(-INT64_C\(([0-9]+)\) - 1\)|\(-([0-9]+) - 1\)|INT64_C\((-?[0-9]+)\)|(-?[0-9]+)")
+_CTYPES = {f"{u}int{b}_t": (b, u == "") for b in (8, 16, 32, 64) for u in ("", "u")}
+HEADER_LIMIT = 1 << 32
+"""Largest C header read (bytes)."""
+
+
+def _value(token: str) -> int | None:
+    m = _LITERAL.fullmatch(token)
+    if m is None:
+        return None
+    a, b, c, d = m.groups()
+    text = a or b or c or d
+    if len(text.lstrip("-")) > 20:
+        return None
+    return -int(a) - 1 if a else -int(b) - 1 if b else int(c) if c else int(d)
 
 
 def read_header_array(
-    path: Path, case_name: str, tensor: str, shape: tuple[int, ...]
+    path: Path, case_name: str, tensor: str, shape: tuple[int, ...], limit: int = HEADER_LIMIT
 ) -> npt.NDArray[np.int64]:
-    """Parse one tensor's array initializer back into an int64 array of ``shape``."""
-    text = path.read_text()
+    """Parse one array initializer written by :func:`header_text` back into an int64 array
+    of ``shape``. Exactly the written grammar is accepted: printable ASCII; the declaration
+    ``static const <stdint type> <ident>[<size>] = {`` with the size of ``shape``; rows of
+    at most 16 literals in refq's spelling (decimal without leading zeros, ``INT64_C(..)``
+    and the two minimum forms, each exactly as refq writes that value: no octal, no
+    comments, no expressions), each within the declared C type; then ``};``. GoldenError
+    naming the file, line and column otherwise."""
+    text = ascii_text(read_bytes(path, limit, None, GoldenError, "C header"), path)
     ident = f"{c_ident(case_name).lower()}_{c_ident(tensor)}"
-    m = re.search(rf"\b{re.escape(ident)}\[\d+\] = \{{(.*?)\}};", text, re.S)
-    if not m:
-        raise GoldenError(f"{path}: no array {ident}")
-    values = []
-    for lit in _LITERAL.finditer(m.group(1)):
-        a, b, c, d = lit.groups()
-        values.append(-int(a) - 1 if a else -int(b) - 1 if b else int(c) if c else int(d))
+    lines = text.split("\n")
+    decl = re.compile(rf"static const ([a-z0-9_]+) {re.escape(ident)}\[([0-9]+)\] = \{{")
+    found = [(i, m) for i, line in enumerate(lines) if (m := decl.fullmatch(line))]
+    if len(found) != 1:
+        raise GoldenError(f"{path}: {'no' if not found else 'more than one'} array {ident}")
+    start, m = found[0]
+    ctype, size = m.group(1), int(m.group(2))
+    if ctype not in _CTYPES:
+        raise GoldenError(f"{path}:{start + 1}:14: {ctype!r} is not a <stdint.h> type refq "
+                          "writes")
+    bits, signed = _CTYPES[ctype]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     count = int(np.prod(shape, dtype=np.int64))
-    if len(values) != max(count, 0) and not (count == 0 and values == []):
-        raise GoldenError(f"{path}: {ident} has {len(values)} values, expected {count}")
+    if size != max(count, 1):
+        raise GoldenError(f"{path}:{start + 1}: {ident}[{size}], expected {max(count, 1)} "
+                          f"elements for shape {shape}")
+    values: list[int] = []
+    rows = -(-count // 16) or 1
+    for no in range(start + 1, start + 1 + rows):
+        line = lines[no] if no < len(lines) else ""
+        want = min(16, count - 16 * (no - start - 1))
+        if not (line.startswith("    ") and line.endswith(",")):
+            raise GoldenError(f"{path}:{no + 1}:1: expected a row of literals "
+                              "('    v, v, ..., v,')")
+        body = line[4:-1]
+        tokens = body.split(", ") if body else []
+        if len(tokens) != want:
+            raise GoldenError(f"{path}:{no + 1}:5: {len(tokens)} literals, expected {want}")
+        col = 5
+        for tok in tokens:
+            v = _value(tok)
+            if v is None or not lo <= v <= hi or _c_literal(v, bits) != tok:
+                why = (f"outside {ctype}" if v is not None and not lo <= v <= hi
+                       else "not a literal refq writes")
+                raise GoldenError(f"{path}:{no + 1}:{col}: {tok[:40]!r}: {why}")
+            values.append(v)
+            col += len(tok) + 2
+    end = start + 1 + rows
+    if end >= len(lines) or lines[end] != "};":
+        raise GoldenError(f"{path}:{end + 1}:1: expected '}};' closing {ident}")
+    if values and max(values) > 2**63 - 1:
+        raise GoldenError(f"{path}: uint64 values beyond int64 cannot be read into int64")
     return np.array(values, dtype=np.int64).reshape(shape)
 
 

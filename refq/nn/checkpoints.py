@@ -35,13 +35,14 @@ Every problem raises SpecError naming the folder and what is missing or unsuppor
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from refq.errors import SpecError
+from refq.files import load_json
+from refq.files.schema import AnyOf, Arr, Bool, Int, Json, Map, Num, Obj, Str, Tagged, validate
 from refq.nn.configs import CONFIGS as NAMED
 from refq.nn.configs import HALF, IMAGENET_MEAN, IMAGENET_STD, ModelConfig, SwinConfig, ViTConfig
 
@@ -61,7 +62,42 @@ _VIT_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "interme
 _SWIN_KEYS = ("embed_dim", "depths", "num_heads", "window_size", "mlp_ratio", "image_size",
               "patch_size", "num_channels", "layer_norm_eps", "qkv_bias", "hidden_act",
               "use_absolute_embeddings")
-_PLACEHOLDER = re.compile(r"^LABEL_\d+$")
+_PLACEHOLDER = re.compile(r"^LABEL_[0-9]+$")
+_POS = Int(1, 1 << 20)
+_SIDE = AnyOf(_POS, Arr(_POS, 2, 2), doc="a side, or [h, w] with h == w")
+_COMMON = {
+    "architectures": Arr(Str(max_len=256), lo=1),
+    "image_size": _SIDE, "patch_size": _SIDE, "num_channels": Int(1, 64),
+    "layer_norm_eps": Num(0, 1, open_lo=True), "qkv_bias": Bool(), "hidden_act": Str(max_len=64),
+}
+_LABELS = {"id2label": Map(Str(max_len=1024), keys=Str(pattern="0|[1-9][0-9]{0,6}")),
+           "num_labels": _POS}
+HF_SCHEMA = Tagged("model_type", lambda: {
+    t: Obj({"model_type": Str(enum=(t,)), **_COMMON,
+            **({"embed_dim": _POS, "depths": Arr(_POS, 1, 16), "num_heads": Arr(_POS, 1, 16),
+                "window_size": _POS, "mlp_ratio": Num(0, 64, open_lo=True),
+                "use_absolute_embeddings": Bool()} if t == "swin" else
+               {"hidden_size": _POS, "num_hidden_layers": Int(1, 1024),
+                "num_attention_heads": Int(1, 1024), "intermediate_size": _POS})},
+           _LABELS, extra=Json(), title=f"Hugging Face config.json (model_type {t!r})")
+    for t in ("vit", "deit", "swin")}, what="model_type")
+"""A Hugging Face ``config.json`` as refq reads it: the keys it uses, typed and ranged;
+the many keys it does not use are allowed (any JSON)."""
+TIMM_SCHEMA = Obj({"architecture": Str(max_len=256)}, {
+    "num_classes": _POS,
+    "pretrained_cfg": Obj({}, {"input_size": Arr(_POS, 3, 3), "mean": Arr(Num(), 1, 64),
+                              "std": Arr(Num(0, open_lo=True), 1, 64),
+                              "crop_pct": Num(0, 1, open_lo=True), "num_classes": _POS},
+                          extra=Json()),
+    "label_names": Arr(Str(max_len=1024)),
+}, extra=Json(), title="timm hub config.json")
+"""A timm hub ``config.json`` as refq reads it."""
+PREPROCESSOR_SCHEMA = Obj({}, {
+    "image_mean": Arr(Num(), 1, 64), "image_std": Arr(Num(0, open_lo=True), 1, 64),
+    "do_center_crop": Bool(), "do_resize": Bool(),
+    "size": AnyOf(Obj({}, {"shortest_edge": _POS, "height": _POS, "width": _POS}), _POS),
+    "crop_size": AnyOf(Obj({}, {"height": _POS, "width": _POS}), _POS),
+}, extra=Json(), title="Hugging Face preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -78,14 +114,7 @@ class Checkpoint:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a regular file of at most 16 MiB; SpecError naming the file."""
-    if not path.is_file():
-        raise SpecError(f"{path}: missing")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise SpecError(f"{path}: larger than {MAX_JSON_BYTES} bytes")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SpecError(f"{path}: not valid JSON ({e})") from None
+    d = load_json(path, MAX_JSON_BYTES, None, SpecError, path.name)
     if not isinstance(d, dict):
         raise SpecError(f"{path}: expected a JSON object, got {type(d).__name__}")
     return d
@@ -106,6 +135,10 @@ def read_checkpoint(folder: str | Path) -> Checkpoint:
         raise SpecError(f"model folder {root}: no {CONFIG_FILE} (a Hugging Face or timm "
                         f"checkpoint folder holds {CONFIG_FILE} and {WEIGHTS_FILE})")
     d = read_json(cfg_path)
+    if "architecture" in d:
+        validate(TIMM_SCHEMA, d, cfg_path)
+    elif "model_type" in d:
+        validate(HF_SCHEMA, d, cfg_path)
     weights = root / WEIGHTS_FILE
     if not weights.is_file():
         found = sorted(p.name for p in root.iterdir() if p.suffix in (".bin", ".pth", ".pt"))
@@ -164,6 +197,7 @@ def _hf_preprocessing(root: Path, family: str) -> tuple[dict[str, Any], str]:
     if not path.is_file():
         return {}, f"{family} defaults (no {PREPROCESSOR_FILE})"
     p = read_json(path)
+    validate(PREPROCESSOR_SCHEMA, p, path)
     out: dict[str, Any] = {}
     for key, field in (("image_mean", "mean"), ("image_std", "std")):
         v = p.get(key)
@@ -305,5 +339,5 @@ def _timm_folder(root: Path, d: dict[str, Any], weights: Path) -> Checkpoint:
                       f"pretrained_cfg ({', '.join(used) or 'no field used'})")
 
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "Checkpoint", "is_checkpoint_folder",
-           "read_checkpoint", "read_json"]
+__all__ = ["CONFIG_FILE", "HF_SCHEMA", "PREPROCESSOR_SCHEMA", "TIMM_SCHEMA", "WEIGHTS_FILE",
+           "Checkpoint", "is_checkpoint_folder", "read_checkpoint", "read_json"]

@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from refq.errors import SpecError
+from refq.files.schema import Tagged, validate
+from refq.nn.config_schema import check_config, check_consistent, dataclass_schema
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,6 +33,17 @@ class ViTConfig:
     ``head_dist`` on it; at eval the logits are the mean of the two heads (DeiT).
     ``ln_eps`` is 1e-6 in timm and 1e-12 in Hugging Face configs.
     """
+
+    KIND: ClassVar[str] = "vit"
+    LIMITS: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "img_size": (1, 16384), "patch_size": (1, 16384), "in_chans": (1, 64),
+        "num_classes": (1, 1 << 20), "embed_dim": (1, 1 << 16), "depth": (1, 1024),
+        "num_heads": (1, 1024), "mlp_ratio": (0, 64), "ln_eps": (0, 1), "mean": (-1e6, 1e6),
+        "std": (0, 1e6), "crop_pct": (0, 1),
+    }
+    """Declared ranges of the fields (numbers: [lo, hi], lo excluded for floats; tuples:
+    each element), part of the config's schema (:mod:`refq.nn.config_schema`)."""
+    FAMILIES: ClassVar[tuple[str, ...]] = ("deit", "vit")
 
     name: str
     img_size: int = 224
@@ -49,6 +62,9 @@ class ViTConfig:
     crop_pct: float = 0.875
     family: str = "deit"
 
+    def __post_init__(self) -> None:
+        check_config(self)
+
     @property
     def num_patches(self) -> int:
         """(img_size / patch_size)^2."""
@@ -66,9 +82,7 @@ class ViTConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (tuples become lists); ``kind`` = "vit"."""
-        d = dataclasses.asdict(self)
-        d["kind"] = "vit"
-        return d
+        return _to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,16 @@ class SwinConfig:
     Windows never exceed the stage resolution: where ``min(resolution) <= window_size``
     the window is the whole stage and no shift is applied (original Swin and timm rule).
     """
+
+    KIND: ClassVar[str] = "swin"
+    LIMITS: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "img_size": (1, 16384), "patch_size": (1, 16384), "in_chans": (1, 64),
+        "num_classes": (1, 1 << 20), "embed_dim": (1, 1 << 16), "depths": (1, 1024),
+        "num_heads": (1, 1024), "window_size": (1, 16384), "mlp_ratio": (0, 64),
+        "ln_eps": (0, 1), "mean": (-1e6, 1e6), "std": (0, 1e6), "crop_pct": (0, 1),
+    }
+    """Declared ranges of the fields (see :attr:`ViTConfig.LIMITS`)."""
+    FAMILIES: ClassVar[tuple[str, ...]] = ("swin",)
 
     name: str
     img_size: int = 224
@@ -96,6 +120,9 @@ class SwinConfig:
     std: tuple[float, ...] = IMAGENET_STD
     crop_pct: float = 0.9
     family: str = "swin"
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def stage_dim(self, stage: int) -> int:
         """Channels of stage ``stage``: embed_dim * 2^stage."""
@@ -123,12 +150,24 @@ class SwinConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; ``kind`` = "swin"."""
-        d = dataclasses.asdict(self)
-        d["kind"] = "swin"
-        return d
+        return _to_dict(self)
 
 
 ModelConfig = ViTConfig | SwinConfig
+CONFIG_TYPES: dict[str, type[ViTConfig] | type[SwinConfig]] = {"vit": ViTConfig, "swin": SwinConfig}
+"""``kind`` → config class (the model config schema's branches)."""
+
+
+CONFIG_SCHEMA = Tagged("kind", lambda: {k: dataclass_schema(c) for k, c in CONFIG_TYPES.items()},
+                       what="config kind")
+"""A model config (``to_dict`` form), derived from the config dataclasses."""
+
+
+def _to_dict(cfg: ModelConfig) -> dict[str, Any]:
+    d = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    d = {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+    d["kind"] = cfg.KIND
+    return d
 
 
 def _deit(name: str, dim: int, heads: int, distilled: bool = False) -> ViTConfig:
@@ -176,31 +215,21 @@ def register_config_loader(name: str, loader: Callable[[], ModelConfig]) -> None
     _LOADERS[name] = loader
 
 
-def config_from_dict(d: dict[str, Any]) -> ModelConfig:
-    """Inverse of ``to_dict``: build a ViTConfig (kind "vit") or SwinConfig (kind "swin").
-
-    Raises SpecError on an unknown kind or unknown / missing fields.
-    """
-    d = dict(d)
-    kind = d.pop("kind", "vit")
-    cls: type[ViTConfig] | type[SwinConfig]
-    if kind == "vit":
-        cls = ViTConfig
-    elif kind == "swin":
-        cls = SwinConfig
-    else:
-        raise SpecError(f"model config: unknown kind {kind!r} (expected 'vit' or 'swin')")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise SpecError(f"model config: unknown fields {unknown} for kind {kind!r}")
-    for key in ("mean", "std", "depths", "num_heads"):
-        if key in d and isinstance(d[key], list):
-            d[key] = tuple(d[key])
+def config_from_dict(d: Any, where: object = "model config") -> ModelConfig:
+    """Inverse of ``to_dict``: a ViTConfig (kind "vit") or SwinConfig (kind "swin"), every
+    field given (nothing defaulted), each of its declared type and range, the fields
+    consistent with each other (:func:`refq.nn.config_schema.check_consistent`).
+    SpecError naming ``where``, the JSON path and what was expected."""
+    validate(CONFIG_SCHEMA, d, where)
+    cls = CONFIG_TYPES[d["kind"]]
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in d.items() if k != "kind"}
     try:
-        return cls(**d)
-    except TypeError as e:
-        raise SpecError(f"model config: {e}") from None
+        cfg = cls(**kwargs)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    check_consistent(cfg, where)
+    return cfg
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:
@@ -219,6 +248,8 @@ def get_config(name: str, **overrides: Any) -> ModelConfig:
 
 __all__ = [
     "CONFIGS",
+    "CONFIG_SCHEMA",
+    "CONFIG_TYPES",
     "HALF",
     "IMAGENET_MEAN",
     "IMAGENET_STD",

@@ -119,9 +119,11 @@ def test_pickled_object_array_is_never_loaded(tmp_path: Path) -> None:
 
 
 def test_hex_reader_refuses_bad_lines(tmp_path: Path) -> None:
-    (tmp_path / "b.hex").write_text("// x\n0g\n")
-    with pytest.raises(GoldenError, match="hexadecimal"):
-        read_hex(tmp_path / "b.hex", (1,), IntFormat(8))
-    (tmp_path / "b.hex").write_text("00\n")
+    write_hex(tmp_path / "g.hex", "x", np.array([0, 1]), IntFormat(8))
+    good = (tmp_path / "g.hex").read_text()
+    (tmp_path / "b.hex").write_text(good.replace("\n01\n", "\n0g\n"))
+    with pytest.raises(GoldenError, match=r"b\.hex:5:2: .*lower-case hex digits"):
+        read_hex(tmp_path / "b.hex", (2,), IntFormat(8))
+    (tmp_path / "b.hex").write_text(good.replace("\n01\n", "\n"))
     with pytest.raises(GoldenError, match="expected 2"):
         read_hex(tmp_path / "b.hex", (2,), IntFormat(8))
