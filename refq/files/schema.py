@@ -406,9 +406,22 @@ class Tagged(Node):
         node.check(v, where)
 
     def json(self, defs: dict[str, Any]) -> dict[str, Any]:
-        return _doc({"type": "object", "required": list(self.tags),
-                     "oneOf": [b.json(defs) for _, b in sorted(self.branches.items())]},
-                    self.doc)
+        """A known tag (``enum``, or one of the known combinations), then each branch under
+        ``if`` its tag ``then`` its schema (validators check one branch, not all)."""
+        branches = sorted(self.branches.items())
+
+        def consts(key: str) -> dict[str, Any]:
+            return {t: {"const": part} for t, part in zip(self.tags, key.split(".", len(
+                self.tags) - 1), strict=True)}
+
+        out: dict[str, Any] = {"type": "object", "required": list(self.tags)}
+        if len(self.tags) == 1:
+            out["properties"] = {self.tags[0]: {"enum": [k for k, _ in branches]}}
+        else:
+            out["anyOf"] = [{"properties": consts(k)} for k, _ in branches]
+        out["allOf"] = [{"if": {"properties": consts(k), "required": list(self.tags)},
+                         "then": b.json(defs)} for k, b in branches]
+        return _doc(out, self.doc)
 
 
 class Json(Node):

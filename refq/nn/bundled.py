@@ -17,7 +17,6 @@ The model takes (B, 1, 32, 32) images normalised with mean = std = 0.5.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,20 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
+from refq.files import load_json
+from refq.files.schema import Json, Obj, validate
 from refq.nn.base import Model
-from refq.nn.configs import ViTConfig, config_from_dict, register_config_loader
+from refq.nn.configs import CONFIG_SCHEMA, ViTConfig, config_from_dict, register_config_loader
 from refq.nn.layers import FloatArray
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DIGITS_FILE = DATA_DIR / "digits.npz"
 WEIGHTS_FILE = DATA_DIR / "deit_digits.safetensors"
 INFO_FILE = DATA_DIR / "deit_digits.json"
+BUNDLED_INFO_SCHEMA = Obj({"config": CONFIG_SCHEMA}, extra=Json(),
+                          title="bundled model info (refq/data/deit_digits.json)",
+                          doc="the model config, then recorded accuracy and training details "
+                          "(information)")
 
 U8 = npt.NDArray[np.uint8]
 
@@ -116,16 +121,14 @@ def load_digits(path: str | Path = DIGITS_FILE) -> DigitsData:
 def bundled_info(path: str | Path = INFO_FILE) -> dict[str, Any]:
     """The bundled model's json: config, recorded accuracy, training details."""
     p = Path(path)
-    try:
-        info: dict[str, Any] = json.loads(p.read_text())
-    except Exception as e:
-        raise SpecError(f"bundled model info {p}: cannot read: {e}") from None
+    info: dict[str, Any] = load_json(p, 1 << 20, None, SpecError, "bundled model info")
+    validate(BUNDLED_INFO_SCHEMA, info, p)
     return info
 
 
 def bundled_config() -> ViTConfig:
     """The :class:`ViTConfig` of the bundled model (``deit_digits``)."""
-    cfg = config_from_dict(bundled_info()["config"])
+    cfg = config_from_dict(bundled_info()["config"], f"{INFO_FILE} ($.config)")
     if not isinstance(cfg, ViTConfig):
         raise SpecError(f"{INFO_FILE}: the bundled model must be a ViT config")
     return cfg

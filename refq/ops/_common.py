@@ -25,6 +25,7 @@ from refq.files.schema import (
     Node,
     Obj,
     Optional,
+    Ref,
     Str,
     first_difference,
 )
@@ -145,7 +146,7 @@ def field_schema(tp: Any) -> Node:
     raise SpecError(f"no schema for a params field of type {tp!r}")  # a new field type
 
 
-def params_schema(cls: type[Params], bind: tuple[str, str] | None = None) -> Obj:
+def params_schema(cls: type[Params], bind: tuple[str, str] | None = None) -> Ref:
     """The declared schema of ``cls``'s JSON form, derived from its field types: every
     field required (those of ``OMIT_NONE`` optional, never null). ``bind`` = (field,
     value): that field must hold that value (a variant key binds its variant)."""
@@ -165,11 +166,13 @@ def params_schema(cls: type[Params], bind: tuple[str, str] | None = None) -> Obj
         required[bind[0]] = Const(bind[1], doc="names the variant: must match the op key")
     node = Obj(required, optional, title=cls.__name__,
                doc=(cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "))
-    _SCHEMAS[key] = node
-    return node
+    name = cls.__name__ + ("" if bind is None else f"_{bind[0]}_{bind[1]}")
+    ref = Ref(name, node)
+    _SCHEMAS[key] = ref
+    return ref
 
 
-_SCHEMAS: dict[tuple[type, tuple[str, str] | None], Obj] = {}
+_SCHEMAS: dict[tuple[type, tuple[str, str] | None], Ref] = {}
 
 
 def need_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:

@@ -34,6 +34,7 @@ from refq.files.schema import (
     Map,
     Node,
     Obj,
+    Ref,
     Str,
     Tagged,
     validate,
@@ -105,7 +106,7 @@ def op_branches() -> dict[str, Obj]:
 OP = Tagged("key", op_branches, what="op key (a kernel variant family.name or a movement op)")
 
 
-def program_schema(with_hashes: bool = True) -> Obj:
+def program_schema(with_hashes: bool = True) -> Ref:
     """``program.json`` (``with_hashes``: the ``const_sha256`` table) or the ``program``
     of a golden program/block case (whose constants are the case's param tensors)."""
     fields: dict[str, Node] = {
@@ -122,7 +123,8 @@ def program_schema(with_hashes: bool = True) -> Obj:
     if with_hashes:
         fields["const_sha256"] = Map(SHA256, keys=TENSOR_NAME,
                                      doc="sha256 of consts/<name>.npy for every const")
-    return Obj(fields, title="refq integer program")
+    node = Obj(fields, title="refq integer program")
+    return Ref("program" if with_hashes else "program_in_case", node)
 
 
 def _where(file: object, path: str) -> str:
