@@ -41,8 +41,8 @@ ENTRY = Obj({
     "match": Str(pattern=r".+", max_len=512, what="a non-empty glob over suite keys and "
                  "golden case names"),
     "reason": Str(pattern=r"(.|\n)+", what="a non-empty explanation"),
-}, {"reproducer": Str(doc="a test, case or command that shows it (absent: none)"),
-    "engines": Arr(Str(pattern=r".+", max_len=256, what="a non-empty engine name"),
+    "reproducer": Str(pattern=r"(.|\n)+", what="a test, case or command that shows it"),
+}, {"engines": Arr(Str(pattern=r".+", max_len=256, what="a non-empty engine name"),
                    doc="the members of a multi-engine backend the entry applies to "
                    "(absent: every member)"),
     "when": Obj({}, {key: Arr(Str(pattern=r".+", max_len=64, what="a CPU flag name"), lo=1)
@@ -84,10 +84,16 @@ def load_known(path: Path | None, cpu: frozenset[str] | None = _UNSET) -> list[K
     data: Any = load_json(path, 16 * MiB, None, BackendError, "known-disagreements file")
     validate(KNOWN_SCHEMA, data, path, BackendError)
     out = []
+    seen: dict[tuple[Any, ...], int] = {}
     for i, item in enumerate(data["disagreements"]):
         when = check_condition(item.get("when", {}), f"{path}: at $.disagreements[{i}]")
-        entry = Known(item["match"], item["reason"], item.get("reproducer", ""),
+        entry = Known(item["match"], item["reason"], item["reproducer"],
                       tuple(item.get("engines", ())), tuple(sorted(when.items())))
+        key = (entry.match, entry.engines, entry.when)
+        if key in seen:
+            raise BackendError(f"{path}: at $.disagreements[{i}].match: {entry.match!r} is "
+                               f"already entry {seen[key]}'s (same engines and condition)")
+        seen[key] = i
         if entry.holds(flags):
             out.append(entry)
     return out

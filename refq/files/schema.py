@@ -60,6 +60,22 @@ def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> st
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
+def near_miss(a: str, b: str) -> bool:
+    """``a`` is ``b`` with one character changed, added, dropped, swapped with its
+    neighbour or of another case (the misspellings of a known key that an open object —
+    one allowing other keys — still refuses)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if a.lower() == b.lower():
+        return True
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def _got(v: Any) -> str:
     if v is None:
         return "null"
@@ -302,10 +318,13 @@ class Obj(Node):
         for k, e in v.items():
             node = req.get(k) or opt.get(k)
             if node is None:
+                known = [*req, *opt]
                 if self.extra is None:
-                    known = [*req, *opt]
                     raise Invalid(where, f"unknown key {k!r}{did_you_mean(k, known)}"
                                   f" (known keys: {', '.join(sorted(known))})")
+                near = [n for n in known if near_miss(k, n)]
+                if near:  # other keys are allowed here, but not a misspelled known one
+                    raise Invalid(where, f"unknown key {k!r}: a misspelling of {near[0]!r}?")
                 node = self.extra
             node.check(e, (*where, k))
 
@@ -560,5 +579,6 @@ __all__ = [
     "document",
     "first_difference",
     "jpath",
+    "near_miss",
     "validate",
 ]

@@ -89,6 +89,7 @@ def load(folder: Path) -> Program:
             raise SpecError(f"{cpath}: values beyond int64")
         program.consts[name] = arr.astype("int64")
     check_program(program, path)
+    program.source = str(path)
     return program
 
 

@@ -132,6 +132,8 @@ class Program:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    source: str = field(default="", repr=False, compare=False)
+    """The file the program was read from (named in run-time errors); not saved."""
 
     # -- building -------------------------------------------------------------------------
     def declare(

@@ -81,7 +81,15 @@ def quantizer_from_dict(d: Any) -> Quantizer:
         raise SpecError(
             f"quantizer_from_dict: unknown kind {kind!r}; known: {sorted(QUANTIZERS)}"
         )
-    return QUANTIZERS[kind].from_dict(d)
+    try:
+        return QUANTIZERS[kind].from_dict(d)
+    except SpecError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        # a value of the wrong shape or type that the class's own checks let through to
+        # NumPy (e.g. a ragged list): still a malformed entry, never a raw exception
+        raise SpecError(f"{kind} quantizer: malformed entry ({type(exc).__name__}: "
+                        f"{str(exc)[:200]})") from None
 
 
 # ----------------------------------------------------------------------------- validation
