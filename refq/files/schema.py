@@ -398,9 +398,9 @@ class Tagged(Node):
     close known ones."""
 
     def __init__(self, tag: str | tuple[str, ...], branches: Callable[[], Mapping[str, Node]],
-                 what: str = "", doc: str = "") -> None:
+                 what: str = "", doc: str = "", default: Node | None = None) -> None:
         self.tags = (tag,) if isinstance(tag, str) else tag
-        self._branches, self.doc = branches, doc
+        self._branches, self.doc, self.default = branches, doc, default
         self.what = what or " + ".join(self.tags)
         self.expected = f"an object selected by its {' and '.join(map(repr, self.tags))}"
 
@@ -418,6 +418,12 @@ class Tagged(Node):
         branches = self.branches
         tag = ".".join(values) if all(type(x) is str for x in values) else None
         node = branches.get(tag) if tag is not None else None
+        if node is None and self.default is not None and tag is not None:
+            near = [k for k in branches if near_miss(tag, k)]
+            if near:
+                raise Invalid((*where, self.tags[-1]), f"{self.what} {tag!r}: a misspelling "
+                              f"of {near[0]!r}?")
+            node = self.default
         if node is None:
             shown = repr(tag) if tag is not None else _got(values[0])
             raise Invalid((*where, self.tags[-1]), f"unknown {self.what} {shown}"
@@ -434,12 +440,17 @@ class Tagged(Node):
                 self.tags) - 1), strict=True)}
 
         out: dict[str, Any] = {"type": "object", "required": list(self.tags)}
-        if len(self.tags) == 1:
-            out["properties"] = {self.tags[0]: {"enum": [k for k, _ in branches]}}
-        else:
-            out["anyOf"] = [{"properties": consts(k)} for k, _ in branches]
+        known: list[dict[str, Any]] = [{"properties": consts(k)} for k, _ in branches]
+        if self.default is None:
+            if len(self.tags) == 1:
+                out["properties"] = {self.tags[0]: {"enum": [k for k, _ in branches]}}
+            else:
+                out["anyOf"] = known
         out["allOf"] = [{"if": {"properties": consts(k), "required": list(self.tags)},
                          "then": b.json(defs)} for k, b in branches]
+        if self.default is not None:
+            out["allOf"].append({"if": {"not": {"anyOf": known}},
+                                 "then": self.default.json(defs)})
         return _doc(out, self.doc)
 
 

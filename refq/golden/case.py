@@ -124,7 +124,7 @@ def read_meta(folder: Path, root: Path | None = None) -> dict[str, Any]:
                 v.check_params(v.params_type.from_dict(meta["params"]))
             except SpecError as exc:
                 raise SpecError(f"{path}: at $.params: {exc}") from None
-        else:
+        elif meta["kind"] in ("block", "program"):
             program_from_dict(meta["program"], f"{path} ($.program)", with_hashes=False)
     except SpecError as exc:
         raise GoldenError(str(exc)) from None

@@ -41,6 +41,8 @@ GOLDEN_FORMAT = 1
 Role = Literal["input", "param", "intermediate", "output"]
 ROLES: tuple[str, ...] = ("input", "param", "intermediate", "output")
 KINDS: tuple[str, ...] = ("kernel", "block", "program")
+"""The kinds refq re-computes (other kinds — an adapter's own cases — are read as data)."""
+KIND_PATTERN = r"[a-z][a-z0-9_]*"
 CASE_PATTERN = r"[a-z0-9][a-z0-9_.\-]*"
 TENSOR_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-@]*"
 NAME_RE = re.compile(f"^{CASE_PATTERN}$")
@@ -91,13 +93,19 @@ def _kinds() -> dict[str, Node]:
     return {"kernel": kernel, "block": block, "program": program}
 
 
-META = Tagged("kind", _kinds, what="case kind")
+OTHER = Obj({**_envelope("other"), "kind": Str(pattern=KIND_PATTERN, max_len=64)},
+            {"op": Str(max_len=256), "variant": Str(max_len=256), "params": Json(obj=True)},
+            extra=INFO, title="a case of another kind",
+            doc="cases of other kinds (e.g. a cross-check adapter's own, kind 'onnx'): the "
+            "envelope; their op, variant and params are the adapter's")
+META = Tagged("kind", _kinds, what="case kind", default=OTHER)
 """A case's meta.json."""
 
 MANIFEST_SCHEMA = Obj({
     "golden_format": IntConst(GOLDEN_FORMAT),
     "generated_by": Str(max_len=64),
-    "cases": Map(Str(enum=KINDS), keys=CASE_NAME, doc="case name -> kind"),
+    "cases": Map(Str(pattern=KIND_PATTERN, max_len=64), keys=CASE_NAME,
+                 doc="case name -> kind"),
     "files": Map(SHA256, keys=Str(pattern=f"{CASE_PATTERN}/{TENSOR_PATTERN}|{TENSOR_PATTERN}",
                                   max_len=520, what="a file of the set (case/file)"),
                  doc="every file of the set but MANIFEST.json and README.md -> sha256"),

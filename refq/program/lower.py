@@ -39,7 +39,6 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
-from refq.files.schema import did_you_mean
 from refq.intmath import INT32, UINT8, IntFormat
 from refq.nn.base import Model
 from refq.nn.configs import ViTConfig
@@ -70,12 +69,6 @@ def prepare(model: Model, spec: QuantSpec) -> Model:
         raise SpecError(f"lower: {model.config.name} is not a ViT/DeiT (Swin is not lowered)")
     m = model if model.pixel_input else model.fold_normalization()
     spec.check_model(m)
-    lowered = {"layernorm", "softmax", "gelu"}
-    unknown_kernels = sorted(set(spec.kernels) - lowered)
-    if unknown_kernels:
-        raise SpecError(f"lower: spec.kernels names op family {unknown_kernels[0]!r}; the "
-                        f"lowering chooses variants of {sorted(lowered)} only"
-                        f"{did_you_mean(unknown_kernels[0], sorted(lowered))}")
     if spec.params:
         p = dict(m.params)
         p.update({k: np.asarray(v) for k, v in spec.params.items()})

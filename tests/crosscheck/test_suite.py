@@ -107,7 +107,8 @@ def test_known_disagreements_are_reported_not_hidden(tmp_path: Path) -> None:
             {
                 "backend": "wrong-rounding",
                 "disagreements": [
-                    {"match": "requantize.dyadic*", "reason": "rounds ties up (negative control)"}
+                    {"match": "requantize.dyadic*", "reason": "rounds ties up (negative control)",
+                     "reproducer": "WrongRoundingBackend on requantize.dyadic"}
                 ],
             }
         )

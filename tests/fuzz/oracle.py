@@ -91,8 +91,9 @@ def _shape(v: Any) -> Any:
 def _same_text_shape(a: str, b: str, digits: str) -> bool:
     la, lb = a.split("\n"), b.split("\n")
     return len(la) == len(lb) and all(
-        len(x) == len(y) and all(p == q or (p in digits and q in digits) for p, q in zip(x, y))
-        for x, y in zip(la, lb))
+        len(x) == len(y) and all(p == q or (p in digits and q in digits)
+                                 for p, q in zip(x, y, strict=True))
+        for x, y in zip(la, lb, strict=True))
 
 
 def legitimate(m: Mutant) -> bool:
@@ -179,7 +180,8 @@ def spawn(p: Prepared, folder: Path, timeout: float = 60.0, memory: int = 3 << 3
         try:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             kind, value = run_reader(p, folder, timeout)
-            payload = json.dumps([kind, value.hex() if isinstance(value, bytes) else value[-20000:]])
+            text = value.hex() if isinstance(value, bytes) else value[-20000:]
+            payload = json.dumps([kind, text])
         except BaseException:
             payload = json.dumps(["raw", traceback.format_exc(limit=-4)[-20000:]])
         os.write(w, payload.encode())

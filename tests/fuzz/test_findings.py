@@ -145,7 +145,7 @@ def test_3_a_misspelled_tap_is_refused(spec_dir: Path) -> None:
         lower(model, spec, calib_images()[:2])
     from refq.calib.fakequant import fake_quantized_model
 
-    with pytest.raises(SpecError, match="no tap 'blocks.0.attn.softmaxx'"):
+    with pytest.raises(SpecError, match=r"no tap 'blocks\.0\.attn\.softmaxx'"):
         fake_quantized_model(model, spec.weights, spec.activations, spec.params)
 
 
