@@ -168,7 +168,9 @@ def replace_block(page: str, block: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.update is not None:
         page = Path(args.update).read_text(encoding="utf-8")
-        Path(args.update).write_text(replace_block(page, markdown()), encoding="utf-8")
+        from refq.files.atomic import write_file
+
+        write_file(Path(args.update), replace_block(page, markdown()).encode(), force=True)
         print(f"updated the variant tables of {args.update}")
         return 0
     if args.markdown:

@@ -66,7 +66,10 @@ def _plot(path: Path, title: str, values: Any, levels: Any) -> None:
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("FP value (red: quantization levels)")
     fig.subplots_adjust(bottom=0.16)
-    fig.savefig(path, dpi=90)
+    from refq.files.atomic import atomic_file
+
+    with atomic_file(Path(path), force=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
 
 

@@ -93,9 +93,11 @@ def report(args: argparse.Namespace) -> int:
         tables = setups(store)
     if not tables:
         raise SpecError(f"--results {args.results}: no cells stored")
+    from refq.files.atomic import write_file
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown(tables, str(args.results)), encoding="utf-8")
-    (out / "report.csv").write_text(csv_text(tables), encoding="utf-8")
+    write_file(out / "report.md", markdown(tables, str(args.results)).encode(), force=True)
+    write_file(out / "report.csv", csv_text(tables).encode(), force=True)
     print(text(tables))
     print(f"\nwritten: {out / 'report.md'}, {out / 'report.csv'}")
     pngs = plots(tables, out)

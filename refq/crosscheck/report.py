@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from refq.crosscheck.mismatch import Mismatch
+from refq.files.atomic import write_file
 
 STATUSES = ("pass", "fail", "error", "skip", "known", "fixed?")
 
@@ -67,7 +68,8 @@ class SuiteReport:
         }
 
     def write_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        write_file(Path(path), text.encode(), force=True)
 
     def text(self) -> str:
         lines = [f"refq conformance suite — backend {self.backend}"]

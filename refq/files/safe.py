@@ -31,7 +31,24 @@ def _kind(mode: int) -> str:
 
 
 def inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` (links resolved) lies inside ``root`` (links resolved)."""
+    """Whether ``path`` (links resolved) lies inside ``root`` (links resolved). A path
+    written below ``root`` none of whose parts below it is a link is inside without
+    resolving anything (one ``lstat`` per part)."""
+    try:
+        rel = Path(path).relative_to(root)
+    except ValueError:
+        rel = None
+    if rel is not None and ".." not in rel.parts:
+        try:
+            p = Path(root)
+            for part in rel.parts:
+                p = p / part
+                if stat.S_ISLNK(os.lstat(p).st_mode):
+                    break
+            else:
+                return True
+        except OSError:
+            pass
     try:
         real, base = os.path.realpath(path), os.path.realpath(root)
     except (OSError, ValueError):

@@ -26,6 +26,9 @@ from refq.errors import RefqError, SpecError
 
 Where = tuple[str | int, ...]
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT = {int}
+FLOAT_MAX = 1.7976931348623157e308
+"""The largest finite float64: numbers beyond it (as JSON integers) are refused."""
 JSON_DEPTH = 64
 """Deepest nesting of free-form JSON (notes, meta) any reader accepts."""
 
@@ -143,7 +146,7 @@ class Num(Node):
         if type(v) is float:
             if not math.isfinite(v):
                 raise self.fail(v, where)
-        elif type(v) is not int or not INT64_MIN <= v <= INT64_MAX:
+        elif type(v) is not int or not -FLOAT_MAX <= v <= FLOAT_MAX:  # float(v) is finite
             raise self.fail(v, where)
         if self.lo is not None and (v <= self.lo if self.open_lo else v < self.lo):
             raise self.fail(v, where)
@@ -152,10 +155,9 @@ class Num(Node):
 
     def json(self, defs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "number"}
-        if self.lo is not None:
-            out["exclusiveMinimum" if self.open_lo else "minimum"] = self.lo
-        if self.hi is not None:
-            out["maximum"] = self.hi
+        out["exclusiveMinimum" if self.open_lo else "minimum"] = (
+            -FLOAT_MAX if self.lo is None else self.lo)
+        out["maximum"] = FLOAT_MAX if self.hi is None else self.hi
         return _doc(out, self.doc)
 
 
@@ -251,7 +253,7 @@ class Arr(Node):
         if type(v) is not list or len(v) < self.lo or (self.hi is not None and len(v) > self.hi):
             raise self.fail(v, where)
         it = self.items
-        if (type(it) is Int and v and all(type(e) is int for e in v)  # fast path (tables)
+        if (type(it) is Int and v and set(map(type, v)) == _INT  # fast path (tables)
                 and it.lo <= min(v) and max(v) <= it.hi):
             return
         for i, e in enumerate(v):
@@ -283,7 +285,7 @@ class Nested(Node):
             if (type(leaf) is Num and leaf.lo is None and leaf.hi is None and v  # fast path
                     and all((type(e) is float and math.isfinite(e)) or type(e) is int
                             for e in v)
-                    and all(abs(e) <= INT64_MAX for e in v if type(e) is int)):
+                    and all(abs(e) <= FLOAT_MAX for e in v if type(e) is int)):
                 return
             for i, e in enumerate(v):
                 self.check(e, (*where, i), level + 1)
@@ -455,8 +457,8 @@ class Tagged(Node):
 
 
 class Json(Node):
-    """Free-form JSON (informational records: notes, meta): finite numbers, nesting at most
-    ``depth`` levels."""
+    """Free-form JSON (informational records: notes, meta — read back and written, never
+    computed with): finite numbers, nesting at most ``depth`` levels."""
 
     expected = "JSON data"
 
@@ -474,17 +476,16 @@ class Json(Node):
         t = type(v)
         if t is float and not math.isfinite(v):
             raise Invalid(where, f"expected a finite number, got {v!r}")
-        if t is int and not INT64_MIN <= v <= INT64_MAX:
-            raise Invalid(where, "integer outside int64")
         if t is list or t is dict:
             if level >= self.depth:
                 raise Invalid(where, f"nested deeper than {self.depth} levels")
             items = v.items() if t is dict else enumerate(v)
             for k, e in items:
-                if type(e) in (list, dict, float) or (type(e) is int and abs(e) > INT64_MAX):
+                if type(e) in (list, dict, float):
                     self._walk(e, (*where, k), level + 1)
 
     def json(self, defs: dict[str, Any]) -> dict[str, Any]:
+        """Any JSON (the depth bound is not expressible in JSON Schema)."""
         return _doc({"type": "object"} if self.obj else {}, self.doc)
 
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from refq._version import __version__
 from refq.errors import GoldenError, SpecError
-from refq.files import json_bytes, load_json, npy_bytes, read_bytes, require_folder
+from refq.files import atomic_folder, json_bytes, load_json, npy_bytes, read_bytes, require_folder
 from refq.files.npy import NPY_LIMIT, parse_header, parse_npy
 from refq.files.safe import MiB
 from refq.files.schema import validate
@@ -92,8 +92,16 @@ class Case:
 
 
 def write_case(case: Case, folder: Path) -> list[Path]:
-    """Write ``case`` into a new ``folder``; returns the files written."""
-    folder.mkdir(parents=True, exist_ok=False)
+    """Write ``case`` into the new folder ``folder``, atomically
+    (:func:`refq.files.atomic_folder`); returns the files written."""
+    with atomic_folder(Path(folder)) as tmp:
+        names = [p.name for p in write_case_files(case, tmp)]
+    return [Path(folder) / n for n in names]
+
+
+def write_case_files(case: Case, folder: Path) -> list[Path]:
+    """Write ``case``'s files into the existing, empty ``folder`` (inside an atomic write of
+    a whole set); returns the files written."""
     written = [folder / "meta.json"]
     written[0].write_bytes(json_bytes(case.full_meta()))
     for name, t in sorted(case.tensors.items()):
@@ -125,7 +133,8 @@ def read_meta(folder: Path, root: Path | None = None) -> dict[str, Any]:
             except SpecError as exc:
                 raise SpecError(f"{path}: at $.params: {exc}") from None
         elif meta["kind"] in ("block", "program"):
-            program_from_dict(meta["program"], f"{path} ($.program)", with_hashes=False)
+            program_from_dict(meta["program"], f"{path} ($.program)", with_hashes=False,
+                              checked=True)
     except SpecError as exc:
         raise GoldenError(str(exc)) from None
     return meta
@@ -159,4 +168,4 @@ def read_case(folder: Path, root: Path | None = None) -> Case:
 _BOOKKEEPING = {"case", "kind", "seed", "refq_version", "golden_format", "tensors"}
 
 __all__ = ["GOLDEN_FORMAT", "ROLES", "Case", "Role", "Tensor", "json_bytes", "read_case",
-           "read_meta", "write_case"]
+           "read_meta", "write_case", "write_case_files"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refq.files.atomic import atomic_folder
-from refq.golden.case import write_case
+from refq.golden.case import write_case_files
 from refq.golden.manifest import MANIFEST, UNLISTED, write_manifest
 from refq.golden.registry import select
 
@@ -35,7 +35,8 @@ def generate(
     with atomic_folder(Path(out), force=force) as tmp:
         for entry in tqdm(entries, desc="golden", unit="case", disable=not progress):
             t0, c0 = time.perf_counter(), time.process_time()
-            write_case(entry.make(), tmp / entry.name)
+            (tmp / entry.name).mkdir()
+            write_case_files(entry.make(), tmp / entry.name)
             timings[entry.name] = time.perf_counter() - t0
             if cpu is not None:
                 cpu[entry.name] = time.process_time() - c0

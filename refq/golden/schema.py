@@ -33,7 +33,7 @@ from refq.files.schema import (
     Tagged,
 )
 from refq.ops._common import params_schema
-from refq.ops.registry import variants
+from refq.ops.registry import generation, variants
 from refq.program.schema import SHA256, program_schema
 
 GOLDEN_FORMAT = 1
@@ -74,23 +74,35 @@ def _envelope(kind: str) -> dict[str, Node]:
     }
 
 
+_CACHE: dict[tuple[str, int], dict[str, Node]] = {}
+
+
 def _kernel_branches() -> dict[str, Node]:
+    hit = _CACHE.get(("kernel", generation()))
+    if hit is not None:
+        return hit
     out: dict[str, Node] = {}
     for v in variants():
         bind = (v.binds, v.name) if v.binds is not None else None
         out[v.key] = Obj({**_envelope("kernel"), "op": Const(v.family), "variant": Const(v.name),
                           "params": params_schema(v.params_type, bind)},
                          extra=INFO, title=f"kernel case of {v.key}")
+    _CACHE[("kernel", generation())] = out
     return out
 
 
 def _kinds() -> dict[str, Node]:
+    hit = _CACHE.get(("kinds", generation()))
+    if hit is not None:
+        return hit
     program = Obj({**_envelope("program"), "program": program_schema(with_hashes=False)},
                   extra=INFO, title="program case")
     block = Obj({**_envelope("block"), "program": program_schema(with_hashes=False)},
                 extra=INFO, title="block case")
     kernel = Tagged(("op", "variant"), _kernel_branches, what="kernel variant (op.variant)")
-    return {"kernel": kernel, "block": block, "program": program}
+    _CACHE[("kinds", generation())] = out = {"kernel": kernel, "block": block,
+                                             "program": program}
+    return out
 
 
 OTHER = Obj({**_envelope("other"), "kind": Str(pattern=KIND_PATTERN, max_len=64)},

@@ -77,6 +77,12 @@ class Params:
             params_schema(cls).check(d, ())
         except Invalid as exc:
             raise SpecError(f"{cls.__name__}: {exc}") from None
+        return cls.from_checked_dict(d)
+
+    @classmethod
+    def from_checked_dict(cls: type[P], d: dict[str, Any]) -> P:
+        """:meth:`from_dict` of a dict already checked against :func:`params_schema` (e.g.
+        as part of a program document): the dataclass's checks and the canonical form."""
         types = field_types(cls)
         kwargs = {name: _decode(types[name], v) for name, v in d.items()}
         try:

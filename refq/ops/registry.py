@@ -237,6 +237,13 @@ class Variant:
 _VARIANTS: dict[str, Variant] = {}
 _DISPATCH: dict[tuple[str, type], tuple[Variant, ...]] = {}
 """(family, params type) → its variants, for :func:`dispatch`; cleared on every change."""
+_GENERATION = [0]
+
+
+def generation() -> int:
+    """A number that changes whenever a variant is declared or unregistered (for caches of
+    things derived from the registry, e.g. the program schema)."""
+    return _GENERATION[0]
 
 
 def declare(v: Variant) -> Variant:
@@ -247,6 +254,7 @@ def declare(v: Variant) -> Variant:
         raise SpecError(f"variant {v.key} declared twice")
     _VARIANTS[v.key] = v
     _DISPATCH.clear()
+    _GENERATION[0] += 1
     return v
 
 
@@ -257,6 +265,7 @@ def unregister(key: str) -> Variant:
     if v.builtin:
         raise SpecError(f"variant {key} is refq's own: it cannot be unregistered")
     _DISPATCH.clear()
+    _GENERATION[0] += 1
     return _VARIANTS.pop(key)
 
 
@@ -343,6 +352,7 @@ __all__ = [
     "dispatch",
     "families",
     "find",
+    "generation",
     "lookup",
     "names",
     "unregister",

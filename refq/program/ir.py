@@ -78,6 +78,11 @@ class TensorDecl:
             TENSOR_SCHEMA.check(d, ())
         except Invalid as exc:
             raise SpecError(f"tensor {name!r}: {exc}") from None
+        return cls.from_checked_dict(name, d)
+
+    @classmethod
+    def from_checked_dict(cls, name: str, d: dict[str, Any]) -> TensorDecl:
+        """:meth:`from_dict` of a dict already checked against :data:`TENSOR_SCHEMA`."""
         shape = tuple(d["shape"])
         batch = d["kind"] in ("input", "value")
         if any(v < 0 for v in shape[1:]) or (shape[:1] == (-1,) and not batch):

@@ -40,7 +40,7 @@ from refq.files.schema import (
     validate,
 )
 from refq.ops._common import field_schema, params_schema
-from refq.ops.registry import lookup, variants
+from refq.ops.registry import generation, lookup, variants
 from refq.program.ir import PROGRAM_FORMAT, TENSOR_NAME, TENSOR_SCHEMA, Op, Program, TensorDecl
 from refq.program.movement import MOVEMENT
 
@@ -88,18 +88,18 @@ def _movement_branch(key: str) -> Obj:
     }, title=f"movement op {key}", doc=doc)
 
 
-_BRANCHES: dict[tuple[str, ...], dict[str, Obj]] = {}
+_BRANCHES: dict[int, dict[str, Obj]] = {}
 
 
 def op_branches() -> dict[str, Obj]:
     """Every op key → its schema (rebuilt when the variant registry changes)."""
-    keys = tuple(v.key for v in variants())
-    hit = _BRANCHES.get(keys)
+    gen = generation()
+    hit = _BRANCHES.get(gen)
     if hit is None:
-        hit = {k: _kernel_branch(k) for k in keys}
+        hit = {v.key: _kernel_branch(v.key) for v in variants()}
         hit.update({k: _movement_branch(k) for k in sorted(MOVEMENT)})
         _BRANCHES.clear()
-        _BRANCHES[keys] = hit
+        _BRANCHES[gen] = hit
     return hit
 
 
@@ -181,15 +181,17 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def program_from_dict(d: Any, file: object, with_hashes: bool = True) -> Program:
+def program_from_dict(d: Any, file: object, with_hashes: bool = True,
+                      checked: bool = False) -> Program:
     """A Program (without its constants' values) from a document checked against
-    :func:`program_schema` and the semantic checks (module docstring); SpecError naming
-    ``file`` and the JSON path."""
-    validate(program_schema(with_hashes), d, file)
+    :func:`program_schema` (``checked``: already done, e.g. as part of a golden case) and
+    the semantic checks (module docstring); SpecError naming ``file`` and the JSON path."""
+    if not checked:
+        validate(program_schema(with_hashes), d, file)
     tensors = {}
     for name, t in d["tensors"].items():
         try:
-            tensors[name] = TensorDecl.from_dict(name, t)
+            tensors[name] = TensorDecl.from_checked_dict(name, t)
         except SpecError as exc:
             raise SpecError(f"{_where(file, f'$.tensors[{name!r}]')}: {exc}") from None
     declared_inputs = [n for n, t in tensors.items() if t.kind == "input"]
@@ -216,7 +218,7 @@ def program_from_dict(d: Any, file: object, with_hashes: bool = True) -> Program
                                 "not declared")
         if op.kind == "kernel":
             try:
-                parsed = lookup(op.key).params_type.from_dict(op.params)
+                parsed = lookup(op.key).params_type.from_checked_dict(op.params)
             except SpecError as exc:
                 raise SpecError(f"{_where(file, f'$.ops[{i}].params')}: {exc}") from None
             lookup(op.key).check_params(parsed)

@@ -24,6 +24,7 @@ from typing import Any
 
 from refq.dist.store import CellTotal, Store, canonical
 from refq.errors import SpecError
+from refq.files.atomic import atomic_file
 
 _LINE_KEYS = ("method", "w_bits", "a_bits", "options", "mode")
 
@@ -266,7 +267,8 @@ def plots(tables: list[Setup], folder: Path) -> list[Path]:
         ax.legend(fontsize=7)
         path = folder / f"accuracy{suffix}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        with atomic_file(path, force=True) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
         plt.close(fig)
         written.append(path)
         if setup.integer:
@@ -288,7 +290,8 @@ def plots(tables: list[Setup], folder: Path) -> list[Path]:
             ax.legend(fontsize=7)
             path = folder / f"gap{suffix}.png"
             fig.tight_layout()
-            fig.savefig(path, dpi=110)
+            with atomic_file(path, force=True) as tmp:
+                fig.savefig(tmp, format="png", dpi=110)
             plt.close(fig)
             written.append(path)
     return written
