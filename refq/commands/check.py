@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError("--replay runs one case here; it takes no --workers/--scheduler")
     if args.workers is not None and args.scheduler is not None:
         raise SpecError("give --workers or --scheduler, not both")
+    if args.examples < 1:
+        raise SpecError(f"--examples must be >= 1, got {args.examples}")
     backend = load_backend(args.backend)
     extras = None if args.no_extras else extras_of(backend)
     if args.replay:

@@ -506,6 +506,18 @@ class Ref(Node):
         return {"$ref": f"#/$defs/{self.name}"}
 
 
+def same(a: Any, b: Any) -> bool:
+    """``a == b`` with JSON types kept apart (``1``, ``1.0`` and ``True`` differ): the
+    canonical-form comparison."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def first_difference(got: Any, want: Any, where: Where = ()) -> str:
     """Where a document read (``got``) differs from what the object parsed from it writes
     back (``want``): the message of the canonical-form check (nothing filled in or
@@ -518,11 +530,11 @@ def first_difference(got: Any, want: Any, where: Where = ()) -> str:
         for k in got:
             if k not in want:
                 return f"at {jpath((*where, k))}: must be absent here (it is {_short(got[k])})"
-            if got[k] != want[k]:
+            if not same(got[k], want[k]):
                 return first_difference(got[k], want[k], (*where, k))
     if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
         for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            if a != b:
+            if not same(a, b):
                 return first_difference(a, b, (*where, i))
     return (f"at {jpath(where)}: {_short(got)} is not in canonical form (the parsed value "
             f"writes {_short(want)})")
@@ -592,5 +604,6 @@ __all__ = [
     "first_difference",
     "jpath",
     "near_miss",
+    "same",
     "validate",
 ]

@@ -3,6 +3,7 @@ re-run it by hand, and its on-disk form (one folder: meta.json + one .npy per te
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,11 @@ def read_case(folder: Path, root: Path | None = None) -> Case:
     (in the .npy header, before its data is parsed) and format."""
     folder = Path(folder)
     meta = read_meta(folder, root)
+    listed = {"meta.json", *(d["file"] for d in meta["tensors"].values())}
+    extra = sorted(set(os.listdir(folder)) - listed)
+    if extra:
+        raise GoldenError(f"{folder / extra[0]}: not listed in meta.json (at $.tensors) — a "
+                          "case folder holds meta.json and its listed tensors only")
     tensors: dict[str, Tensor] = {}
     for name, d in meta["tensors"].items():
         fmt = IntFormat.from_dict(d["format"])

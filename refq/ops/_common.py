@@ -28,6 +28,7 @@ from refq.files.schema import (
     Ref,
     Str,
     first_difference,
+    same,
 )
 from refq.intmath import IntArray, IntFormat, as_int64, check_range
 
@@ -90,7 +91,7 @@ class Params:
         except TypeError as e:  # pragma: no cover - the schema names every field
             raise SpecError(f"{cls.__name__}.from_dict: {e}") from None
         canonical = obj.to_dict()
-        if canonical != d:
+        if not same(canonical, d):
             raise SpecError(f"{cls.__name__}: {first_difference(d, canonical)}")
         return obj
 

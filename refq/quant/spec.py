@@ -22,7 +22,7 @@ from refq.files import atomic_folder, load_json, require_folder, sha256_bytes
 from refq.files.npy import REAL_DTYPES, npy_bytes
 from refq.files.npz import npz_bytes, read_npz
 from refq.files.safe import MiB
-from refq.files.schema import did_you_mean, validate
+from refq.files.schema import did_you_mean, same, validate
 from refq.quant.base import Quantizer, check_bits, quantizer_from_dict
 from refq.quant.schema import SPEC_VERSION, spec_schema
 from refq.quant.schema import first_difference as _first_difference
@@ -158,7 +158,7 @@ class QuantSpec:
                 except SpecError as exc:
                     raise SpecError(f"{at}: {exc}") from None
                 canonical = q.to_dict()
-                if canonical != v:
+                if not same(canonical, v):
                     raise SpecError(f"{at}: {_first_difference(v, canonical)}")
                 groups[where][k] = q
         try:

@@ -80,12 +80,21 @@ def make_mutant(p: Prepared, work: Path, c: Chooser) -> Mutant:
     return Mutant(work, t, f"{t.path} {label}", before, after)
 
 
-def _shape(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _shape(e) for k, e in v.items()}
-    if isinstance(v, list):
-        return [_shape(e) for e in v]
-    return type(v).__name__
+def _same_shape(a: Any, b: Any, t: Target, where: tuple[Any, ...] = ()) -> bool:
+    """Same keys, lengths and leaf types, except under ``t.free`` (anything goes) and at
+    ``t.maps`` (entries may come and go)."""
+    if t.free(where):
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        if a.keys() != b.keys() and not t.maps(where):
+            return False
+        return all(_same_shape(a[k], b[k], t, (*where, k)) for k in a.keys() & b.keys())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_shape(x, y, t, (*where, i))
+                                        for i, (x, y) in enumerate(zip(a, b, strict=True)))
+    return True
 
 
 def _same_text_shape(a: str, b: str, digits: str) -> bool:
@@ -107,7 +116,7 @@ def legitimate(m: Mutant) -> bool:
             a, b = json.loads(m.before), json.loads(m.after)
         except ValueError:
             return False
-        return _shape(a) == _shape(b)
+        return _same_shape(a, b, t)
     if t.kind == "npy":
         hlen = 10 + int.from_bytes(m.before[8:10], "little")
         return len(m.before) == len(m.after) and m.before[:hlen] == m.after[:hlen]

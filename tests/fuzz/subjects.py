@@ -22,12 +22,25 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 
 
+Where = tuple[Any, ...]
+
+
+def _never(where: Where) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Target:
+    """A file of a subject that is mutated. For JSON: ``free`` says which nodes are
+    information (any edit of them is legitimate), ``maps`` which objects are mappings whose
+    entries may be added or removed by a legitimate edit (a spec's quantizers)."""
+
     path: str
     kind: str  # json, npy, npz, hex, c, bin
     checksummed: bool
     dumps: Callable[[Any], str] | None = None
+    free: Callable[[Where], bool] = _never
+    maps: Callable[[Where], bool] = _never
 
 
 @dataclass
@@ -267,13 +280,18 @@ def _indent2(obj: Any) -> str:
 
 
 C = EXPORT_CASE
+_CASE_KEYS = {"case", "kind", "seed", "refq_version", "golden_format", "tensors", "op",
+              "variant", "params", "program"}
 SUBJECTS: dict[str, Subject] = {s.name: s for s in (
     Subject("program folder (load + run)", _program_build,
-            [Target("prog/program.json", "json", False, _canonical)]
+            [Target("prog/program.json", "json", False, _canonical,
+                    free=lambda w: w[:1] == ("meta",))]
             + [Target(f"prog/consts/{n}.npy", "npy", True) for n in PROGRAM_CONSTS],
             _program_read),
     Subject("spec folder (load + fake-quant + lower + run)", _spec_build,
-            [Target("spec/spec.json", "json", False, _spec_dumps),
+            [Target("spec/spec.json", "json", False, _spec_dumps,
+                    free=lambda w: w[:1] == ("notes",),
+                    maps=lambda w: w in (("weights",), ("activations",))),
              Target("spec/params.npz", "npz", True)], _spec_read),
     Subject("model config (config_from_dict + forward)", _config_build,
             [Target("config.json", "json", False, _canonical)], _config_read),
@@ -285,7 +303,8 @@ SUBJECTS: dict[str, Subject] = {s.name: s for s in (
              Target(f"set/{C}/y.npy", "npy", True), Target(f"set/{C}/x.npy", "npy", True)],
             _verify_read),
     Subject("golden case (read_case)", _verify_build,
-            [Target(f"set/{C}/meta.json", "json", False, _canonical),
+            [Target(f"set/{C}/meta.json", "json", False, _canonical,
+                    free=lambda w: bool(w) and w[0] not in _CASE_KEYS),
              Target(f"set/{C}/y.npy", "npy", False)], _case_read),
     Subject("golden hex", _export_build("hex"),
             [Target(f"x/{C}/x.hex", "hex", False), Target(f"x/{C}/y.hex", "hex", False)],
@@ -295,7 +314,8 @@ SUBJECTS: dict[str, Subject] = {s.name: s for s in (
             [Target(f"x/{C}/x.bin", "bin", False), Target(f"x/{C}/y.bin", "bin", False)],
             _bin_read),
     Subject("known-disagreements file", _known_build,
-            [Target("known.json", "json", False, _indent2)], _known_read),
+            [Target("known.json", "json", False, _indent2,
+                    free=lambda w: w[:1] == ("machine",))], _known_read),
 )}
 
 

@@ -197,7 +197,7 @@ def test_a_replacement_interrupted_between_its_renames_is_restored(
 def test_a_live_writers_litter_is_left_alone(tmp_path: Path) -> None:
     out = tmp_path / "o"
     (tmp_path / f".o.refq-tmp-{os.getpid()}").mkdir()
-    (tmp_path / f".o.refq-lock").write_text(f"{os.getppid()}\n")
+    (tmp_path / ".o.refq-lock").write_text(f"{os.getppid()}\n")
     assert clean_litter(out) == []
     with pytest.raises(OutputError, match=r"being written by another refq process"):
         write_file(out, b"x")
@@ -206,13 +206,13 @@ def test_a_live_writers_litter_is_left_alone(tmp_path: Path) -> None:
 def test_existing_outputs_need_force(tmp_path: Path) -> None:
     out = tmp_path / "f.bin"
     write_file(out, b"1")
-    with pytest.raises(OutputError, match="exists .a file.; pass --force"):
+    with pytest.raises(OutputError, match=r"exists \(a file\); pass --force"):
         write_file(out, b"2")
     write_file(out, b"2", force=True)
     assert out.read_bytes() == b"2"
-    with pytest.raises(OutputError, match="is a file; the output is a folder"):
-        with atomic_folder(out, force=True):
-            pass
+    with pytest.raises(OutputError, match="is a file; the output is a folder"), \
+            atomic_folder(out, force=True):
+        pass
     assert out.read_bytes() == b"2"
 
 
