@@ -20,10 +20,11 @@ def _write(tmp_path: Path, entries: list[dict[str, object]]) -> Path:
 
 def test_conditions_select_entries_by_cpu(tmp_path: Path) -> None:
     p = _write(tmp_path, [
-        {"match": "a", "reason": "only without vnni",
+        {"match": "a", "reason": "only without vnni", "reproducer": "t",
          "when": {"cpu_lacks": ["avx512_vnni", "avx_vnni"]}},
-        {"match": "b", "reason": "only with avx2", "when": {"cpu_has": ["avx2"]}},
-        {"match": "c", "reason": "always", "engines": ["ref"]},
+        {"match": "b", "reason": "only with avx2", "reproducer": "t",
+         "when": {"cpu_has": ["avx2"]}},
+        {"match": "c", "reason": "always", "reproducer": "t", "engines": ["ref"]},
     ])
     def names(flags: frozenset[str] | None) -> set[str]:
         return {k.match for k in load_known(p, cpu=flags)}
@@ -36,11 +37,11 @@ def test_conditions_select_entries_by_cpu(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("entry", [
-    {"match": "a", "reason": "r", "when": {"cpu_maybe": ["x"]}},
-    {"match": "a", "reason": "r", "when": {"cpu_has": []}},
-    {"match": "a", "reason": "r", "when": ["avx2"]},
-    {"match": "a", "reason": "r", "typo": 1},
-    {"match": "a", "reason": "r", "engines": "ref"},
+    {"match": "a", "reason": "r", "reproducer": "t", "when": {"cpu_maybe": ["x"]}},
+    {"match": "a", "reason": "r", "reproducer": "t", "when": {"cpu_has": []}},
+    {"match": "a", "reason": "r", "reproducer": "t", "when": ["avx2"]},
+    {"match": "a", "reason": "r", "reproducer": "t", "typo": 1},
+    {"match": "a", "reason": "r", "reproducer": "t", "engines": "ref"},
 ])
 def test_malformed_entries_are_refused(tmp_path: Path, entry: dict[str, object]) -> None:
     with pytest.raises(BackendError):
