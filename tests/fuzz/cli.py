@@ -37,7 +37,7 @@ def commands(base: Path) -> list[list[str]]:
         ["golden", "list", "--only", "softmax.*"],
         ["kernels", "requantize.dyadic"],
         ["check", "--backend", "reference", "--golden", s, "--no-generated",
-         "--known", str(base / "known.json")],
+         "--known", str(base / "known.json"), "--examples", "3"],
         ["check", "--backend", "reference", "--ops", "requantize.dyadic", "--examples", "3",
          "--artifacts", o],
         ["quantize", "--model", "bundled", "--calib", "4", "--bits", "W8A8", "--out", o,
@@ -94,15 +94,26 @@ def mutate_argv(argv: list[str], base: Path, c: Chooser) -> tuple[list[str], str
     return argv, f"{op}@{i}"
 
 
+class _TimeLimit(BaseException):
+    """The child's time limit (SIGALRM): reported as a hang with where it was."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise _TimeLimit
+
+
 def _child(argv: list[str], base: Path, timeout: float) -> tuple[str, str]:
     from refq.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     os.chdir(base)
+    signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(argv)
+    except _TimeLimit:
+        return "hang", f"time limit {timeout} s at\n" + traceback.format_exc(limit=-4)
     except SystemExit as exc:  # argparse
         code = exc.code if isinstance(exc.code, int) else 2
         if code == 2 and "usage:" in err.getvalue():

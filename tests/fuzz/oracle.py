@@ -81,14 +81,14 @@ def make_mutant(p: Prepared, work: Path, c: Chooser) -> Mutant:
 
 
 def _same_shape(a: Any, b: Any, t: Target, where: tuple[Any, ...] = ()) -> bool:
-    """Same keys, lengths and leaf types, except under ``t.free`` (anything goes) and at
-    ``t.maps`` (entries may come and go)."""
+    """Same keys, lengths and leaf types, except under ``t.free`` (anything goes), at
+    ``t.maps`` (entries may come and go) and for ``t.optional`` keys (may come and go)."""
     if t.free(where):
         return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        if a.keys() != b.keys() and not t.maps(where):
+        if not t.maps(where) and not all(t.optional((*where, k)) for k in a.keys() ^ b.keys()):
             return False
         return all(_same_shape(a[k], b[k], t, (*where, k)) for k in a.keys() & b.keys())
     if isinstance(a, list):

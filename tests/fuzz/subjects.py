@@ -33,7 +33,9 @@ def _never(where: Where) -> bool:
 class Target:
     """A file of a subject that is mutated. For JSON: ``free`` says which nodes are
     information (any edit of them is legitimate), ``maps`` which objects are mappings whose
-    entries may be added or removed by a legitimate edit (a spec's quantizers)."""
+    entries may be added or removed by a legitimate edit (a spec's quantizers),
+    ``optional`` which keys are optional in the format (dropping or adding one is a
+    legitimate edit with a meaning: a known entry's ``engines`` or CPU condition)."""
 
     path: str
     kind: str  # json, npy, npz, hex, c, bin
@@ -41,6 +43,7 @@ class Target:
     dumps: Callable[[Any], str] | None = None
     free: Callable[[Where], bool] = _never
     maps: Callable[[Where], bool] = _never
+    optional: Callable[[Where], bool] = _never
 
 
 @dataclass
@@ -275,6 +278,19 @@ def _known_read(folder: Path, _: Any) -> bytes:
     return _digest(load_known(folder / "known.json"))
 
 
+def _known_free(w: Where) -> bool:
+    """The information of a known file: ``machine``, and which engines and CPU flags an
+    entry names (their lists may grow or shrink)."""
+    return w[:1] == ("machine",) or (
+        len(w) >= 3 and w[0] == "disagreements" and w[2] in ("engines", "when"))
+
+
+def _known_optional(w: Where) -> bool:
+    """An entry's optional ``engines`` and ``when``, a condition's ``cpu_has``/``cpu_lacks``."""
+    return (len(w) == 3 and w[0] == "disagreements" and w[2] in ("engines", "when")) or (
+        len(w) == 4 and w[0] == "disagreements" and w[2] == "when")
+
+
 def _indent2(obj: Any) -> str:
     return json.dumps(obj, indent=2) + "\n"
 
@@ -315,7 +331,7 @@ SUBJECTS: dict[str, Subject] = {s.name: s for s in (
             _bin_read),
     Subject("known-disagreements file", _known_build,
             [Target("known.json", "json", False, _indent2,
-                    free=lambda w: w[:1] == ("machine",))], _known_read),
+                    free=_known_free, optional=_known_optional)], _known_read),
 )}
 
 
