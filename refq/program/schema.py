@@ -77,7 +77,7 @@ def _movement_branch(key: str) -> Obj:
     fields: dict[str, Node] = {}
     for name, tp in params.items():
         fields[name] = Arr(Int()) if getattr(tp, "__origin__", None) is list else field_schema(tp)
-    doc = (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    doc = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
     return Obj({
         "kind": Const("move"),
         "key": Const(key),
