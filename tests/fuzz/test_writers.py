@@ -88,13 +88,28 @@ def _child(writer: str, out: Path, force: bool, seed: int, extra: str) -> subpro
     return p
 
 
+def _go(p: subprocess.Popen[str], out: Path) -> float:
+    """Start the writer; wait until its state shows on disk (a temporary or its lock beside
+    ``out``) or it ends; the moment it showed (``perf_counter``)."""
+    assert p.stdin is not None
+    p.stdin.write("g")
+    p.stdin.flush()
+    while p.poll() is None and not _litter(out):
+        time.sleep(0.0005)
+    return time.perf_counter()
+
+
 def _run(writer: str, out: Path, force: bool, seed: int, extra: str) -> float:
-    """Run the writer to completion; its wall time from "go"."""
+    """Run the writer to completion; the wall time from its state showing on disk to its
+    going (the window in which a kill leaves it mid-write; the process lives on a while)."""
     p = _child(writer, out, force, seed, extra)
-    t0 = time.perf_counter()
-    _, err = p.communicate("g")
+    t0 = _go(p, out)
+    while p.poll() is None and _litter(out):
+        time.sleep(0.0005)
+    t = time.perf_counter() - t0
+    _, err = p.communicate()
     assert p.returncode == 0, err
-    return time.perf_counter() - t0
+    return t
 
 
 def _content(writer: str, out: Path) -> Any:
@@ -126,7 +141,7 @@ def _litter(out: Path) -> list[str]:
 
 
 def kill_trials(writer: str, work: Path, golden_set: Path, trials: int) -> int:
-    """Kill ``writer`` ``trials`` times at random moments (new outputs and --force
+    """Kill ``writer`` ``trials`` times at random moments of its write (new outputs and --force
     replacements alternately), check, then rerun; returns how many kills hit it mid-write
     (litter left)."""
     extra = CASES if writer == "generate" else str(golden_set)
@@ -142,10 +157,8 @@ def kill_trials(writer: str, work: Path, golden_set: Path, trials: int) -> int:
         if replace:
             shutil.copytree(ref, out) if ref.is_dir() else shutil.copy(ref, out)
         p = _child(writer, out, replace, 1, extra)
-        assert p.stdin is not None
-        p.stdin.write("g")
-        p.stdin.flush()
-        time.sleep(rng.uniform(0.0, 1.2 * t_write))
+        _go(p, out)
+        time.sleep(rng.uniform(0.0, 1.2 * t_write))  # within (mostly) or just after it
         p.kill()
         p.wait()
         mid += bool(_litter(out))
