@@ -125,7 +125,8 @@ SAMPLES = {
     "spec": REPO / "refq" / "golden" / "specs" / "repq.w4a4" / "spec.json",
     "known": REPO / "refq" / "crosscheck" / "known" / "onnxruntime.json",
     "bundled-model": REPO / "refq" / "data" / "deit_digits.json",
-    "program-in-case": REPO / "golden" / "block.deit_digits.minmax.w8a8.mlp" / "meta.json",
+    "program-in-case": REPO / "golden" / "block.deit_digits.minmax.w8a8.ivit.encoder"
+    / "meta.json",
 }
 VALUES: tuple[Any, ...] = (None, True, 0, -1, 1, 2**63, 10**400, 0.5, 1e300, "", "x", "int8",
                            "half_even", [], [1], {}, {"x": 1})
