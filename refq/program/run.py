@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from refq.errors import SpecError
+from refq.errors import RangeError, SpecError
 from refq.intmath import IntArray, as_int64, check_range
 from refq.intmath.formats import check_bounds, checked_arrays
 from refq.program.carriers import to_carrier, widen
@@ -34,6 +34,13 @@ def _input(value: Any, name: str, plan: Plan, program: Program) -> Any:
         arr = check_range(as_int64(value, name), decl.fmt, name, "input")
     check_shape(name, arr.shape, decl.shape, "input")
     return to_carrier(arr, plan.carriers[name])
+
+
+def _at(program: Program, ops: tuple[int, ...]) -> str:
+    """``<file>: at $.ops[i]: `` (a fused chain: ``$.ops[i..j]``) for a program read from a
+    file."""
+    where = f"{ops[0]}" if len(ops) == 1 else f"{ops[0]}..{ops[-1]}"
+    return f"{program.source}: at $.ops[{where}]: "
 
 
 def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> dict[str, IntArray]:
@@ -61,7 +68,12 @@ def run(program: Program, inputs: Mapping[str, Any], *, keep: str = "all") -> di
         for arr, fmt in plan.noted_consts:
             checked.note(arr, fmt)
         for step, dead in zip(plan.steps, plan.drops, strict=True):
-            step(env, checked)
+            try:
+                step(env, checked)
+            except (SpecError, RangeError) as exc:
+                if not program.source:
+                    raise
+                raise type(exc)(f"{_at(program, step.ops)}{exc}") from None
             for t in dead:
                 env.pop(t, None)
     if mode == "outputs":

@@ -101,6 +101,10 @@ class OpStep:
             raise SpecError(f"op {self.label}: input {exc} is not defined") from None
         except RangeError as exc:
             raise RangeError(f"op {self.label}: {exc}") from None
+        except (ValueError, IndexError, TypeError) as exc:
+            if op.kind != "move":
+                raise
+            raise SpecError(f"op {self.label}: {exc}") from None  # NumPy on a hand-built op
         if len(outs) != len(op.outputs):
             raise SpecError(
                 f"op {self.label}: produced {len(outs)} outputs, declared {op.outputs}")

@@ -268,6 +268,21 @@ def test_7_movement_params_of_the_wrong_type(program_dir: Path, tmp_path: Path) 
         load(_edit_program(program_dir, tmp_path / "b", repeated))
 
 
+def test_7_a_hand_built_movement_op_numpy_cannot_take_is_a_spec_error(tmp_path: Path) -> None:
+    from refq.program import Op, Program
+
+    p = Program("hand")
+    p.declare("x", (2, 3), IntFormat(8), "input")
+    p.declare("y", (3, 2), IntFormat(8))
+    p.add(Op("move", "transpose", ("x",), ("y",), {"perm": [5, 0]}, "t"))
+    p.outputs = ["y"]
+    with pytest.raises(SpecError, match=r"op transpose \(t\): .*axis 5"):
+        run(p, {"x": np.zeros((2, 3), np.int64)})
+    save(p, tmp_path / "prog")
+    with pytest.raises(SpecError, match=r"prog.program\.json: at \$\.ops\[0\]"):
+        load(tmp_path / "prog")
+
+
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
