@@ -19,7 +19,7 @@ from refq.crosscheck.backend import Backend
 from refq.crosscheck.known import Known, find_known, load_known
 from refq.crosscheck.mismatch import Mismatch, compare_outputs
 from refq.crosscheck.report import Entry, SuiteReport
-from refq.errors import BackendError
+from refq.errors import BackendError, SpecError
 from refq.golden.case import Case, read_case, write_case
 from refq.golden.manifest import check_files, read_manifest
 from refq.intmath import IntFormat
@@ -159,6 +159,28 @@ def _hypothesis_entry(
     return entry
 
 
+def _case_key(case: Case) -> str:
+    return f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
+
+
+def _check_selection(ops: list[str], keys: list[str], cases: list[Case]) -> None:
+    """SpecError naming every ``ops`` pattern that selects nothing (with close names)."""
+    import difflib
+
+    names = sorted({*keys, *(_case_key(c) for c in cases), *(c.name for c in cases)})
+    empty = [p for p in ops if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if not ops or empty:
+        hints = []
+        for p in empty:
+            close = difflib.get_close_matches(p, names, n=3, cutoff=0.6)
+            hints.append(f"{p!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        where = "suite keys" + (" or golden cases" if cases else "")
+        raise SpecError(
+            f"ops: {', '.join(hints) or 'an empty list'} selects none of the {where}; "
+            f"suite keys: {', '.join(keys) or 'none (no generated cases)'}"
+        )
+
+
 def golden_cases(root: Path) -> list[Case]:
     """The cases of a golden set, after its hashes are checked (a tampered set is refused)."""
     root = Path(root)
@@ -208,9 +230,19 @@ def run_suite(
     known_list = load_known(known) if isinstance(known, (str, Path)) else list(known or [])
     ops_list = list(ops) if ops is not None else None
     spec = backend_spec or backend.name
+    strategies = {**STRATEGIES, **(extra_strategies or {})} if generated else {}
+    if generated and (isinstance(examples, bool) or not isinstance(examples, int)
+                      or examples < 1):
+        raise SpecError(f"examples must be an int >= 1 (hypothesis cases per key), "
+                        f"got {examples!r}")
+    named: list[tuple[str, Case]] = [("regression", c) for c in regressions or ()]
+    if golden is not None:
+        named += [("golden", c) for c in golden_cases(golden)]
+    if ops_list is not None:
+        _check_selection(ops_list, list(strategies), [c for _, c in named])
     report = SuiteReport(backend.name)
     if generated:
-        for key, make in {**STRATEGIES, **(extra_strategies or {})}.items():
+        for key, make in strategies.items():
             if _selected(key, ops_list):
                 report.entries.append(
                     _hypothesis_entry(
@@ -225,11 +257,8 @@ def run_suite(
                         seed,
                     )
                 )
-    named: list[tuple[str, Case]] = [("regression", c) for c in regressions or ()]
-    if golden is not None:
-        named += [("golden", c) for c in golden_cases(golden)]
     for source, case in named:
-        key = f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
+        key = _case_key(case)
         if not (_selected(key, ops_list) or _selected(case.name, ops_list)):
             continue
         variant = key if key in KERNELS else ""
