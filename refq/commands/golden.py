@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--format", choices=["hex", "bin", "c", "qonnx"], required=True)
     e.add_argument("--out", type=Path, help="output folder (default: DIR_<format>)")
     e.add_argument("--force", action="store_true", help="replace an existing output folder")
+    e.add_argument("--only", metavar="PATTERN",
+                   help="comma-separated glob(s): export only the matching cases")
     d = sub.add_parser("diff", help="compare two golden sets or case folders tensor by tensor")
     d.add_argument("a", type=Path)
     d.add_argument("b", type=Path)
@@ -99,15 +101,19 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "export":
         out = args.out or args.dir.with_name(f"{args.dir.name}_{args.format}")
         if args.format == "qonnx":
+            from refq.errors import GoldenError
             from refq.interop.qonnx import export_set
 
+            if args.only:
+                raise GoldenError("--only is not supported with --format qonnx (it exports "
+                                  "every case it can)")
             result = export_set(args.dir, out, force=args.force)
             for name, reason in sorted(result.refused.items()):
                 print(f"refused {name}: {reason}")
             print(f"exported {len(result.exported)} cases to {out} "
                   f"({len(result.refused)} refused, listed in {out / 'REFUSED.json'})")
             return 0
-        n = golden.export(args.dir, args.format, out, force=args.force)
+        n = golden.export(args.dir, args.format, out, force=args.force, only=args.only)
         print(f"exported {n} files to {out}")
         return 0
     if cmd == "diff":

@@ -44,10 +44,15 @@ def write_hex(
     values: npt.NDArray[np.integer[Any]],
     fmt: IntFormat,
     layout: str = "row-major (C order)",
+    what: str = "tensor",
+    note: str = "",
 ) -> None:
+    """Write ``values`` as ``$readmemh`` lines under a three-line header (module docstring);
+    ``what`` is "tensor" or "parameter", ``note`` (e.g. where a parameter comes from) is
+    appended to the first header line."""
     shape = tuple(int(d) for d in np.shape(values))
     header = [
-        f"// refq golden tensor {name}",
+        f"// refq golden {what} {name}" + (f" ({note})" if note else ""),
         f"// shape {shape}, {fmt.name}, width {fmt.bits} bits, "
         f"{'signed, two' + chr(39) + 's complement' if fmt.signed else 'unsigned'}, {layout}",
         f"// elements {int(np.prod(shape, dtype=np.int64))}, one per line, "

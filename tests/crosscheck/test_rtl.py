@@ -96,3 +96,16 @@ def test_mutated_igelu_rounding_is_caught(tmp_path: Path) -> None:
         report = run_suite(bad, ops=["gelu.ibert"], golden=GOLDEN, examples=10)
     assert not report.ok
     assert "gelu.ibert.int32" in {e.key for e in report.entries if e.status == "fail"}
+
+
+def test_run_refuses_an_unsupported_case_naming_what_the_units_implement() -> None:
+    """No simulator is needed to refuse (the check comes first)."""
+    from refq.errors import BackendError
+    from refq.golden.case import read_case
+
+    softmax = read_case(GOLDEN / "softmax.refq.rows16x37")
+    with pytest.raises(BackendError) as info:
+        RtlBackend().run(softmax)
+    text = str(info.value)
+    assert "softmax.refq.rows16x37 (softmax.refq)" in text
+    assert "requantize.double and requantize.dyadic" in text and "gelu.ibert" in text

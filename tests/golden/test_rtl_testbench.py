@@ -12,7 +12,11 @@ import pytest
 from refq.golden import export, generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rtl"))
-from run_tb import SOURCES, run_testbench  # type: ignore[import-not-found]  # tools/rtl
+from run_tb import (  # type: ignore[import-not-found]  # tools/rtl
+    SOURCES,
+    UnsupportedCase,
+    run_testbench,
+)
 
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 pytestmark = [
@@ -67,3 +71,46 @@ def test_mutated_copy_with_other_rounding_is_caught(
     same.parent.mkdir()
     same.write_text(original)
     assert all(run_testbench(case, sources=[same, *SOURCES[1:]])[0] for case in hex_cases)
+
+
+@pytest.mark.parametrize(
+    ("case", "kernel"),
+    [
+        ("requantize.dyadic.int32_int8.b3_c1_half_even", "requantize.dyadic"),
+        ("softmax.refq.rows16x37", "softmax.refq"),
+        ("requantize.tflite_single.int32_int8.m0p5_s0", "requantize.single"),
+        ("block.deit_digits.minmax.w8a8.mlp", "a block program"),
+    ],
+)
+def test_unsupported_cases_are_refused_by_name(
+    case: str, kernel: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: run_tb.py ran every case through the TFLite-double requantizer and printed
+    "REFQ-TB FAIL 423 of 423" (dyadic) or "592 of 592" (softmax.refq)."""
+    import run_tb  # type: ignore[import-not-found]  # tools/rtl
+
+    golden = Path(__file__).resolve().parents[2] / "golden"
+    export(golden, "hex", tmp_path / "hex", only=case)
+    folder = tmp_path / "hex" / case
+    with pytest.raises(UnsupportedCase) as info:
+        run_testbench(folder)
+    assert f"case {case} is not one this testbench's DUT implements" in str(info.value)
+    assert f"its kernel is {kernel}" in str(info.value)
+    assert "requantize.tflite_double.* golden cases" in str(info.value)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(sys, "argv", ["run_tb.py", str(folder)])
+    try:
+        assert run_tb.main() == 3
+    finally:
+        monkeypatch.undo()
+    assert "refused" in capsys.readouterr().err
+
+
+def test_a_tflite_double_case_lacking_a_parameter_file_is_refused(
+    hex_cases: list[Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "case"
+    shutil.copytree(hex_cases[0], folder)
+    (folder / "shift.hex").unlink()
+    with pytest.raises(UnsupportedCase, match="it lacks shift.hex"):
+        run_testbench(folder)

@@ -53,6 +53,15 @@ OUT_FORMATS: tuple[IntFormat, ...] = (INT8, UINT8, INT16, IntFormat(4, True))
 #: dyadic roundings in selector order
 DYADIC_ROUNDINGS: tuple[str, ...] = ("half_even", "half_away", "half_up", "floor", "ceil", "trunc")
 SEL_GELU = 64
+IMPLEMENTS = (
+    "requantize.double and requantize.dyadic (per-tensor multiplier and shift, input zero "
+    "point 0, int32 input, output "
+    + " / ".join(f.name for f in OUT_FORMATS)
+    + "; dyadic: b < 2^31, c in 0..63, rounding "
+    + " / ".join(DYADIC_ROUNDINGS)
+    + ") and gelu.ibert (signed input of at most 32 bits)"
+)
+"""What the Verilog units implement, in words (named when a case is refused)."""
 _TIMEOUT_S = 120.0
 
 
@@ -174,7 +183,11 @@ class RtlBackend:
     def run(self, case: Case) -> Outputs:
         req = self._request_of(case)
         if req is None:
-            raise BackendError(f"rtl backend: case {case.name} is not supported by its units")
+            raise BackendError(
+                f"rtl backend: case {case.name} ({case.meta.get('op')}."
+                f"{case.meta.get('variant')}) is not one its units implement; they implement "
+                f"{IMPLEMENTS}"
+            )
         sel, ports, name = req
         x = case.tensors[name].values
         ys = self.simulate(sel, ports, [int(v) for v in x.ravel()])
