@@ -112,5 +112,5 @@ def test_a_tflite_double_case_lacking_a_parameter_file_is_refused(
     folder = tmp_path / "case"
     shutil.copytree(hex_cases[0], folder)
     (folder / "shift.hex").unlink()
-    with pytest.raises(UnsupportedCase, match="it lacks shift.hex"):
+    with pytest.raises(UnsupportedCase, match=r"it lacks shift\.hex"):
         run_testbench(folder)
