@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from refq._version import __version__
+from refq.commands._argparse import RefqArgumentParser, parse_args
 from refq.errors import RefqError
 
 # name → (module under refq.commands, one-line help)
@@ -30,9 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = RefqArgumentParser(
         prog="refq",
         description="refq — the bit-exact reference for quantized Vision Transformers.",
+        epilog="Options are spelled in full: an abbreviated or unknown option is an error "
+        "that names the closest options.",
     )
     parser.add_argument("--version", action="version", version=f"refq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -11,12 +11,14 @@ download.
 2. Golden vectors of one lowered program run (minmax W8A8, 2 test images): the program,
    its input and every intermediate of ``refq.program.run`` as integer .npy files with a
    sha256 manifest; then verified by re-loading the program from disk, re-running it and
-   comparing every tensor exactly.
+   comparing every tensor exactly. They go to ``--out DIR`` (kept), else to a temporary
+   folder that is removed at the end unless ``--keep`` (the path is printed either way).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +46,10 @@ DEMO_CALIB = 32
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path,
-                        help="folder for the golden vectors (default: a new temporary folder)")
+                        help="new folder for the golden vectors of step 2 (kept); default: a "
+                        "temporary folder, removed at the end unless --keep")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the default temporary golden folder (its path is printed)")
     parser.add_argument("--methods", default="all", help="comma-separated (default: all)")
     parser.add_argument("--bits", default="W8A8,W6A6,W4A4", help="default W8A8,W6A6,W4A4")
     parser.add_argument("--test-images", type=int, default=DEMO_TEST_IMAGES,
@@ -186,13 +191,18 @@ def _run(args: argparse.Namespace) -> int:
     _, program = keep.get(("minmax", 8, 8), (None, None))
     if program is None:
         program = lower(fm, quantize_model(fm, "minmax", 8, 8, work.calib), work.calib)
-    out = args.out
-    if out is None:
-        out = Path(tempfile.mkdtemp(prefix="refq-demo-")) / "golden"
-    n = write_golden(program, test[:2], out)
-    m = verify_golden(out)
-    print(f"golden: {n} tensors written to {out} (minmax W8A8, 2 test images), "
-          f"verified: OK ({m} tensors re-computed, bit-exact)")
+    temp = None if args.out is not None else Path(tempfile.mkdtemp(prefix="refq-demo-"))
+    out = args.out if temp is None else temp / "golden"
+    try:
+        n = write_golden(program, test[:2], out)
+        m = verify_golden(out)
+    finally:
+        if temp is not None and not args.keep:
+            shutil.rmtree(temp, ignore_errors=True)
+    where = (f"removed {out} at the end (--out DIR or --keep keeps it)"
+             if temp is not None and not args.keep else f"kept in {out}")
+    print(f"golden: {n} tensors (minmax W8A8, 2 test images), verified: OK ({m} tensors "
+          f"re-computed, bit-exact); {where}")
     print(f"done in {time.perf_counter() - t0:.1f} s wall, "
           f"{time.process_time() - c0:.1f} s CPU")
     return 1 if any("FAILED" in r.note for r in rows) else 0

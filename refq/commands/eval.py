@@ -259,8 +259,16 @@ def table(rows: list[Row], integer: bool = True) -> str:
     lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
              "-|-".join("-" * w for w in widths)]
     lines += [" | ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+    lines.append(table_legend(integer))
     notes = [f"  {r.method} {r.bits}: {r.note}" for r in rows if r.note]
     return "\n".join(lines + (["n/a:", *notes] if notes else []))
+
+
+def table_legend(integer: bool) -> str:
+    """The line under the accuracy table saying what its columns are."""
+    delta = ("Δ = integer − fake-quant" if integer else "Δ = fake-quant − FP")
+    return (f"top-1 in %; {delta}, in percentage points; time s = wall seconds of the row "
+            f"(calibrate, evaluate{', lower, run' if integer else ''})")
 
 
 def evaluate_grid(work: Workload, methods: list[str], bits: list[tuple[int, int]], *,

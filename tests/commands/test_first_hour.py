@@ -1,0 +1,99 @@
+"""Surprises a first-time user met, each pinned: a legend under every table, unknown or
+abbreviated options refused with a suggestion, and the demo's golden folder removed unless
+asked for. (Data that does not fit the model: tests/sweep/test_sweep.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from refq.cli import main
+from refq.commands.eval import Row, table
+
+# -- tables carry a legend ------------------------------------------------------------------
+
+def test_accuracy_tables_say_what_delta_is() -> None:
+    rows = [Row("minmax", "W8A8", 0.9, 0.8, 0.7)]
+    with_int = table(rows, integer=True).splitlines()
+    without = table(rows, integer=False).splitlines()
+    assert with_int[2].split("|")[-2].strip() == "-10.00"  # integer − fake-quant
+    assert without[2].split("|")[-2].strip() == "-10.00"  # fake-quant − FP
+    assert with_int[3].startswith("top-1 in %; Δ = integer − fake-quant, in percentage points")
+    assert without[3].startswith("top-1 in %; Δ = fake-quant − FP, in percentage points")
+
+
+def test_eval_prints_the_legend_under_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--methods", "minmax", "--limit", "4", "--calib", "2", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(i for i, ln in enumerate(lines) if ln.startswith("minmax"))
+    assert lines[row + 1].startswith("top-1 in %; Δ = fake-quant − FP")
+
+
+# -- options are spelled in full; unknown ones get a suggestion ------------------------------
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["eval", "--integr"], "--integr (did you mean --integer?)"),
+        (["eval", "--int"], "--int (did you mean --integer?)"),  # no silent prefix match
+        (["eval", "--bitz", "W4A4"], "--bitz (did you mean --bits?) W4A4"),
+        (["golden", "export", "golden", "--format", "hex", "--onl", "x"],
+         "--onl (did you mean --only?)"),
+        (["check", "--backend", "reference", "--exampels", "3"], "did you mean --examples?"),
+        (["demo", "--kep"], "--kep (did you mean --keep?)"),
+    ],
+)
+def test_unknown_options_get_a_suggestion(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and f"refq {' '.join(argv[:2 if argv[0] == 'golden' else 1])}" in err
+
+
+def test_every_parser_refuses_abbreviations() -> None:
+    import argparse
+
+    from refq.cli import build_parser
+
+    def walk(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        out = [p]
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in a.choices.values():
+                    out += walk(sub)
+        return out
+
+    parsers = walk(build_parser())
+    assert len(parsers) > 10 and all(not p.allow_abbrev for p in parsers)
+
+
+# -- refq demo: where the files go ---------------------------------------------------------
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_demo_removes_its_temporary_golden_folder_unless_kept(
+    keep: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import tempfile
+
+    made: list[Path] = []
+
+    def mkdtemp(prefix: str = "") -> str:
+        made.append(tmp_path / f"{prefix}x")
+        made[-1].mkdir()
+        return str(made[-1])
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    argv = ["demo", "--quick", "--quiet", *(["--keep"] if keep else [])]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert len(made) == 1 and made[0].name == "refq-demo-x"
+    golden = made[0] / "golden"
+    if keep:
+        assert f"kept in {golden}" in out and (golden / "MANIFEST.json").is_file()
+    else:
+        assert f"removed {golden} at the end" in out and not made[0].exists()
