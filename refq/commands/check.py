@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             backend_spec=args.backend,
             extra_strategies=extras.strategies if extras else None,
             regressions=extras.regressions if extras else None,
+            every_op_selects=True,
         )
     print(report.text())
     if args.json:

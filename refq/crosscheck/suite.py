@@ -163,13 +163,14 @@ def _case_key(case: Case) -> str:
     return f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
 
 
-def _check_selection(ops: list[str], keys: list[str], cases: list[Case]) -> None:
-    """SpecError naming every ``ops`` pattern that selects nothing (with close names)."""
+def _check_selection(ops: list[str], keys: list[str], cases: list[Case], each: bool) -> None:
+    """SpecError if ``ops`` selects nothing — or, with ``each``, if any of its patterns
+    selects nothing — naming the empty patterns with close names."""
     import difflib
 
     names = sorted({*keys, *(_case_key(c) for c in cases), *(c.name for c in cases)})
     empty = [p for p in ops if not any(fnmatch.fnmatchcase(n, p) for n in names)]
-    if not ops or empty:
+    if not ops or (empty if each else len(empty) == len(ops)):
         hints = []
         for p in empty:
             close = difflib.get_close_matches(p, names, n=3, cutoff=0.6)
@@ -205,6 +206,7 @@ def run_suite(
     extra_strategies: Mapping[str, Callable[[], Any]] | None = None,
     seed: int | None = None,
     regressions: Sequence[Case] | None = None,
+    every_op_selects: bool = False,
 ) -> SuiteReport:
     """Run refq's conformance suite on ``backend``.
 
@@ -219,7 +221,9 @@ def run_suite(
     the generated cases from this hypothesis seed instead of the derandomized stream (how
     ``refq check --workers`` splits one long hunt into different ones); ``regressions``:
     named cases (an adapter's minimal reproducers) run like golden cases and reported with
-    source ``regression``.
+    source ``regression``. A selection that selects nothing is a SpecError; with
+    ``every_op_selects`` (``refq check --ops``) so is any one pattern of it that selects
+    nothing (a typo). ``examples`` must be >= 1.
 
     A golden case is matched against ``known`` by its name; a key-level entry (``op.variant``)
     explains only a golden case that fails, so one agreeing case of a key known to disagree
@@ -239,7 +243,8 @@ def run_suite(
     if golden is not None:
         named += [("golden", c) for c in golden_cases(golden)]
     if ops_list is not None:
-        _check_selection(ops_list, list(strategies), [c for _, c in named])
+        _check_selection(ops_list, list(strategies), [c for _, c in named],
+                         every_op_selects)
     report = SuiteReport(backend.name)
     if generated:
         for key, make in strategies.items():

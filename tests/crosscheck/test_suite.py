@@ -211,7 +211,11 @@ def test_bad_examples_and_empty_selections_are_clear_errors() -> None:
     with pytest.raises(SpecError, match=r"'softmx.refq' \(did you mean softmax.refq"):
         run_suite(backend, ops=["softmx.refq"])
     with pytest.raises(SpecError, match=r"'nothing\.here' selects none"):
-        run_suite(backend, ops=["add.ivit", "nothing.here"])
+        run_suite(backend, ops=["add.ivit", "nothing.here"], every_op_selects=True)
+    # without every_op_selects a pattern may select nothing if another selects something
+    assert run_suite(backend, ops=["add.ivit", "nothing.here"], examples=2).ok
+    with pytest.raises(SpecError, match=r"'nothing\.here' selects none"):
+        run_suite(backend, ops=["nothing.here"])
     # a golden case name is a valid selection when a golden set is given
     report = run_suite(backend, ops=["gelu.lut.int8.exhaustive"], golden=GOLDEN, generated=False)
     assert [e.key for e in report.entries] == ["gelu.lut.int8.exhaustive"]
@@ -222,6 +226,7 @@ def test_bad_examples_and_empty_selections_are_clear_errors() -> None:
     [
         (["--examples", "0"], "--examples must be >= 1, got 0"),
         (["--ops", "softmx.refq"], "did you mean softmax.refq"),
+        (["--ops", "add.ivit,softmx.refq"], "'softmx.refq' (did you mean softmax.refq"),
     ],
 )
 def test_check_cli_refuses_bad_examples_and_empty_selections(
