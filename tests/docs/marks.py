@@ -1,0 +1,104 @@
+"""How tests/docs runs each documented command that is not a quick one (see README.md here).
+
+Every entry must match at least one documented command (checked), and every command it
+matches gets its ``kind``:
+
+* ``slow``  — runs only under ``pytest -m slow`` (with the rest of its block, in order);
+* ``skip``  — never run; the reason is shown as the pytest skip reason of that command
+  (``pytest -rs tests/docs`` lists them all);
+* ``strip`` — the part matched by ``pattern`` is removed before running (an install step:
+  the tests run against the checkout they belong to); the rest of the command still runs;
+* ``collect`` — a ``python -m pytest …`` run of part of this suite (which runs those tests
+  itself): the default suite runs it with ``--collect-only`` (its paths and imports must
+  hold), ``-m slow`` runs it in full.
+
+:data:`NEEDS` says which commands need an optional extra or tool (a module name, or
+``exe:NAME`` for a program on PATH): they are skipped when it is missing, except with
+``CI=true``, where that is a failure (CI installs every extra).
+
+``pattern`` is a regular expression searched in the command text; ``page`` (optional) a glob
+over the page path. Unlisted commands are quick: they run in the default suite and must
+finish within :data:`FAST_CPU_SECONDS` of CPU time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FAST_CPU_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Mark:
+    pattern: str
+    kind: str  # "slow" | "skip" | "strip" | "collect"
+    reason: str
+    page: str = "*"
+
+
+_INSTALLS = "installs into the environment running the tests; installing is tested by " \
+    "tests/packaging (a wheel in a fresh venv)"
+
+MARKS: list[Mark] = [
+    # README: installation and the suite itself
+    Mark(r'^python -m pip install -e "\.\[test\]" && ', "strip", _INSTALLS, "README.md"),
+    Mark(r'^python -m pip install -e "\.\[test,dev\]"$', "skip", _INSTALLS, "README.md"),
+    Mark(r"^refq demo$", "slow", "the full demo: about 110 CPU-seconds"),
+    Mark(r"^(HYPOTHESIS_PROFILE=\w+ )?python -m pytest( -q)? tests/", "collect",
+         "part of this test suite"),
+    Mark(r"^python -m pytest$", "skip",
+         "the test suite itself, of which this harness is a part (CI runs it: .ci/run)"),
+    Mark(r"^python -m pytest -m slow$", "skip",
+         "the slow run of the suite itself, of which this harness is a part"),
+    Mark(r"^bash \.ci/run$", "skip",
+         "the CI entry point: installs OS and pip packages, then lints and runs the suite"),
+    Mark(r"^python -m ruff check refq tests tools && python -m mypy$", "skip",
+         "CI's lint step (.ci/run) runs exactly this; mypy's verdict depends on the NumPy "
+         "stubs installed"),
+    Mark(r"--examples 2000", "slow", "a conformance hunt: ~8 min"),
+    Mark(r"^python tools/bench/", "slow", "a benchmark"),
+    # README: evaluation examples
+    Mark(r"--weights deit_s\.safetensors --data imagenet/val", "skip",
+         "needs the user's deit_small weights and an ImageNet validation folder"),
+    Mark(r"^refq eval --methods minmax,repq --bits W8A8,W4A4 --integer", "slow",
+         "4 quantize + integer evaluations on 400 images"),
+    Mark(r"^refq eval --bits W4A4 --opt ptq4vit", "slow",
+         "every method, I&S-ViT's SOS at 50 steps: minutes"),
+    Mark(r"^refq report --method tsptq", "slow", "per-layer statistics and a plot per tensor"),
+    Mark(r"^refq quantize --method ptq4vit --bits W6A6", "slow",
+         "PTQ4ViT's Hessian-guided search: ~10 CPU-s"),
+    Mark(r"^refq check --backend reference --golden golden$", "slow",
+         "100 hypothesis examples per kernel and the whole golden set: ~20 CPU-s"),
+    # docs pages
+    Mark(r"^refq eval --bits W8A8,W6A6,W4A4 --integer --calib 32", "slow",
+         "the full results table: every method at three bit widths"),
+    Mark(r"^refq eval --calib 64 --threads 1 --quiet", "slow", "one method's accuracy run",
+         "docs/results-gradients*.md"),
+    Mark(r"tools/gradients_(seeds|balanced)\.py", "skip",
+         "a reproduction of a measured result: CPU-hours", "docs/results-gradients*.md"),
+    Mark(r"^python exp\.py", "skip", "exp.py was a script of the machine that measured "
+         "the result; it is not in the repository", "docs/results-gradients*.md"),
+    Mark(r"^export OPENBLAS_NUM_THREADS=1 PYTHONPATH=|^O=/tmp/", "skip",
+         "sets up the skipped reproduction commands that follow it",
+         "docs/results-gradients*.md"),
+    Mark(r"^python -m refq\.program\.gap ", "slow", "integerization gap study: ~5 min"),
+    Mark(r"run_onnx_suite\(OnnxRuntimeBackend\(\), examples=100", "slow",
+         "the onnxruntime hunts at 100 examples: ~9 CPU-s (tests/crosscheck runs them at 10)"),
+]
+
+
+@dataclass(frozen=True)
+class Need:
+    pattern: str
+    needs: tuple[str, ...]
+
+
+NEEDS: list[Need] = [
+    Need(r"--backend torch|test_torch", ("torch",)),
+    Need(r"--backend onnxruntime|onnxruntime|test_onnx", ("onnx", "onnxruntime")),
+    Need(r"--backend rtl|test_rtl", ("cocotb", "exe:iverilog", "exe:vvp")),
+    Need(r"tools/rtl/", ("exe:iverilog", "exe:vvp")),
+    Need(r"--plots", ("matplotlib",)),
+]
+
+__all__ = ["FAST_CPU_SECONDS", "MARKS", "NEEDS", "Mark", "Need"]
