@@ -140,8 +140,13 @@ def read_index(folder: Path) -> dict[str, Any]:
         target = (root / entry["file"]).resolve()
         if root not in target.parents or not target.is_file():
             raise GoldenError(f"{where}: file {entry['file']!r} is not in {folder}")
+    listed = {entry["file"] for entry in index["files"]}
     for i, op in enumerate(index["ops"]):
         _check(op, _OP, f"{path}: ops[{i}]")
+        unlisted = sorted(set(op["params"].values()) - listed)
+        if unlisted:
+            raise GoldenError(f"{path}: ops[{i}] names parameter files not in files: "
+                              f"{unlisted[:3]}")
     return dict(index)
 
 

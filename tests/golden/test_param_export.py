@@ -178,6 +178,7 @@ def test_declared_formats_refuse_values_outside_them() -> None:
         (lambda d: d["files"][0].update(file="../escape.hex"), "is not in"),
         (lambda d: d["files"][0].update(format="int3"), "is not"),
         (lambda d: d.update(index_format=2), "index_format"),
+        (lambda d: d["ops"][0]["params"].update(table="params/nothing.hex"), "not in files"),
     ],
 )
 def test_index_reader_refuses_malformed_indexes(
