@@ -82,6 +82,18 @@ MARKS: list[Mark] = [
          "sets up the skipped reproduction commands that follow it",
          "docs/results-gradients*.md"),
     Mark(r"^python -m refq\.program\.gap ", "slow", "integerization gap study: ~5 min"),
+    Mark(r"^refq eval --model my-vit/ --data imagenet/val", "skip",
+         "needs the user's Hugging Face checkpoint folder and an ImageNet validation folder"),
+    Mark(r"^pip install 'refq\[dist\]'", "skip", _INSTALLS),
+    Mark(r"^refq sweep --methods minmax,repq --bits W8A8,W4A4 --integer --workers 2 ", "slow",
+         "4 quantize + integer evaluations on a 2-worker local Dask cluster"),
+    Mark(r"^refq sweep --report --results r\.sqlite|^sqlite3 r\.sqlite", "slow",
+         "reads the r.sqlite of the sweep above"),
+    Mark(r"^for W in 1 2; do\n *refq sweep", "slow", "the scaling measurement: two sweeps"),
+    Mark(r"--scheduler tcp://scheduler-host", "skip",
+         "needs a Dask cluster, the user's weights and an ImageNet validation folder"),
+    Mark(r"--workers 16 --examples 100000", "skip",
+         "a hunt of 100 000 examples per op on 16 workers: CPU-hours"),
     Mark(r"run_onnx_suite\(OnnxRuntimeBackend\(\), examples=100", "slow",
          "the onnxruntime hunts at 100 examples: ~9 CPU-s (tests/crosscheck runs them at 10)"),
 ]
@@ -99,6 +111,8 @@ NEEDS: list[Need] = [
     Need(r"--backend rtl|test_rtl", ("cocotb", "exe:iverilog", "exe:vvp")),
     Need(r"tools/rtl/", ("exe:iverilog", "exe:vvp")),
     Need(r"--plots", ("matplotlib",)),
+    Need(r"^refq sweep|^for W in .*\n *refq sweep", ("dask", "distributed")),
+    Need(r"^sqlite3 ", ("exe:sqlite3",)),
 ]
 
 __all__ = ["FAST_CPU_SECONDS", "MARKS", "NEEDS", "Mark", "Need"]

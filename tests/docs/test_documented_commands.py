@@ -2,10 +2,10 @@
 break silently. How commands are found: tests/docs/extract.py; how slow or unrunnable ones
 are marked: tests/docs/marks.py; the convention for writers: tests/docs/README.md.
 
-Each block runs in a fresh scratch copy of the repository (its committed and untracked
-files, golden/ included), from the copy's root, with ``python`` and ``refq`` resolving to
-this interpreter and the copy's refq (PYTHONPATH), one BLAS thread, commands in order, each
-required to exit 0. Quick commands must stay under FAST_CPU_SECONDS of CPU time.
+Each page's commands run in page order in a fresh scratch copy of the repository (its
+committed and untracked files, golden/ included), from the copy's root, with ``python`` and
+``refq`` resolving to this interpreter and the copy's refq (PYTHONPATH), one BLAS thread,
+each required to exit 0. Quick commands must stay under FAST_CPU_SECONDS of CPU time.
 """
 
 from __future__ import annotations
@@ -97,11 +97,11 @@ def missing_needs(command: Command) -> list[str]:
     return missing
 
 
-BLOCKS: dict[str, list[Command]] = defaultdict(list)
+PAGES: dict[str, list[Command]] = defaultdict(list)  # a page's commands, in page order
 for _c in COMMANDS:
-    BLOCKS[_c.block].append(_c)
-FAST = [b for b, cs in BLOCKS.items() if any(kind_of(c) in ("fast", "collect") for c in cs)]
-SLOW = [b for b, cs in BLOCKS.items() if any(kind_of(c) in ("slow", "collect") for c in cs)]
+    PAGES[_c.page].append(_c)
+FAST = [p for p, cs in PAGES.items() if any(kind_of(c) in ("fast", "collect") for c in cs)]
+SLOW = [p for p, cs in PAGES.items() if any(kind_of(c) in ("slow", "collect") for c in cs)]
 SKIPPED = [c for c in COMMANDS if kind_of(c) == "skip"]
 
 
@@ -143,14 +143,14 @@ def _scratch(tmp: Path, files: list[Path]) -> tuple[Path, dict[str, str]]:
     return repo, env
 
 
-def _run_block(block: str, tmp: Path, files: list[Path], full: bool) -> None:
+def _run_page(page: str, tmp: Path, files: list[Path], full: bool) -> None:
     kinds = ("fast", "collect", "slow") if full else ("fast", "collect")
-    todo = [c for c in BLOCKS[block] if kind_of(c) in kinds]
+    todo = [c for c in PAGES[page] if kind_of(c) in kinds]
     missing = sorted({m for c in todo for m in missing_needs(c)})
     if missing:
         if CI:
-            pytest.fail(f"{block}: CI lacks {missing}")
-        pytest.skip(f"{block} needs {', '.join(missing)} (CI installs it)")
+            pytest.fail(f"{page}: CI lacks {missing}")
+        pytest.skip(f"{page} needs {', '.join(missing)} (CI installs it)")
     repo, env = _scratch(tmp, files)
     for c in todo:
         text = runnable_text(c, full)
@@ -169,17 +169,17 @@ def _run_block(block: str, tmp: Path, files: list[Path], full: bool) -> None:
                 f"{c.id}: `{text}` took {cpu:.1f} CPU-s; mark it slow in tests/docs/marks.py")
 
 
-@pytest.mark.parametrize("block", FAST)
-def test_documented_commands_run(block: str, tmp_path: Path, source_files: list[Path]) -> None:
-    _run_block(block, tmp_path, source_files, full=False)
+@pytest.mark.parametrize("page", FAST)
+def test_documented_commands_run(page: str, tmp_path: Path, source_files: list[Path]) -> None:
+    _run_page(page, tmp_path, source_files, full=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", SLOW)
+@pytest.mark.parametrize("page", SLOW)
 def test_documented_slow_commands_run(
-    block: str, tmp_path: Path, source_files: list[Path]
+    page: str, tmp_path: Path, source_files: list[Path]
 ) -> None:
-    _run_block(block, tmp_path, source_files, full=True)
+    _run_page(page, tmp_path, source_files, full=True)
 
 
 @pytest.mark.parametrize("command", SKIPPED, ids=[c.id for c in SKIPPED])
