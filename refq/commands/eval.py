@@ -60,14 +60,19 @@ def parse_methods(text: str | None) -> list[str]:
     return names
 
 
-def parse_recipe_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+def parse_recipe_options(items: list[str] | None,
+                         methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``["ptq4vit.n=20", "ias.sos=false"]`` → ``{"ptq4vit": {"n": 20}, "ias": {"sos": False}}``.
 
     Values: ``true``/``false`` → bool, an integer literal → int, a float literal → float,
-    anything else a string. SpecError if an item is not ``METHOD.KEY=VALUE`` or names an
-    unknown method (unknown keys are rejected by the recipe itself).
+    anything else a string. SpecError, before any work, if an item is not
+    ``METHOD.KEY=VALUE``, names an unknown method, a key that method does not take (the
+    valid keys listed, the closest suggested) or, given ``methods`` (those being run), a
+    method that is not among them (its option would be ignored).
     """
-    from refq.methods import METHODS
+    from difflib import get_close_matches
+
+    from refq.methods import METHODS, recipe_options
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
@@ -77,8 +82,19 @@ def parse_recipe_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
                             "e.g. ptq4vit.n=20")
         method, key, text = m.group(1), m.group(2), m.group(3)
         if method not in METHODS:
-            raise SpecError(f"recipe option {item!r}: unknown method {method!r}; "
+            close = get_close_matches(method, METHODS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"recipe option {item!r}: unknown method {method!r}{hint}; "
                             f"known: {', '.join(METHODS)}")
+        keys = sorted(recipe_options(method))
+        if key not in keys:
+            close = get_close_matches(key, keys, n=1)
+            hint = f" (did you mean {method}.{close[0]}?)" if close else ""
+            raise SpecError(f"recipe option {item!r}: {method} has no option {key!r}{hint}; "
+                            f"{method} takes {', '.join(keys) if keys else 'no options'}")
+        if methods is not None and method not in methods:
+            raise SpecError(f"recipe option {item!r}: {method} is not run here (methods: "
+                            f"{', '.join(methods)}); add it to --methods or drop the option")
         value: Any
         if text.lower() in ("true", "false"):
             value = text.lower() == "true"
@@ -374,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods)
     bits = parse_bits(args.bits)
-    opts = parse_recipe_options(args.opt)
+    opts = parse_recipe_options(args.opt, methods)
     work = load_workload(args)
     if work.images.shape[0] == 0:
         raise SpecError("no images to evaluate")

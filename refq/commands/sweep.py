@@ -116,11 +116,12 @@ def sweep(args: argparse.Namespace, inline: bool) -> int:
     if args.weights is not None and len(models) != 1:
         raise SpecError("--weights goes with a single named --model; write NAME=FILE for "
                         "several")
+    methods = parse_methods(args.methods)
     opts = Options(
         sources=[parse_model(m, args.weights) for m in models], data=args.data,
         labels=args.labels, seeds=parse_seeds(args.seed), calib=args.calib,
-        limit=args.limit, methods=parse_methods(args.methods), bits=parse_bits(args.bits),
-        integer=args.integer, options=parse_recipe_options(args.opt),
+        limit=args.limit, methods=methods, bits=parse_bits(args.bits),
+        integer=args.integer, options=parse_recipe_options(args.opt, methods),
         shard_size=args.shard_size, threads=args.threads)
     if len(set(opts.sources)) != len(opts.sources):
         raise SpecError("--model: a model is named twice")

@@ -51,6 +51,16 @@ def _minmax(model: Model, w_bits: int, a_bits: int, calib_images: npt.ArrayLike)
                      notes={"calib_images": int(np.asarray(calib_images).shape[0])})
 
 
+def recipe_options(method: str) -> frozenset[str]:
+    """The option keys ``quantize_model(..., **opts)`` accepts for ``method``."""
+    if method not in METHODS:
+        raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method == "minmax":
+        return frozenset()
+    from refq.methods.recipes import OPTIONS
+    return OPTIONS[method]
+
+
 def quantize_model(model: Model, method: str, w_bits: int, a_bits: int,
                    calib_images: npt.ArrayLike, seed: int = 0, **opts: Any) -> QuantSpec:
     """Run the recipe ``method`` (one of METHODS) on ``calib_images`` -> QuantSpec."""

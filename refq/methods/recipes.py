@@ -134,6 +134,15 @@ FloatArray = npt.NDArray[np.float64]
 CALIB_SUB = 8
 """Calibration images used by the searches (the first ones of ``calib_images``)."""
 
+OPTIONS: dict[str, frozenset[str]] = {
+    m: frozenset({"calib_sub", *keys}) for m, keys in {
+        "ptq4vit": ("metric", "n", "rounds", "hessian_loss", "sequential"),
+        "tsptq": (), "dopq": ("choice",), "ias": ("sos", "sos_iters", "sos_lr", "sos_batch"),
+        "repq": (), "fqvit": (),
+    }.items()
+}
+"""The options each recipe takes (keyword arguments of :func:`run_recipe`'s ``opts``)."""
+
 
 def _f64(x: Any) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
@@ -450,10 +459,7 @@ def tsptq(ctx: _Ctx) -> QuantSpec:
 def run_recipe(model: Model, method: str, w_bits: int, a_bits: int,
                calib_images: npt.ArrayLike, seed: int, opts: dict[str, Any]) -> QuantSpec:
     """Dispatch to the recipe ``method`` with its options (SpecError on unknown ones)."""
-    allowed = {"ptq4vit": {"metric", "n", "rounds", "hessian_loss", "sequential"},
-               "repq": set(),
-               "dopq": {"choice"}, "ias": {"sos", "sos_iters", "sos_lr", "sos_batch"},
-               "fqvit": set(), "tsptq": set()}[method]
+    allowed = OPTIONS[method] - {"calib_sub"}
     opts = dict(opts)
     calib_sub = opts.pop("calib_sub", CALIB_SUB)
     bad = sorted(set(opts) - allowed)

@@ -174,6 +174,13 @@ def _cells(setup: Setup) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
+def legend(integer: bool) -> str:
+    """The line under a text table saying what its columns are."""
+    delta = "Δ = integer − fake-quant" if integer else "Δ = fake-quant − FP"
+    return (f"top-1 in %; {delta}, in percentage points; CPU s = calibration, lowering and "
+            "evaluation CPU seconds of the line")
+
+
 def text(tables: list[Setup]) -> str:
     """The tables as aligned text, each under its setup line, with the n/a reasons."""
     parts = []
@@ -184,6 +191,7 @@ def text(tables: list[Setup]) -> str:
                  " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
                  "-|-".join("-" * w for w in widths)]
         lines += [" | ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+        lines.append(legend(setup.integer))
         notes = [f"  {ln.name} {ln.bits}: {n}" for ln in setup.lines for n in ln.notes]
         parts.append("\n".join(lines + (["n/a:", *notes] if notes else [])))
     return "\n\n".join(parts)
@@ -307,5 +315,5 @@ def _bits_order(bits: str) -> tuple[int, int]:
     return (-int(w), -int(a))
 
 
-__all__ = ["CSV_COLUMNS", "Line", "Setup", "Value", "csv_text", "markdown", "plots",
+__all__ = ["CSV_COLUMNS", "Line", "Setup", "Value", "csv_text", "legend", "markdown", "plots",
            "setups", "text"]

@@ -164,12 +164,14 @@ def test_parse_recipe_options() -> None:
             parse_recipe_options([bad])
 
 
-def test_eval_unknown_recipe_option_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--methods", "repq", "--opt", "repq.n=3", "--limit", "2",
+def test_eval_recipe_refusal_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    """A value the recipe refuses (a key it takes) is a row note and exit 2; unknown keys
+    are refused before any work (tests/commands/test_first_hour.py)."""
+    assert main(["eval", "--methods", "repq", "--opt", "repq.calib_sub=0", "--limit", "2",
                  "--calib", "2", "--quiet"]) == 2
     out = capsys.readouterr().out
-    assert "recipe options: repq.n=3" in out
-    assert "repq W8A8: recipe: method 'repq': unknown options ['n']" in out
+    assert "recipe options: repq.calib_sub=0" in out
+    assert "repq W8A8: recipe: calib_sub must be a positive int, got 0" in out
 
 
 def test_blas_threads_limits_and_restores() -> None:

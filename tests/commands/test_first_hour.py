@@ -23,6 +23,20 @@ def test_accuracy_tables_say_what_delta_is() -> None:
     assert without[3].startswith("top-1 in %; Δ = fake-quant − FP, in percentage points")
 
 
+@pytest.mark.parametrize("integer", [True, False])
+def test_sweep_tables_say_what_delta_is(integer: bool) -> None:
+    from refq.sweep.report import Line, Setup, Value, text
+
+    line = Line("minmax", "W8A8", {}, fp=Value(0.9), fq=Value(0.8),
+                integer=Value(0.7) if integer else None)
+    describe = {"model": "m", "data": "d", "images": 1, "limit": None, "labels": "l",
+                "seed": 0, "calib": 1, "shard_size": 1, "refq": "0"}
+    lines = text([Setup(describe, [line], integer=integer)]).splitlines()
+    assert lines[3].split("|")[-2].strip() == "-10.00"
+    want = "integer − fake-quant" if integer else "fake-quant − FP"
+    assert lines[4].startswith(f"top-1 in %; Δ = {want}, in percentage points; CPU s = ")
+
+
 def test_eval_prints_the_legend_under_its_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--methods", "minmax", "--limit", "4", "--calib", "2", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -97,3 +111,43 @@ def test_demo_removes_its_temporary_golden_folder_unless_kept(
         assert f"kept in {golden}" in out and (golden / "MANIFEST.json").is_file()
     else:
         assert f"removed {golden} at the end" in out and not made[0].exists()
+
+
+# -- --opt keys are checked for every method before any work --------------------------------
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--opt", "ptq4vit.metrc=cosine"],
+         "ptq4vit has no option 'metrc' (did you mean ptq4vit.metric?); ptq4vit takes "
+         "calib_sub, hessian_loss, metric, n, rounds, sequential"),
+        (["--methods", "minmax", "--opt", "ptq4vit.metric=cosine"],
+         "ptq4vit is not run here (methods: minmax); add it to --methods or drop the option"),
+        (["--opt", "ptq4vt.n=3"], "unknown method 'ptq4vt' (did you mean 'ptq4vit'?)"),
+        (["--opt", "ias.sos_iter=5"], "(did you mean ias.sos_iters?); ias takes calib_sub, "
+         "sos, sos_batch, sos_iters, sos_lr"),
+        (["--methods", "minmax", "--opt", "minmax.n=1"], "minmax takes no options"),
+    ],
+)
+def test_recipe_options_are_checked_before_any_work(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import refq.commands.eval as ev
+
+    def no_work(*a: object, **k: object) -> None:
+        raise AssertionError("data loaded before the options were checked")
+
+    monkeypatch.setattr(ev, "load_workload", no_work)
+    assert main(["eval", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert needle in err and out == ""
+
+
+def test_sweep_checks_recipe_options_too(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "r.sqlite"
+    assert main(["sweep", "--methods", "minmax", "--opt", "ias.sos=false", "--workers", "0",
+                 "--results", str(db)]) == 2
+    assert "ias is not run here (methods: minmax)" in capsys.readouterr().err
+    assert not db.exists()

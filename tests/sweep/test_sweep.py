@@ -136,12 +136,12 @@ def test_report_from_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_recipe_refusal_is_stored_not_recomputed(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "r.sqlite"
-    argv = ["sweep", "--methods", "minmax", "--bits", "W8A8", "--opt", "minmax.nosuch=1",
+    argv = ["sweep", "--methods", "repq", "--bits", "W8A8", "--opt", "repq.calib_sub=0",
             "--calib", "4", "--limit", "10", "--quiet", "--workers", "0",
             "--results", str(db)]
     assert main(argv) == 2
     out = capsys.readouterr().out
-    assert "minmax (nosuch=1) W8A8: recipe: method 'minmax': unknown options ['nosuch']" in out
+    assert "repq (calib_sub=0) W8A8: recipe: calib_sub must be a positive int, got 0" in out
     assert main(argv) == 2
     assert "to compute: 0 preps, 0 shards" in capsys.readouterr().out
 
