@@ -79,7 +79,8 @@ def test_mutated_copy_with_other_rounding_is_caught(
         ("requantize.dyadic.int32_int8.b3_c1_half_even", "requantize.dyadic"),
         ("softmax.refq.rows16x37", "softmax.refq"),
         ("requantize.tflite_single.int32_int8.m0p5_s0", "requantize.single"),
-        ("block.deit_digits.minmax.w8a8.mlp", "a block program"),
+        ("block.deit_digits.minmax.w8a8.encoder", "a block program"),
+        ("requantize.fp32.int32_uint8.acc-above-2p24", "requantize.fp32"),
     ],
 )
 def test_unsupported_cases_are_refused_by_name(
