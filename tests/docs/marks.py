@@ -96,6 +96,11 @@ MARKS: list[Mark] = [
          "needs a Dask cluster, the user's weights and an ImageNet validation folder"),
     Mark(r"--workers 16 --examples 100000", "skip",
          "a hunt of 100 000 examples per op on 16 workers: CPU-hours"),
+    Mark(r"--backend hls4ml|^refq golden generate --out G --only", "slow",
+         "builds hls4ml's C++ emulation of each case with g++ (the generated G feeds it)",
+         "docs/backends/hls4ml.md"),
+    Mark(r"--format qonnx --out Q|--backend qonnx", "slow",
+         "every golden case through QONNX's executor", "docs/backends/qonnx.md"),
     Mark(r"run_onnx_suite\(OnnxRuntimeBackend\(\), examples=100", "slow",
          "the onnxruntime hunts at 100 examples: ~9 CPU-s (tests/crosscheck runs them at 10)"),
 ]
@@ -115,6 +120,8 @@ NEEDS: list[Need] = [
     Need(r"--plots", ("matplotlib",)),
     Need(r"^refq sweep|^for W in .*\n *refq sweep", ("dask", "distributed")),
     Need(r"^sqlite3 ", ("exe:sqlite3",)),
+    Need(r"--backend hls4ml", ("hls4ml", "exe:g++")),
+    Need(r"qonnx", ("qonnx", "onnx")),
 ]
 
 __all__ = ["FAST_CPU_SECONDS", "MARKS", "NEEDS", "Mark", "Need"]
