@@ -178,8 +178,6 @@ def test_4_nan_in_a_config_file_is_refused(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- finding 5
 
 
-@pytest.mark.xfail(strict=False, reason="the selection check of refq.crosscheck.suite "
-                   "(an --ops pattern selecting nothing is an error) lands separately")
 def test_5_a_check_selection_matching_nothing_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--backend", "reference", "--ops", "softmx.refq"]) == 2
     assert "softmx.refq" in capsys.readouterr().err
