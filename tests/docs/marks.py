@@ -57,6 +57,8 @@ MARKS: list[Mark] = [
          "stubs installed"),
     Mark(r"--examples 2000", "slow", "a conformance hunt: ~8 min"),
     Mark(r"^python tools/bench/", "slow", "a benchmark"),
+    Mark(r"run_stream\.py .*--sim verilator", "slow",
+         "Verilator's C++ build of the DUT: about a minute", "docs/rtl.md"),
     # README: evaluation examples
     Mark(r"--weights deit_s\.safetensors --data imagenet/val", "skip",
          "needs the user's deit_small weights and an ImageNet validation folder"),
@@ -117,6 +119,7 @@ NEEDS: list[Need] = [
     Need(r"--backend onnxruntime|onnxruntime|test_onnx", ("onnx", "onnxruntime")),
     Need(r"--backend rtl|test_rtl", ("cocotb", "exe:iverilog", "exe:vvp")),
     Need(r"tools/rtl/", ("exe:iverilog", "exe:vvp")),
+    Need(r"tools/rtl/stream/", ("cocotb",)),
     Need(r"--plots", ("matplotlib",)),
     Need(r"^refq sweep|^for W in .*\n *refq sweep", ("dask", "distributed")),
     Need(r"^sqlite3 ", ("exe:sqlite3",)),
