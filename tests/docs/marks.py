@@ -57,6 +57,11 @@ MARKS: list[Mark] = [
          "stubs installed"),
     Mark(r"--examples 2000", "slow", "a conformance hunt: ~8 min"),
     Mark(r"^python tools/bench/", "slow", "a benchmark"),
+    Mark(r"^python tools/fuzz_readers\.py --mutants 5040", "slow",
+         "the full mutation run of every reader: several CPU-minutes", "docs/file-formats.md"),
+    Mark(r"^python -m refq\.schemas --write docs/schemas", "skip",
+         "rewrites the committed published schemas; --check on the line above tests them",
+         "docs/file-formats.md"),
     Mark(r"run_stream\.py .*--sim verilator", "slow",
          "Verilator's C++ build of the DUT: about a minute", "docs/rtl.md"),
     # README: evaluation examples
