@@ -27,9 +27,12 @@ _I32_MAX = 2**31 - 1
 def saturating_rounding_doubling_high_mul(a: Any, b: Any) -> IntArray:
     """gemmlowp SaturatingRoundingDoublingHighMul on int32 ``a``, ``b`` → int32.
 
-    Computes round(a·b / 2^31) with ties away from zero: the 62-bit product ``ab`` (int64)
-    plus a nudge of 2^30 (ab >= 0) or 1 - 2^30 (ab < 0), then a division by 2^31 that
-    truncates toward zero. The single overflow case a = b = -2^31 returns 2^31 - 1.
+    Computes round(a·b / 2^31) with ties toward +∞ (``half_up``: +1/2 → 1, -1/2 → 0): the
+    62-bit product ``ab`` (int64) plus a nudge of 2^30 (ab >= 0) or 1 - 2^30 (ab < 0), then a
+    division by 2^31 that truncates toward zero — for a negative tie (ab + 1 - 2^30) / 2^31
+    lies just above the lower integer and truncates up, so gemmlowp's code, which this
+    follows, is not "ties away from zero" as its name is often read. The single overflow
+    case a = b = -2^31 returns 2^31 - 1.
     Intermediates: ab + nudge within ±(2^62 + 2^30), int64.
     """
     aa = check_range(a, INT32, "a", "saturating_rounding_doubling_high_mul")
@@ -104,7 +107,8 @@ def multiply_by_quantized_multiplier(
 
     ``scheme="double"`` (the default TFLite build): ``shift`` in [-31, 30];
     RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^max(shift, 0), M),
-    max(-shift, 0)) — two roundings, each ties away from zero. ``x · 2^max(shift, 0)`` must fit
+    max(-shift, 0)) — two roundings: SRDHM's ties go toward +∞, RoundingDivideByPOT's away
+    from zero. ``x · 2^max(shift, 0)`` must fit
     int32 (it is an int32 multiply in C++), else RangeError.
 
     ``scheme="single"`` (``TFLITE_SINGLE_ROUNDING``): ``shift`` in [-31, 30];

@@ -8,8 +8,8 @@ name           result for a real quotient q                    used by
 ``floor``      ⌊q⌋ (arithmetic right shift)                    I-BERT/I-ViT ``floor``
 ``ceil``       ⌈q⌉
 ``trunc``      toward zero (C integer division)                gemmlowp SRDHM division
-``half_up``    ⌊q + 1/2⌋ (ties toward +∞)                      TVM, TFLite single rounding
-``half_away``  ties away from zero                             TFLite / gemmlowp, std::round
+``half_up``    ⌊q + 1/2⌋ (ties toward +∞)                      TVM, TFLite single, SRDHM
+``half_away``  ties away from zero                             RoundingDivideByPOT, round
 ``half_even``  ties to the even neighbour (banker's)           ONNX, torch.round, NumPy
 =============  ==============================================  ===========================
 

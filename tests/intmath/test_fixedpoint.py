@@ -28,12 +28,20 @@ MULT = st.one_of(st.just(0), st.integers(1 << 30, I32_MAX))
 @example(a=I32_MIN, b=I32_MIN)  # the one saturating case
 @example(a=I32_MIN, b=I32_MAX)
 @example(a=I32_MAX, b=I32_MAX)
-@example(a=1, b=1 << 30)  # ab = 2^30: exactly one half → rounds away to 1
-@example(a=-1, b=1 << 30)  # -1/2 → -1 (away from zero)
+@example(a=1, b=1 << 30)  # ab = 2^30: exactly one half → 1
+@example(a=-1, b=1 << 30)  # -1/2 → 0: the negative nudge 1 - 2^30 sends ties toward +∞
 @example(a=3, b=1 << 30)
 @example(a=-3, b=1 << 30)
 def test_srdhm_matches_oracle(a: int, b: int) -> None:
     assert int(saturating_rounding_doubling_high_mul(a, b)) == srdhm(a, b)
+
+
+def test_srdhm_ties_go_up_not_away() -> None:
+    """gemmlowp's SRDHM adds 2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31
+    truncating: (-2^30 + 1 - 2^30) / 2^31 truncates to 0, so -1/2 → 0 and -3/2 → -1 —
+    ties toward +∞ (half_up), not away from zero. Hand-derived values."""
+    got = saturating_rounding_doubling_high_mul(np.array([-3, -1, 1, 3]), 1 << 30)
+    np.testing.assert_array_equal(got, np.array([-1, 0, 1, 2], dtype=np.int64), strict=True)
 
 
 @given(x=I32, e=st.integers(0, 31))
