@@ -1,5 +1,5 @@
 """Range observers: min-max (per tensor / per channel), exponential moving average, and
-percentiles with linear interpolation.
+percentiles with linear interpolation (torch.quantile's arithmetic by default).
 
 All inputs are converted to float64; results are float64 (0-d arrays per tensor, (C,)
 arrays per channel). No rounding happens here.
@@ -8,11 +8,13 @@ arrays per channel). No rounding happens here.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from refq.calib._common import FloatArray, as_float, channels_first
+from refq.calib.quantile import Arith, check_arith, official_quantile_rows
 from refq.errors import SpecError
 
 
@@ -36,11 +38,11 @@ def absmax(x: npt.ArrayLike, axis: int | None = None) -> FloatArray:
 
 
 def _quantile_sorted(s: FloatArray, p: float) -> FloatArray:
-    """Linear-interpolation quantile of rows already sorted along the last axis.
+    """NumPy's linear-interpolation quantile of rows already sorted along the last axis.
 
-    h = (n-1)·p, i = floor(h), value = s[i] + (h - i)·(s[i+1] - s[i]) (numpy's default
-    'linear' method, Hyndman & Fan type 7), evaluated as numpy does: lo + d·t for t < 0.5,
-    hi - d·(1-t) otherwise, d = hi - lo.
+    h = (n-1)·p, i = floor(h), value = s[i] + (h - i)·(s[i+1] - s[i]) (Hyndman & Fan type
+    7), evaluated as numpy does: lo + d·t for t < 0.5, hi - d·(1-t) otherwise, d = hi - lo
+    (two roundings each; torch.quantile rounds once, :mod:`refq.calib.quantile`).
     """
     n = s.shape[-1]
     h = (n - 1) * p
@@ -49,26 +51,41 @@ def _quantile_sorted(s: FloatArray, p: float) -> FloatArray:
     frac = h - i
     lo, hi = s[..., i], s[..., j]
     d = hi - lo
-    # the two-sided lerp of numpy (and torch.lerp): from below when frac < 0.5, from
-    # above otherwise, so that frac = 1 gives hi exactly
     out: FloatArray = lo + d * frac if frac < 0.5 else hi - d * (1.0 - frac)
     return out
 
 
-def percentile(x: npt.ArrayLike, p: float, axis: int | None = None) -> FloatArray:
+PercentileMethod = Literal["torch", "numpy"]
+
+
+def percentile(x: npt.ArrayLike, p: float, axis: int | None = None, *,
+               method: PercentileMethod = "torch", arith: Arith = "float64") -> FloatArray:
     """The ``p``-quantile of ``x`` with linear interpolation, ``p`` a FRACTION in [0, 1]
     (0.999, not 99.9; SpecError otherwise).
 
-    Definition (numpy's default ``method='linear'``): sort the n values, h = (n-1)·p,
-    result = s[⌊h⌋] + (h-⌊h⌋)·(s[⌊h⌋+1] - s[⌊h⌋]). ``axis=None``: whole tensor (0-d);
-    ``axis=k``: one quantile per channel of axis ``k`` ((C,)). This is what I&S-ViT's
-    ``torch.quantile`` computes.
+    Definition: sort the n values, h = (n-1)·p, result = s[⌊h⌋] + (h-⌊h⌋)·(s[⌊h⌋+1] -
+    s[⌊h⌋]). ``method="torch"`` (default): evaluated as the official codes' ``torch.quantile``
+    on CPU does it — one rounding of the interpolation, in ``arith`` (float32: x and p
+    rounded to float32 first), and their ``np.percentile`` fallback above 2^24 elements
+    per quantile (:func:`refq.calib.quantile.official_quantile`). ``method="numpy"``:
+    ``np.quantile(x, p)`` (two roundings; float64 only). ``axis=None``: whole tensor (0-d);
+    ``axis=k``: one quantile per channel of axis ``k`` ((C,)).
     """
     if not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) <= 1.0:
         raise SpecError(f"percentile: p must be a fraction in [0, 1], got {p!r}")
+    if method not in ("torch", "numpy"):
+        raise SpecError(f"percentile: method must be 'torch' or 'numpy', got {method!r}")
     a = as_float(x)
     rows = a.reshape(1, -1) if axis is None else channels_first(a, axis)
-    q = _quantile_sorted(np.sort(rows, axis=1), float(p))
+    if method == "numpy":
+        if arith != "float64":
+            raise SpecError("percentile: method='numpy' is float64 only")
+        q = _quantile_sorted(np.sort(rows, axis=1), float(p))
+    else:
+        ar = check_arith(arith)
+        if ar == "float32":
+            rows = rows.astype(np.float32).astype(np.float64)
+        q = official_quantile_rows(rows, float(p), ar)
     return np.asarray(q[0]) if axis is None else q
 
 
@@ -123,4 +140,4 @@ class EMAObserver:
         return self.min, self.max
 
 
-__all__ = ["EMAObserver", "absmax", "minmax", "percentile"]
+__all__ = ["EMAObserver", "PercentileMethod", "absmax", "minmax", "percentile"]

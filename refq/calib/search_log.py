@@ -17,6 +17,7 @@ from refq.calib._common import as_float, check_bits
 from refq.calib.grid import grid_search
 from refq.calib.metrics import Metric
 from refq.calib.observers import percentile
+from refq.calib.quantile import Arith
 from refq.calib.search_ias import ACT_PERCENTILES
 from refq.errors import SpecError
 from refq.quant.log2 import Log2Quantizer
@@ -31,16 +32,18 @@ def log2_init(
     scale: float | None = None,
     zero: str = "extra",
     metric: str | Metric = "mse",
+    arith: Arith = "float64",
 ) -> tuple[Log2Quantizer, dict[str, Any]]:
     """Log2Quantizer(bits, base, Δ, zero) with Δ = quantile(x, p) of the best ``p`` (module
-    docstring), or the given ``scale`` (no search). Record: ``scale``, ``p`` (None if
-    fixed), ``index``, ``loss``, ``losses``."""
+    docstring; torch.quantile's arithmetic in ``arith``, :func:`refq.calib.percentile`),
+    or the given ``scale`` (no search). Record: ``scale``, ``p`` (None if fixed),
+    ``index``, ``loss``, ``losses``."""
     xa = as_float(x)
     b = check_bits(bits)
     if scale is not None:
         q = Log2Quantizer(b, base, scale, zero)  # type: ignore[arg-type]
         return q, {"scale": float(scale), "p": None, "base": base, "zero": zero}
-    deltas = [float(percentile(xa, p)) for p in candidates]
+    deltas = [float(percentile(xa, p, arith=arith)) for p in candidates]
     if any(d <= 0 for d in deltas):
         raise SpecError("log2_init: a percentile of x is <= 0 (log quantizers need x > 0)")
     res = grid_search(xa, lambda d: Log2Quantizer(b, base, d, zero),  # type: ignore[arg-type]

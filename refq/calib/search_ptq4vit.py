@@ -30,60 +30,21 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.calib._common import FloatArray, as_float, check_bits, first_argmin
-from refq.calib.metrics import Metric, get_metric, restrict
+from refq.calib.metrics import COSINE_EPS, Metric, WeightedMSE, get_metric, restrict
+from refq.calib.ptq4vit_grid import (
+    ALPHA,
+    BETA,
+    GELU_NEG_RANGE,
+    N_CANDIDATES,
+    ROUNDS,
+    gelu_twin_fake_quant,
+    ptq4vit_candidates,
+    sym_fake_quant,
+    symmetric_delta0,
+)
+from refq.calib.search_twin import gelu_twin_quantizer, softmax_twin_quantizer
 from refq.errors import SpecError
 from refq.quant import Quantizer, UniformQuantizer
-
-ALPHA = 0.01
-BETA = 1.2
-N_CANDIDATES = 100
-ROUNDS = 3
-GELU_NEG_RANGE = 0.16997124254703522
-"""|min GELU(x)|: the post-GELU negative branch covers [-GELU_NEG_RANGE, 0]."""
-
-
-def ptq4vit_candidates(
-    delta0: npt.ArrayLike, alpha: float = ALPHA, beta: float = BETA, n: int = N_CANDIDATES
-) -> FloatArray:
-    """Candidate scales (α + i(β-α)/n)·Δ0 for i = 0..n-1: shape (n, *Δ0.shape).
-
-    The multipliers are computed as α + i·(β-α)/n in float64, then multiplied by Δ0.
-    """
-    if not isinstance(n, int) or n < 1:
-        raise SpecError(f"n must be a positive int, got {n!r}")
-    if not 0 < alpha < beta:
-        raise SpecError(f"need 0 < alpha < beta, got alpha={alpha}, beta={beta}")
-    d0 = as_float(delta0, "delta0")
-    mult = np.array([alpha + i * (beta - alpha) / n for i in range(n)], dtype=np.float64)
-    out: FloatArray = mult.reshape((n,) + (1,) * d0.ndim) * d0
-    return out
-
-
-def symmetric_delta0(x: npt.ArrayLike, bits: int, axis: int | None = None) -> FloatArray:
-    """Δ0 = max|x| / (2^(b-1) - 0.5), per tensor (0-d) or per channel of ``axis`` ((C,))."""
-    from refq.calib.observers import absmax
-
-    b = check_bits(bits)
-    out: FloatArray = absmax(x, axis) / (2.0 ** (b - 1) - 0.5)
-    return out
-
-
-def sym_fake_quant(x: FloatArray, delta: npt.ArrayLike, bits: int) -> FloatArray:
-    """clamp(round_half_even(x/Δ), -2^(b-1), 2^(b-1)-1)·Δ, Δ broadcasting against x."""
-    d = np.asarray(delta, dtype=np.float64)
-    q = np.clip(np.rint(x / d), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    out: FloatArray = q * d
-    return out
-
-
-def gelu_twin_fake_quant(x: FloatArray, delta_pos: float, bits: int) -> FloatArray:
-    """PTQ4ViT post-GELU twin form: clamp(round(x/Δ+),0,2^(b-1)-1)·Δ+ +
-    clamp(round(x/Δ-),-2^(b-1),0)·Δ-, Δ- = GELU_NEG_RANGE/2^(b-1)."""
-    dn = GELU_NEG_RANGE / 2 ** (bits - 1)
-    pos = np.clip(np.rint(x / delta_pos), 0, 2 ** (bits - 1) - 1) * delta_pos
-    neg = np.clip(np.rint(x / dn), -(2 ** (bits - 1)), 0) * dn
-    out: FloatArray = pos + neg
-    return out
 
 
 def _linear(x: FloatArray, w: FloatArray, b: FloatArray | None) -> FloatArray:
@@ -286,6 +247,85 @@ def search_matmul_scales(
 
 
 
+def search_channel_scales(
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    w_bits: int,
+    metric: str | Metric = "cosine",
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    n: int = N_CANDIDATES,
+) -> dict[str, Any]:
+    """PTQ4ViT's per-output-channel weight search of the patch-embedding conv
+    (``ChannelwiseBatchingQuantConv2d``, input not quantized: ``a_bit=32``), on the conv
+    written as a linear layer over patches: ``x`` (B, P, K) patches, ``weight`` (C, K),
+    output (B, P, C).
+
+    Channel c: Δ0_c = max|W_c| / (2^(b-1) - 0.5), candidates (α + i(β-α)/n)·Δ0_c; every
+    candidate i is applied to all channels at once and channel c keeps the i of the lowest
+    loss, the first on ties (the code's argmax of the similarity). Loss of channel c, as
+    the official similarity (summed over images, averaged over the P output positions):
+    ``"cosine"``: -Σ_b cos(ref[b,:,c], out[b,:,c]) (cosine over the patches);
+    ``"mse"``: Σ_b mean_p (ref - out)²; a :class:`~refq.calib.metrics.WeightedMSE` (the
+    Hessian metric, weight g of the output's shape): Σ_b mean_p (g·(ref - out))². With the
+    input unquantized every search round finds the same scales, so one round is run.
+    Returns ``w_delta`` (per channel), ``w_index``, ``loss`` (per channel), ``alpha``,
+    ``beta``, ``n``.
+    """
+    xa, w = as_float(x, "x"), as_float(weight, "weight")
+    bb = None if bias is None else as_float(bias, "bias")
+    wb = check_bits(w_bits, "w_bits")
+    if xa.ndim != 3 or w.ndim != 2 or xa.shape[-1] != w.shape[1]:
+        raise SpecError(f"x {xa.shape} and weight {w.shape}: expected (B, P, K) and (C, K)")
+    g: FloatArray | None = None
+    if isinstance(metric, WeightedMSE):
+        g = np.broadcast_to(metric.weight, (*xa.shape[:2], w.shape[0]))
+    elif metric not in ("cosine", "mse"):
+        raise SpecError("per-channel search: metric must be 'cosine', 'mse' or a weighted "
+                        f"MSE (the Hessian metric), got {metric!r}")
+    d0 = np.abs(w).max(axis=1) / (2.0 ** (wb - 1) - 0.5)
+    if np.any(d0 <= 0):
+        raise SpecError("PTQ4ViT channel search: an all-zero weight row (Δ0 = 0)")
+    cand = ptq4vit_candidates(d0, alpha, beta, n)  # (n, C)
+    ref = _linear(xa, w, bb)
+    table = np.empty((n, w.shape[0]))
+    for i in range(n):
+        out = _linear(xa, sym_fake_quant(w, cand[i][:, None], wb), bb)
+        if metric == "cosine":
+            num = np.sum(ref * out, axis=1)
+            den = np.sqrt(np.sum(ref * ref, axis=1)) * np.sqrt(np.sum(out * out, axis=1))
+            table[i] = -np.sum(num / np.maximum(den, COSINE_EPS), axis=0)
+        else:
+            e = ref - out if g is None else g * (ref - out)
+            table[i] = np.sum(np.mean(e * e, axis=1), axis=0)
+    idx = [first_argmin(table[:, c]) for c in range(w.shape[0])]
+    return {
+        "w_delta": [float(cand[idx[c], c]) for c in range(w.shape[0])], "w_index": idx,
+        "loss": [float(table[idx[c], c]) for c in range(w.shape[0])],
+        "alpha": alpha, "beta": beta, "n": n,
+    }
+
+
+def ptq4vit_search_channels(
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    w_bits: int,
+    metric: str | Metric = "cosine",
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    n: int = N_CANDIDATES,
+) -> tuple[UniformQuantizer, dict[str, Any]]:
+    """:func:`search_channel_scales` as a quantizer: the signed symmetric per-output-
+    channel (axis 0) UniformQuantizer of the chosen scales, and the record."""
+    rec = search_channel_scales(x, weight, bias, w_bits=w_bits, metric=metric, alpha=alpha,
+                                beta=beta, n=n)
+    return _sym_quantizer(rec["w_delta"], w_bits, 0), rec
+
+
 def _sym_quantizer(delta: npt.ArrayLike, bits: int, axis: int | None) -> UniformQuantizer:
     return UniformQuantizer(np.asarray(delta, dtype=np.float64), bits, 0, signed=True,
                             axis=axis, rounding="half_even")
@@ -324,8 +364,6 @@ def ptq4vit_search(
         wq = _sym_quantizer(np.repeat(rec["w_delta"], w.shape[0] // weight_blocks), w_bits, 0)
     xq: Quantizer
     if post_gelu:
-        from refq.calib.search_twin import gelu_twin_quantizer
-
         xq = gelu_twin_quantizer(rec["a_delta"], a_bits)
     else:
         xq = _sym_quantizer(rec["a_delta"], a_bits, None)
@@ -354,8 +392,6 @@ def ptq4vit_search_matmul(
     """
     a_twin: Callable[[FloatArray, int], FloatArray] | None = None
     if softmax:
-        from refq.calib.search_twin import softmax_twin_quantizer
-
         def _twin(v: FloatArray, m: int) -> FloatArray:
             return np.asarray(softmax_twin_quantizer(m, a_bits, twin_mode).fake_quant(v))
 
@@ -365,8 +401,6 @@ def ptq4vit_search_matmul(
                                rounds=rounds, alpha=alpha, beta=beta, n=n, a_twin=a_twin)
     aq: Quantizer
     if softmax:
-        from refq.calib.search_twin import softmax_twin_quantizer
-
         aq = softmax_twin_quantizer(rec["a_split_m"], a_bits, twin_mode)
         rec["twin_mode"] = twin_mode
     else:
@@ -376,5 +410,6 @@ def ptq4vit_search_matmul(
 
 
 __all__ = ["ALPHA", "BETA", "GELU_NEG_RANGE", "N_CANDIDATES", "ROUNDS", "gelu_twin_fake_quant",
-           "ptq4vit_candidates", "ptq4vit_search", "ptq4vit_search_matmul",
-           "search_linear_scales", "search_matmul_scales", "sym_fake_quant", "symmetric_delta0"]
+           "ptq4vit_candidates", "ptq4vit_search", "ptq4vit_search_channels",
+           "ptq4vit_search_matmul", "search_channel_scales", "search_linear_scales",
+           "search_matmul_scales", "sym_fake_quant", "symmetric_delta0"]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from refq.calib._common import FloatArray, as_float, check_bits
 from refq.calib.grid import GridResult, grid_search
 from refq.calib.metrics import Metric
-from refq.calib.search_ptq4vit import ALPHA, BETA, N_CANDIDATES, ptq4vit_candidates
+from refq.calib.ptq4vit_grid import ALPHA, BETA, N_CANDIDATES, ptq4vit_candidates
 from refq.errors import SpecError
 from refq.quant.twin import TwinUniformQuantizer
 

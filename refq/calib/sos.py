@@ -10,8 +10,9 @@ Stage 3: weight quantizers (re-)initialised on the learned, reparameterized weig
 ``weight_init``), weights fake-quantized too; inputs come from the quantized model (quantized
 patch embedding, then the previous reconstructed blocks), targets from the FP model.
 
-Loss (paper): squared error summed over tokens and channels, mean over the batch:
-``L = sum((y - t)^2) / B``. Optimiser: Adam (beta1 0.9, beta2 0.999, eps 1e-8), lr 4e-5 with a
+Loss (the official code's ``lp_loss`` with ``reduction='none'``, block_recon.py:104-106): the
+squared error summed over the tokens, averaged over the images and the channels,
+``L = sum((y - t)^2) / (B·C)``. Optimiser: Adam (beta1 0.9, beta2 0.999, eps 1e-8), lr 4e-5 with a
 cosine schedule to 0, batch 64, 1000 iterations per block (paper: 200 at W6A6); all
 configurable. Mini-batches are drawn with ``numpy.random.default_rng(seed)`` (same seed →
 same bytes). Gradients: refq.nn.backward; rounding by the straight-through estimator: the
@@ -79,7 +80,14 @@ class _Prepared:
 
         self.q = q
         self.kind = "generic"
-        lv = q.levels()
+        if isinstance(q, UniformQuantizer) and not q.integer_exact:
+            # RepQ-ViT's unrounded zero point: levels (code - z)·s of the code range
+            cmin, cmax = q.code_range()
+            zf = np.asarray(q.zero_point, dtype=np.float64)
+            sf = np.asarray(q.scale, dtype=np.float64)
+            lv = np.stack([(cmin - zf) * sf, (cmax - zf) * sf], axis=-1)
+        else:
+            lv = q.levels()
         self.lo: FloatArray | None = None
         self.hi: FloatArray | None = None
         self.axis = getattr(q, "axis", None)
@@ -166,7 +174,9 @@ def quant_block_loss_grad(
     n1: FloatArray | None = None,
     fq_cache: FqCache | None = None,
 ) -> tuple[float, dict[str, FloatArray]]:
-    """Loss ``sum((block_q(x) - target)^2)/B`` and its gradient w.r.t. the block's params.
+    """Loss ``sum((block_q(x) - target)^2)/(B·C)`` (squared error summed over the tokens,
+    averaged over images and channels: the official ``lp_loss(pred, tgt, p=2)``,
+    ``quant/quantizer.py:9-14``) and its gradient w.r.t. the block's params.
 
     Activation quantizers are keyed by tap name (``{prefix}norm1``, ``attn.q|k|v``,
     ``attn.softmax``, ``attn.attn@v``, ``norm2``, ``mlp.gelu``), weight quantizers by param
@@ -211,12 +221,12 @@ def quant_block_loss_grad(
     y = x1 + linear(g, w[mm + "fc2.weight"], w[mm + "fc2.bias"])
     if out is not None:
         out["y"] = y
-    bsz = x.shape[0]
+    norm = x.shape[0] * y.shape[-1]  # images x channels: the official lp_loss's mean
     diff = y - target
-    loss = float(np.sum(diff * diff) / bsz)
+    loss = float(np.sum(diff * diff) / norm)
     if not grad:
         return loss, {}
-    gy = 2.0 * diff / bsz
+    gy = 2.0 * diff / norm
     gr_: dict[str, FloatArray] = {}
     gg, gr_[mm + "fc2.weight"], gr_[mm + "fc2.bias"] = linear_backward(g, w[mm + "fc2.weight"], gy)
     gh = gelu_backward(h, _m(gg, k_g))

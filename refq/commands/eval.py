@@ -64,15 +64,16 @@ def parse_recipe_options(items: list[str] | None,
                          methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``["ptq4vit.n=20", "ias.sos=false"]`` → ``{"ptq4vit": {"n": 20}, "ias": {"sos": False}}``.
 
-    Values: ``true``/``false`` → bool, an integer literal → int, a float literal → float,
-    anything else a string. SpecError, before any work, if an item is not
+    Values: ``true``/``false`` → bool, ``none`` → None, an integer literal → int, a float
+    literal → float, anything else a string. SpecError, before any work, if an item is not
     ``METHOD.KEY=VALUE``, names an unknown method, a key that method does not take (the
-    valid keys listed, the closest suggested) or, given ``methods`` (those being run), a
-    method that is not among them (its option would be ignored).
+    valid keys listed, the closest suggested), a value the recipe's options refuse or,
+    given ``methods`` (those being run), a method that is not among them (its option would
+    be ignored).
     """
     from difflib import get_close_matches
 
-    from refq.methods import METHODS, recipe_options
+    from refq.methods import METHODS, check_options, recipe_options
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
@@ -98,6 +99,8 @@ def parse_recipe_options(items: list[str] | None,
         value: Any
         if text.lower() in ("true", "false"):
             value = text.lower() == "true"
+        elif text.lower() == "none":
+            value = None
         elif re.fullmatch(r"[+-]?\d+", text):
             value = int(text)
         else:
@@ -106,6 +109,8 @@ def parse_recipe_options(items: list[str] | None,
             except ValueError:
                 value = text
         out.setdefault(method, {})[key] = value
+    for method, kv in out.items():
+        check_options(method, kv)
     return out
 
 

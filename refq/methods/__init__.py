@@ -1,12 +1,10 @@
 """refq.methods — method recipes (Contract C) and fake-quant simulation.
 
-Recipes: ``minmax`` (below) and the six published ones in :mod:`refq.methods.recipes`
-(ptq4vit, tsptq, dopq, ias, repq, fqvit; that module's docstring says which quantizer
-sits on which tensor). ``minmax``: every linear
-weight gets a symmetric signed per-output-channel (axis 0) UniformQuantizer from its
-min/max; every activation input tap of every linear/matmul in ``model.ops()`` gets an
-asymmetric per-tensor UniformQuantizer from the min/max seen on the calibration images.
-Rounding half_even throughout.
+Recipes (:data:`RECIPES`, one module each): ``minmax`` (baseline), ``ptq4vit``,
+``tsptq``, ``dopq``, ``ias``, ``repq``, ``fqvit``. Each module's docstring says which
+quantizer sits on which tensor and how it is calibrated; docs/methods.md compares every
+choice with the paper and the official code. Options are a frozen dataclass per recipe
+(:func:`check_options` validates them before any work).
 """
 from __future__ import annotations
 
@@ -16,13 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.calib.fakequant import fake_quantized_model
-from refq.errors import SpecError
+from refq.methods.context import Ctx
+from refq.methods.registry import METHODS, RECIPES, Recipe, check_options, recipe
 from refq.nn import TapFn
 from refq.nn.base import Model
-from refq.quant import QuantSpec, UniformQuantizer
+from refq.quant import QuantSpec
 from refq.quant.base import check_bits
-
-METHODS: tuple[str, ...] = ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit")
 
 
 def _check_bits(w_bits: int, a_bits: int) -> None:
@@ -30,56 +27,32 @@ def _check_bits(w_bits: int, a_bits: int) -> None:
     check_bits(a_bits, "a_bits")
 
 
-def _minmax(model: Model, w_bits: int, a_bits: int, calib_images: npt.ArrayLike) -> QuantSpec:
-    ops = model.ops()
-    act_taps = sorted({t for op in ops for t in op.inputs})
-    _, taps = model.forward_with_taps(calib_images, names=act_taps)
-    weights: dict[str, Any] = {}
-    for op in ops:
-        if op.weight is None:
-            continue
-        w = np.asarray(model.params[op.weight], dtype=np.float64)
-        red = tuple(range(1, w.ndim))
-        weights[op.weight] = UniformQuantizer.from_minmax(
-            w.min(axis=red), w.max(axis=red), w_bits, symmetric=True, axis=0)
-    acts: dict[str, Any] = {}
-    for name in act_taps:
-        x = taps[name]
-        acts[name] = UniformQuantizer.from_minmax(float(x.min()), float(x.max()), a_bits)
-    return QuantSpec(method="minmax", model=model.config.name, w_bits=w_bits, a_bits=a_bits,
-                     weights=weights, activations=acts,
-                     notes={"calib_images": int(np.asarray(calib_images).shape[0])})
-
-
 def recipe_options(method: str) -> frozenset[str]:
-    """The option keys ``quantize_model(..., **opts)`` accepts for ``method``."""
-    if method not in METHODS:
-        raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    if method == "minmax":
-        return frozenset()
-    from refq.methods.recipes import OPTIONS
-    return OPTIONS[method]
+    """The option keys ``quantize_model(..., **opts)`` accepts for ``method`` (the fields
+    of its options dataclass in :data:`RECIPES`; SpecError for an unknown method)."""
+    return frozenset(recipe(method).options.keys())
 
 
 def quantize_model(model: Model, method: str, w_bits: int, a_bits: int,
                    calib_images: npt.ArrayLike, seed: int = 0, **opts: Any) -> QuantSpec:
-    """Run the recipe ``method`` (one of METHODS) on ``calib_images`` -> QuantSpec."""
-    if method not in METHODS:
-        raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    """Run the recipe ``method`` (one of METHODS) on ``calib_images`` -> QuantSpec.
+
+    ``opts`` are the recipe's options (its options dataclass, e.g.
+    :class:`refq.methods.ptq4vit.PTQ4ViTOptions`); they are checked before any work."""
+    r = recipe(method)
     _check_bits(w_bits, a_bits)
-    if method == "minmax":
-        if opts:
-            raise SpecError(f"method {method!r}: unknown options {sorted(opts)}")
-        return _minmax(model, w_bits, a_bits, calib_images)
-    from refq.methods.recipes import run_recipe
-    return run_recipe(model, method, w_bits, a_bits, calib_images, seed, opts)
+    o = r.options.from_mapping(opts)
+    ctx = Ctx(model, w_bits, a_bits, calib_images)
+    return r.run(ctx, o, seed)
 
 
 def fake_quant(model: Model, spec: QuantSpec) -> tuple[Model, TapFn]:
     """(model_q, tap): weights fake-quantized (plus spec.params) through model.with_params,
-    activations fake-quantized at their taps by ``tap``
+    activations fake-quantized at their taps by ``tap``, and FQ-ViT's log-int softmax where
+    ``spec.kernels["softmax"] == "lis"``
     (:func:`refq.calib.fakequant.fake_quantized_model`)."""
-    model_q, tap = fake_quantized_model(model, spec.weights, spec.activations, spec.params)
+    model_q, tap = fake_quantized_model(model, spec.weights, spec.activations, spec.params,
+                                        spec.kernels)
     return model_q, tap
 
 
@@ -94,3 +67,7 @@ def evaluate(model: Model, spec: QuantSpec | None, images: npt.ArrayLike,
         logits = m.forward(imgs[i:i + batch], tap=tap)
         correct += int((np.argmax(logits, axis=-1) == lab[i:i + batch]).sum())
     return float(correct / max(1, int(imgs.shape[0])))
+
+
+__all__ = ["METHODS", "RECIPES", "Recipe", "check_options", "evaluate", "fake_quant",
+           "quantize_model", "recipe"]

@@ -58,6 +58,13 @@ Params = dict[str, FloatArray]
 """Parameter name (timm naming) -> array in the model's dtype."""
 
 
+TAP_KINDS: tuple[str, ...] = ("image", "post_norm", "post_softmax", "post_gelu", "query",
+                               "key", "value", "heads_merged", "pooled")
+"""What an op's input tap holds (:attr:`OpInfo.input_kinds`): the model input, a
+LayerNorm output, attention probabilities, a GELU output, the per-head q / k / v, the
+merged attention output, a pooled token."""
+
+
 @dataclass(frozen=True)
 class OpInfo:
     """One linear or matmul of a model: what a quantization recipe needs to know.
@@ -65,7 +72,11 @@ class OpInfo:
     ``inputs`` are tap names of the activation operands (for a linear, one; for a matmul,
     two: left then right, the right one transposed for q@k); ``weight`` is the parameter
     name of a linear's weight (None for an activation-activation matmul); ``output`` is the
-    tap name of its output.
+    tap name of its output. ``role`` names the op within its model ("patch_embed", "qkv",
+    "q@k", "attn@v", "proj", "fc1", "fc2", "reduction", "head"); ``input_kinds`` says what
+    each input tap holds (one of :data:`TAP_KINDS` per input); ``row``: the op reads only
+    token ``row`` of its input tap (a ViT head reads the class token, 0, or the
+    distillation token, 1), None if it reads every token.
     """
 
     name: str
@@ -73,6 +84,17 @@ class OpInfo:
     inputs: tuple[str, ...]
     weight: str | None
     output: str
+    role: str = ""
+    input_kinds: tuple[str, ...] = ()
+    row: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_kinds and len(self.input_kinds) != len(self.inputs):
+            raise SpecError(f"OpInfo {self.name}: {len(self.input_kinds)} input kinds for "
+                            f"{len(self.inputs)} inputs")
+        bad = [k for k in self.input_kinds if k not in TAP_KINDS]
+        if bad:
+            raise SpecError(f"OpInfo {self.name}: unknown input kinds {bad}")
 
 
 class Tapper:
@@ -294,4 +316,4 @@ def check_params(
     return out
 
 
-__all__ = ["Model", "OpInfo", "Params", "Tapper", "check_params"]
+__all__ = ["TAP_KINDS", "Model", "OpInfo", "Params", "Tapper", "check_params"]

@@ -2,7 +2,8 @@
 
 ``attention`` and ``mlp`` read parameters ``{prefix}attn.*`` / ``{prefix}mlp.*`` (timm
 naming) and call the tapper at ``{prefix}attn.qkv``, ``attn.q``, ``attn.k``, ``attn.v``,
-``attn.q@k``, [``attn.logits``], ``attn.softmax``, ``attn.attn@v``, ``attn.proj`` and
+``attn.q@k``, [``attn.logits``, ``attn.masked``], ``attn.softmax``, ``attn.attn@v``,
+``attn.proj`` and
 ``{prefix}mlp.fc1``, ``mlp.gelu``, ``mlp.fc2``.
 """
 
@@ -27,12 +28,15 @@ def attention(
     num_heads: int,
     t: Tapper,
     bias: FloatArray | None = None,
+    mask: FloatArray | None = None,
 ) -> FloatArray:
     """Multi-head self-attention: x (B', N, C) -> (B', N, C).
 
-    ``bias`` (Swin), if given, is added to the scaled scores before the softmax and the sum
-    is tapped as ``attn.logits``; its shape is (H, N, N) or (W, H, N, N), where in the
-    latter case B' = B W and the windows of one image are consecutive.
+    ``bias`` (Swin's relative position bias, (H, N, N)), if given, is added to the scaled
+    scores and the sum is tapped as ``attn.logits``; ``mask`` (Swin's shifted-window mask,
+    (W, N, N), B' = B W with the windows of one image consecutive), if given, is added
+    after that and the masked scores are tapped as ``attn.masked``, as the original code,
+    timm and HF add the two.
     """
     a = prefix + "attn."
     qkv = t(a + "qkv", linear(x, p[a + "qkv.weight"], p.get(a + "qkv.bias")))
@@ -43,14 +47,13 @@ def attention(
     scale = float(q.shape[-1]) ** -0.5
     s = t(a + "q@k", attention_scores(q, k, scale))
     if bias is not None:
-        if bias.ndim == 4:
-            bw, h, n, m = s.shape
-            s = (s.reshape(bw // bias.shape[0], bias.shape[0], h, n, m) + bias).reshape(
-                bw, h, n, m
-            )
-        else:
-            s = s + bias
-        s = t(a + "logits", s)
+        s = t(a + "logits", s + bias)
+    if mask is not None:
+        bw, h, n, m = s.shape
+        s = (s.reshape(bw // mask.shape[0], mask.shape[0], h, n, m) + mask[:, None]).reshape(
+            bw, h, n, m
+        )
+        s = t(a + "masked", s)
     attn = t(a + "softmax", softmax(s, axis=-1))
     o = t(a + "attn@v", merge_heads(attn @ v))
     return t(a + "proj", linear(o, p[a + "proj.weight"], p[a + "proj.bias"]))
@@ -64,10 +67,11 @@ def mlp(x: FloatArray, p: Params, prefix: str, t: Tapper) -> FloatArray:
     return t(m + "fc2", linear(h, p[m + "fc2.weight"], p[m + "fc2.bias"]))
 
 
-def block_tap_names(prefix: str, with_logits: bool = False) -> list[str]:
+def block_tap_names(prefix: str, with_logits: bool = False,
+                    with_mask: bool = False) -> list[str]:
     """Tap names of one pre-norm block under ``prefix`` (e.g. "blocks.3."), in order."""
     attn = ["qkv", "q", "k", "v", "q@k", *(["logits"] if with_logits else []),
-            "softmax", "attn@v", "proj"]
+            *(["masked"] if with_mask else []), "softmax", "attn@v", "proj"]
     return (
         [prefix + "norm1"]
         + [prefix + "attn." + n for n in attn]
@@ -79,12 +83,18 @@ def block_ops(prefix: str) -> list[OpInfo]:
     """The linears and matmuls of one block under ``prefix``, in execution order."""
     a, m = prefix + "attn.", prefix + "mlp."
     return [
-        OpInfo(a + "qkv", "linear", (prefix + "norm1",), a + "qkv.weight", a + "qkv"),
-        OpInfo(a + "q@k", "matmul", (a + "q", a + "k"), None, a + "q@k"),
-        OpInfo(a + "attn@v", "matmul", (a + "softmax", a + "v"), None, a + "attn@v"),
-        OpInfo(a + "proj", "linear", (a + "attn@v",), a + "proj.weight", a + "proj"),
-        OpInfo(m + "fc1", "linear", (prefix + "norm2",), m + "fc1.weight", m + "fc1"),
-        OpInfo(m + "fc2", "linear", (m + "gelu",), m + "fc2.weight", m + "fc2"),
+        OpInfo(a + "qkv", "linear", (prefix + "norm1",), a + "qkv.weight", a + "qkv",
+               "qkv", ("post_norm",)),
+        OpInfo(a + "q@k", "matmul", (a + "q", a + "k"), None, a + "q@k", "q@k",
+               ("query", "key")),
+        OpInfo(a + "attn@v", "matmul", (a + "softmax", a + "v"), None, a + "attn@v",
+               "attn@v", ("post_softmax", "value")),
+        OpInfo(a + "proj", "linear", (a + "attn@v",), a + "proj.weight", a + "proj", "proj",
+               ("heads_merged",)),
+        OpInfo(m + "fc1", "linear", (prefix + "norm2",), m + "fc1.weight", m + "fc1", "fc1",
+               ("post_norm",)),
+        OpInfo(m + "fc2", "linear", (m + "gelu",), m + "fc2.weight", m + "fc2", "fc2",
+               ("post_gelu",)),
     ]
 
 

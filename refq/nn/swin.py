@@ -20,7 +20,8 @@ Taps (W = windows per image, n = w^2 tokens per window)::
     layers.{s}.downsample.norm (B, L_s, 4 C_{s-1}); layers.{s}.downsample.reduction (B, L_s, C_s)
     layers.{s}.blocks.{j}.norm1 (B, L, C)               [token layout, before shift/partition]
       .attn.qkv (B W, n, 3C); .attn.q|k|v (B W, H, n, d); .attn.q@k (B W, H, n, n) scaled
-      .attn.logits (B W, H, n, n) = q@k + relative position bias (+ shift mask)
+      .attn.logits (B W, H, n, n) = q@k + relative position bias
+      .attn.masked = logits + shift mask (shifted-window blocks only)
       .attn.softmax; .attn.attn@v (B W, n, C); .attn.proj (B W, n, C)
       .add1 (B, L, C); .norm2; .mlp.fc1; .mlp.gelu; .mlp.fc2; .add2 (B, L, C)
     norm (B, L_last, C_last); pool (B, C_last) = token mean = head input; head (B, K)
@@ -142,6 +143,7 @@ class SwinTransformer(Model):
         super().__init__(config, params, dtype, **kw)
         cfg = self.config
         self._bias: dict[str, FloatArray] = {}
+        self._mask: dict[str, FloatArray | None] = {}
         for st, depth in enumerate(cfg.depths):
             w, r = cfg.stage_window(st), cfg.stage_resolution(st)
             idx = relative_position_index(w).reshape(-1)
@@ -149,10 +151,10 @@ class SwinTransformer(Model):
                 pre = f"layers.{st}.blocks.{j}."
                 table = self.params[pre + "attn.relative_position_bias_table"]
                 bias = table[idx].reshape(w * w, w * w, -1).transpose(2, 0, 1)
-                shift = cfg.block_shift(st, j)
-                if shift:
-                    bias = bias[None] + shift_mask(r, w, shift)[:, None].astype(self.dtype)
                 self._bias[pre] = np.ascontiguousarray(bias)
+                shift = cfg.block_shift(st, j)
+                self._mask[pre] = (shift_mask(r, w, shift).astype(self.dtype) if shift
+                                   else None)
 
     @staticmethod
     def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -166,20 +168,23 @@ class SwinTransformer(Model):
             if st > 0:
                 names += [f"layers.{st}.downsample.norm", f"layers.{st}.downsample.reduction"]
             for j in range(depth):
-                names += block_tap_names(f"layers.{st}.blocks.{j}.", with_logits=True)
+                names += block_tap_names(f"layers.{st}.blocks.{j}.", with_logits=True,
+                                         with_mask=bool(self.config.block_shift(st, j)))
         return [*names, "norm", "pool", "head"]
 
     def ops(self) -> list[OpInfo]:
         ops = [OpInfo("patch_embed.proj", "linear", ("input",), "patch_embed.proj.weight",
-                      "patch_embed")]
+                      "patch_embed", "patch_embed", ("image",))]
         for st, depth in enumerate(self.config.depths):
             if st > 0:
                 d = f"layers.{st}.downsample."
                 ops.append(OpInfo(d + "reduction", "linear", (d + "norm",),
-                                  d + "reduction.weight", d + "reduction"))
+                                  d + "reduction.weight", d + "reduction", "reduction",
+                                  ("post_norm",)))
             for j in range(depth):
                 ops += block_ops(f"layers.{st}.blocks.{j}.")
-        ops.append(OpInfo("head", "linear", ("pool",), "head.fc.weight", "head"))
+        ops.append(OpInfo("head", "linear", ("pool",), "head.fc.weight", "head", "head",
+                          ("pooled",)))
         return ops
 
     def _forward(self, x: FloatArray, t: Tapper) -> FloatArray:
@@ -214,7 +219,8 @@ class SwinTransformer(Model):
         g = y.reshape(b, r, r, c)
         if shift:
             g = np.roll(g, (-shift, -shift), axis=(1, 2))
-        a = attention(window_partition(g, w), p, pre, cfg.num_heads[st], t, self._bias[pre])
+        a = attention(window_partition(g, w), p, pre, cfg.num_heads[st], t, self._bias[pre],
+                      self._mask[pre])
         g = window_reverse(a, w, r)
         if shift:
             g = np.roll(g, (shift, shift), axis=(1, 2))

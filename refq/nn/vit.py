@@ -66,13 +66,14 @@ class VisionTransformer(Model):
 
     def ops(self) -> list[OpInfo]:
         ops = [OpInfo("patch_embed.proj", "linear", ("input",), "patch_embed.proj.weight",
-                      "patch_embed")]
+                      "patch_embed", "patch_embed", ("image",))]
         for i in range(self.config.depth):
             ops += block_ops(f"blocks.{i}.")
-        ops.append(OpInfo("head", "linear", ("norm",), "head.weight", "head"))
+        ops.append(OpInfo("head", "linear", ("norm",), "head.weight", "head", "head",
+                          ("post_norm",), row=0))
         if self.config.distilled:
             ops.append(OpInfo("head_dist", "linear", ("norm",), "head_dist.weight",
-                              "head_dist"))
+                              "head_dist", "head", ("post_norm",), row=1))
         return ops
 
     def _forward(self, x: FloatArray, t: Tapper) -> FloatArray:

@@ -137,7 +137,8 @@ def softmax_lis(x: Any, params: LisParams) -> IntArray:
     code = min(k, 2^bits - 1)
     and code = 2^bits where k ≥ 2^bits (FQ-ViT dequantizes those to exactly 0).
     Output format uint<bits+1>: 0..2^bits-1 mean 2^-code, 2^bits means 0 (a flag, so that
-    the zero is not lost in a uint4 register). exp = 0 also gives the zero code.
+    the zero is not lost in a uint4 register). exp = 0 also gives the zero code (so does a
+    row whose every exp is 0, where FQ-ViT's float forward computes 0/0).
     Intermediates: i-exp (acc_bits), Σexp int<acc_bits> (checked), ratio int<acc_bits>.
     Accuracy vs float: |log2 p̂ - log2 p| <= 1/2 + ~0.002 (the i-exp error) for codes < 2^bits.
     """
@@ -148,7 +149,9 @@ def softmax_lis(x: Any, params: LisParams) -> IntArray:
     total = check_range(e.sum(axis=-1, keepdims=True), signed(p.acc_bits), "sum(exp)", op)
     zero = e == 0
     ratio = round_div(np.broadcast_to(total, e.shape), np.where(zero, 1, e), "half_even")
-    k = ilog2(ratio, "floor")
+    # a row whose every exp is 0 (a logits scale too coarse for i-exp) has Σexp = 0: its
+    # codes are the zero code (FQ-ViT's float forward gives NaN there, 0/0)
+    k = ilog2(np.maximum(ratio, 1), "floor")
     pow_k = np.int64(1) << k
     k = k + ((k > 0) & (ratio - pow_k >= (pow_k >> 1)))
     top = np.int64(2**p.bits)
@@ -205,7 +208,7 @@ declare(Variant(
     derive=Ref("refq.params.softmax:lis_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3005, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
-    meta={"lower.why": "its output is log2 codes, not a linear grid for attn@V; "},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_lis")},
 ))
 
 __all__ = ["IBertSoftmaxParams", "IExpParams", "LisParams", "i_exp", "softmax_ibert", "softmax_lis"]

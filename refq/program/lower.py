@@ -23,7 +23,8 @@ the GEMM accumulators), chosen by ``kernels`` — a profile (``refq`` — the de
 ``ibert``, ``ivit``, ``tflite``) and/or ``family=variant`` items
 (:mod:`refq.program.kernels`); each variant is placed at its tap by its lowering
 (:mod:`refq.program.lower_kernels`), which refuses, naming both, a tap whose scale or format
-the variant cannot take. ``softmax.lis`` (log2-coded output) is not lowered.
+the variant cannot take. ``softmax.lis`` (log2-coded output) is lowered as its codes and a
+``lookup`` into their levels; the softmax tap must hold FQ-ViT's uint4 ``Log2Quantizer``.
 
 Covered: ViT and DeiT (distilled too). Not covered: Swin (window partition, cyclic shift,
 relative position bias, patch merging are not lowered: ``lower`` raises SpecError),

@@ -58,13 +58,18 @@ def residual_add(b: Builder, a: Act, r: Act, tap: str) -> Act:
     — for another quantizer — int24 then the quantizer by thresholds."""
     q = b.spec.activations.get(tap)
     u = uniform_codes(q) if q is not None else None
+    # an internal scale is at least 2^-15 of each input's (the dyadic add multipliers have
+    # 16 bits; only a coarse quantized input, e.g. a 4-bit patch embedding, raises it)
+    floor_s = max(a.scale, r.scale) / 2.0**15
     if q is None:
-        s, fmt, zp, name = b.internal_scale(tap, RESID_BITS), IntFormat(RESID_BITS, True), 0, tap
+        s = max(b.internal_scale(tap, RESID_BITS), floor_s)
+        fmt, zp, name = IntFormat(RESID_BITS, True), 0, tap
     elif u is not None and u.code_range() == (IntFormat(u.bits, u.signed).min,
                                               IntFormat(u.bits, u.signed).max):
         s, fmt, zp, name = float(u.scale), IntFormat(u.bits, u.signed), int(u.zero_point), tap
     else:
-        s, fmt, zp, name = b.internal_scale(tap, 24), IntFormat(24, True), 0, tap + ".pre"
+        s = max(b.internal_scale(tap, 24), floor_s)
+        fmt, zp, name = IntFormat(24, True), 0, tap + ".pre"
     v = b.variant("add")
     ap = b.place(v, tap, a, r, s, fmt, zp).params
     b.value(name, a.shape, fmt, s, zp)
@@ -124,12 +129,17 @@ def attention(b: Builder, x: Act, pre: str, heads: int) -> Act:
 def softmax(b: Builder, x: Act, a: str) -> Act:
     """Integer softmax (the chosen ``softmax`` variant, placed by its lowering: its params
     at the logits' scale and format, and the real value of its output) on the logits, then
-    the softmax tap's quantizer by exact thresholds on the output grid, if there is one."""
+    the softmax tap's quantizer by exact thresholds on the output grid, if there is one.
+    A variant whose output is codes (``softmax.lis``: log2 codes, ``extra["decode"]``)
+    emits them and a lookup into their levels; those codes must be the tap quantizer's
+    (:func:`_decode_codes`)."""
     v = b.variant("softmax")
     tap = a + "softmax"
     q = b.spec.activations.get(tap)
     placed = b.place(v, tap, x.scale, x.fmt, q is not None)
     fmt = v.out_format(placed.params)
+    if "decode" in placed.extra:
+        return _decode_codes(b, v, placed, x, fmt, tap, q)
     name = tap if q is None else tap + ".raw"
     b.value(name, x.shape, fmt, placed.scale, placed.zp)
     b.kernel(v.key, placed.params, [x.name], name, tap)
@@ -137,6 +147,26 @@ def softmax(b: Builder, x: Act, a: str) -> Act:
     if q is None:
         return out
     return b.to_tap(Acc(name, np.array([placed.scale]), fmt, x.shape), tap)
+
+
+def _decode_codes(b: Builder, v: Any, placed: Any, x: Act, fmt: IntFormat, tap: str,
+                  q: Any) -> Act:
+    """A softmax whose kernel outputs codes: ``tap.code`` (the kernel's output), then
+    ``tap`` = lookup of the codes in ``extra["decode"]`` (levels at ``placed.scale``). The
+    tap's quantizer must be the one whose codes these are (``extra["codes_of"]``, checked
+    by that callable), so the decoded levels are its levels."""
+    check = placed.extra.get("codes_of")
+    if check is not None:
+        check(q)
+    codes = tap + ".code"
+    b.value(codes, x.shape, fmt)
+    b.kernel(v.key, placed.params, [x.name], codes, tap)
+    table = np.asarray(placed.extra["decode"], dtype=np.int64)
+    tfmt = IntFormat(max(1, int(table.max())).bit_length(), False)
+    tab = b.const(tap + ".table", table, tfmt)
+    b.value(tap, x.shape, tfmt, placed.scale, placed.zp)
+    b.move("lookup", [codes, tab], [tap], tap, offset=0)
+    return Act(tap, placed.scale, placed.zp, tfmt, x.shape)
 
 
 def mlp(b: Builder, x: Act, pre: str) -> Act:

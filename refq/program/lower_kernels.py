@@ -39,6 +39,7 @@ from refq.params import (
     ibert_gelu_params,
     ibert_softmax_params,
     layernorm_params,
+    lis_params,
     refq_softmax_params,
     requant_params,
     shiftgelu_params,
@@ -46,7 +47,8 @@ from refq.params import (
     tflite_softmax_params,
 )
 from refq.params.gelu import ibert_erf_scale
-from refq.program.lower_quant import Acc, Act, Builder, uniform_codes
+from refq.program.lower_quant import Acc, Act, Builder, code_output
+from refq.quant import Log2Quantizer
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,31 @@ def softmax_tflite(v: Variant, tap: str, scale: float, in_fmt: IntFormat,
     return Placed(p, 1.0 / 256)
 
 
+def softmax_lis(v: Variant, tap: str, scale: float, in_fmt: IntFormat,
+                quantized: bool) -> Placed:
+    """FQ-ViT's log-int softmax on the logits codes (their zero point cancels in x - max x):
+    uint5 codes, k < 16 for 2^-k and 16 for 0 — the codes of FQ-ViT's uint4 softmax
+    quantizer, ``Log2Quantizer(4, "2", 1.0, "extra")``, which the tap must hold
+    (``extra["codes_of"]``); decoded exactly at the scale 2^-15 into uint16 levels 2^(15-k)
+    (``extra["decode"]``)."""
+    if not quantized:
+        raise refuse(v, tap, "its output is log2 codes: the spec must put FQ-ViT's uint4 "
+                     "Log2Quantizer on the softmax tap")
+    _max_bits(v, tap, in_fmt, 32)
+    p = _derive(v, tap, lis_params, scale, bits=4, in_format=in_fmt)
+    top = 1 << p.bits
+    k = top - 1
+
+    def codes_of(q: Any) -> None:
+        if not (isinstance(q, Log2Quantizer) and q.base == "2" and q.zero == "extra"
+                and q.scale == 1.0 and q.bits == p.bits):
+            raise refuse(v, tap, f"the tap's quantizer must be Log2Quantizer({p.bits}, '2', "
+                         f"1.0, 'extra') (the LIS codes), got {q!r}")
+
+    table = tuple([1 << (k - c) for c in range(top)] + [0])
+    return Placed(p, 2.0**-k, 0, {"decode": table, "codes_of": codes_of})
+
+
 # ------------------------------------------------------------------ GELU
 def gelu_float(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     out: npt.NDArray[np.float64] = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
@@ -138,7 +165,7 @@ def gelu_lut(b: Builder, v: Variant, acc: Acc, m: str) -> Act:
     g = gelu_float(h.scale * (codes - h.zp).astype(np.float64))
     tap = m + "gelu"
     q = b.spec.activations.get(tap)
-    u = uniform_codes(q) if q is not None else None
+    u = code_output(q) if q is not None else None
     if u is not None:
         table = u.quantize(g)
         fmt, s, zp, name = IntFormat(u.bits, u.signed), float(u.scale), int(u.zero_point), tap
@@ -327,6 +354,7 @@ __all__ = [
     "requantize_dyadic",
     "requantize_tflite",
     "softmax_ibert",
+    "softmax_lis",
     "softmax_refq",
     "softmax_shiftmax",
     "softmax_tflite",

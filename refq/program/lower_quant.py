@@ -96,6 +96,18 @@ def uniform_codes(q: Quantizer) -> UniformQuantizer | None:
     return None
 
 
+def code_output(q: Quantizer) -> UniformQuantizer | None:
+    """``q`` if the tap's tensor can be its codes at scale s and zero point z: a uniform
+    per-tensor float64 quantizer with integer zero point, whose levels are exactly
+    (code - z)·s — :func:`uniform_codes` or FQ-ViT's zero point inside the rounding (those
+    reach their codes by thresholds, not by requantization); else None (the tap holds
+    decoded levels)."""
+    if (isinstance(q, UniformQuantizer) and q.axis is None and q.integer_exact
+            and q.arith == "float64"):
+        return q
+    return None
+
+
 def exactify(q: Quantizer) -> tuple[Quantizer, str | None]:
     """An integer-exact stand-in: a uniform quantizer with a float zero point (RepQ-ViT's
     fake-quant-only form) gets its zero point rounded half-even (noted in the program)."""
@@ -381,7 +393,7 @@ class Builder:
             codes = np.arange(hi, lo - 1, -1, dtype=np.int64)
         else:
             codes = np.arange(lo, hi + 1, dtype=np.int64)
-        u = uniform_codes(q)
+        u = code_output(q)
         if u is not None:
             table = np.broadcast_to(codes, (g, n))
             scale, zp = float(u.scale), int(u.zero_point)
@@ -432,5 +444,5 @@ def _level_max(q: Quantizer) -> float:
     return 0.0 if lv is None else float(np.max(np.abs(lv)))
 
 
-__all__ = ["DEC_BITS", "MARGIN", "WIDE", "Acc", "Act", "Builder", "exactify", "fmt_for",
-           "uniform_codes"]
+__all__ = ["DEC_BITS", "MARGIN", "WIDE", "Acc", "Act", "Builder", "code_output", "exactify",
+           "fmt_for", "uniform_codes"]

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import refq.methods.recipes as recipes
+import refq.methods.ptq4vit as recipes
 from refq.calib.hessian import sequential_op_metric, sequential_state
 from refq.errors import SpecError
+from refq.methods.context import Ctx
 from refq.nn.configs import ViTConfig
 from refq.nn.factory import create_model
 from refq.nn.grad_vit import vit_backward, vit_forward_cached, vit_forward_tapped
@@ -166,7 +167,8 @@ def test_state_taps_equal_partially_quantized_model() -> None:
 
 
 def _run(model: Any, x: np.ndarray, **opts: Any) -> Any:
-    return recipes.ptq4vit(recipes._Ctx(model, 4, 4, x, 4), n=6, rounds=1, **opts)
+    o = recipes.PTQ4ViTOptions(n=6, rounds=1, calib_sub=4, **opts)
+    return recipes.run(Ctx(model, 4, 4, x), o)
 
 
 @pytest.mark.parametrize("metric", ["hessian", "cosine"])
@@ -228,7 +230,8 @@ def test_recipe_search_inputs_are_the_partially_quantized_taps(
             assert m == "cosine"
     assert differs == len(ops)   # every op sees quantized upstream (patch-embed weight at least)
     assert spec.notes["sequential"] is True
-    assert len(spec.notes["sequential_kl"]) == len(ops)
+    assert len(spec.notes["sequential_kl"]) == len(ops) + 1  # + the patch embedding's step
+    assert spec.notes["sequential_kl"][0] == 0.0  # nothing quantized before it
 
 
 def test_sequential_determinism_and_differs_from_parallel() -> None:
@@ -250,7 +253,7 @@ def test_option_validation() -> None:
     x = _images(9, b=2)
     with pytest.raises(SpecError, match="sequential"):
         _run(model, x, metric="hessian", sequential=True, hessian_loss="ce")
-    with pytest.raises(SpecError, match="bool"):
+    with pytest.raises(SpecError, match="true or false"):
         _run(model, x, sequential="yes")
     spec = _run(model, x, metric="hessian")       # default policy unchanged: "ce"
     assert spec.notes["hessian_loss"] == "ce" and "sequential" not in spec.notes

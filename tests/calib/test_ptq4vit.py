@@ -19,7 +19,8 @@ from refq.errors import SpecError
 def test_candidate_grid() -> None:
     c = ptq4vit_candidates(2.0)
     assert c.shape == (100,)
-    want = [(0.01 + i * (1.2 - 0.01) / 100) * 2.0 for i in range(100)]  # i = 0..99, not 100
+    # i = 0..99, not 100; multipliers rounded to float32 (the code's torch.tensor)
+    want = [float(np.float32(0.01 + i * (1.2 - 0.01) / 100)) * 2.0 for i in range(100)]
     np.testing.assert_array_equal(c, np.array(want), strict=True)
     assert c[0] == pytest.approx(0.02) and c[-1] == pytest.approx(2.0 * (0.01 + 99 * 0.0119))
     assert ptq4vit_candidates(np.array([1.0, 3.0])).shape == (100, 2)
@@ -50,7 +51,7 @@ def test_linear_search_brute_force() -> None:
     ref = x @ w.T + b
     wd0 = [np.abs(w[:3]).max() / 7.5, np.abs(w[3:]).max() / 7.5]
     ad0 = np.abs(x).max() / 7.5
-    mult = [0.01 + i * 1.19 / 100 for i in range(100)]
+    mult = [float(np.float32(0.01 + i * (1.2 - 0.01) / 100)) for i in range(100)]
     # replay the last round by brute force: weights given the final input scale of round 1
     a_prev = r["history"][0]["a_index"]
     xs = _oracle_sym(x, mult[a_prev] * ad0, 4)

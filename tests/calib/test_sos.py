@@ -28,7 +28,9 @@ def test_fp_loss_grad_vs_fd() -> None:
     r = np.random.default_rng(1)
     x, t = r.normal(size=(3, 5, 4)), r.normal(size=(3, 5, 4))
     y = block_forward(x, p, PRE, 2, 1e-6)[0]
-    assert np.sum((y - t) ** 2) / 3 == quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, {}, {})[0]
+    # summed over tokens, averaged over images and channels (I&S-ViT's lp_loss)
+    assert np.sum((y - t) ** 2) / (3 * 4) == quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, {},
+                                                                  {})[0]
     _, g = quant_block_loss_grad(p, PRE, 2, 1e-6, x, t, {}, {})
     for name in (PRE + "attn.qkv.weight", PRE + "mlp.fc2.bias", PRE + "attn.proj.weight"):
         for i in range(3):
@@ -40,7 +42,7 @@ def test_fp_loss_grad_vs_fd() -> None:
             pp[name][idx] += h
             pm[name][idx] -= h
             fd = (np.sum((block_forward(x, pp, PRE, 2, 1e-6)[0] - t) ** 2)
-                  - np.sum((block_forward(x, pm, PRE, 2, 1e-6)[0] - t) ** 2)) / (2 * h * 3)
+                  - np.sum((block_forward(x, pm, PRE, 2, 1e-6)[0] - t) ** 2)) / (2 * h * 3 * 4)
             assert abs(fd - g[name][idx]) <= 1e-6 * max(abs(fd), 1e-3)
 
 

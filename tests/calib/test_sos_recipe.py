@@ -30,7 +30,8 @@ def test_ias_sos_deterministic_and_reconstructs(calib: tuple[Any, np.ndarray]) -
     from refq.methods import quantize_model
 
     m, x = calib
-    opts = {"sos": True, "sos_iters": 2, "sos_lr": 1e-4, "sos_batch": 4}
+    opts = {"sos": True, "sos_iters": 2, "sos_lr": 1e-4, "sos_batch": 4,
+            "sos_zero_point": "half_even"}
     s1 = quantize_model(m, "ias", 4, 4, x, seed=3, calib_sub=2, **opts)
     s2 = quantize_model(m, "ias", 4, 4, x, seed=3, calib_sub=2, **opts)
     assert _spec_bytes(s1) == _spec_bytes(s2)
@@ -51,6 +52,12 @@ def test_ias_sos_deterministic_and_reconstructs(calib: tuple[Any, np.ndarray]) -
     w = "blocks.1.mlp.fc2.weight"
     assert not np.array_equal(s1.params[w], np.asarray(m.params[w], dtype=np.float64))
     assert s0.notes["sos"] is False and w not in s0.params
+    # the official stage 2 keeps the mean zero point unrounded (not lossless, not lowerable
+    # without rounding it): the default
+    s3 = quantize_model(m, "ias", 4, 4, x, seed=3, calib_sub=2,
+                        **{**opts, "sos_zero_point": "none"})
+    assert not s3.activations["blocks.0.norm1"].integer_exact
+    assert s3.notes["sos"]["stage2_max_abs_diff"] > 1e-9
 
 
 def test_ias_sos_bad_options(calib: tuple[Any, np.ndarray]) -> None:

@@ -151,9 +151,10 @@ def test_parse_recipe_options() -> None:
     from refq.commands.eval import format_recipe_options, parse_recipe_options
 
     opts = parse_recipe_options(["ptq4vit.n=20", "ptq4vit.metric=cosine", "ias.sos=false",
-                                 "ias.sos_lr=4e-5", "dopq.choice=median", "ias.sos_iters=-1"])
-    assert opts == {"ptq4vit": {"n": 20, "metric": "cosine"},
-                    "ias": {"sos": False, "sos_lr": 4e-5, "sos_iters": -1},
+                                 "ias.sos_lr=4e-5", "dopq.choice=median", "ias.sos_iters=5",
+                                 "ptq4vit.calib_sub=none"])
+    assert opts == {"ptq4vit": {"n": 20, "metric": "cosine", "calib_sub": None},
+                    "ias": {"sos": False, "sos_lr": 4e-5, "sos_iters": 5},
                     "dopq": {"choice": "median"}}
     assert isinstance(opts["ptq4vit"]["n"], int) and opts["ias"]["sos"] is False
     assert format_recipe_options({"ias": {"sos": False}, "ptq4vit": {"n": 5}}) == (
@@ -162,16 +163,23 @@ def test_parse_recipe_options() -> None:
     for bad in ("n=3", "ptq4vit.=3", "ptq4vit.n", "ptq4vit n=3"):
         with pytest.raises(SpecError):
             parse_recipe_options([bad])
+    # keys, types, values and ranges are checked here, before any calibration work
+    for bad, msg in (("ias.sos_iters=-1", "sos_iters"), ("ptq4vit.metric=l1", "one of"),
+                     ("repq.weight_percentile=ias", "did you mean 'weight_percentiles'"),
+                     ("ias.sos=yes", "true or false"), ("fqvit.calib_batch=0", "> 0"),
+                     ("rpq.n=1", "did you mean 'repq'")):
+        with pytest.raises(SpecError, match=msg):
+            parse_recipe_options([bad])
 
 
 def test_eval_recipe_refusal_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    """A value the recipe refuses (a key it takes) is a row note and exit 2; unknown keys
-    are refused before any work (tests/commands/test_first_hour.py)."""
+    """A value the recipe refuses (a key it takes) stops the command before any work, exit
+    2, naming the option; unknown keys likewise (tests/commands/test_first_hour.py)."""
     assert main(["eval", "--methods", "repq", "--opt", "repq.calib_sub=0", "--limit", "2",
                  "--calib", "2", "--quiet"]) == 2
-    out = capsys.readouterr().out
-    assert "recipe options: repq.calib_sub=0" in out
-    assert "repq W8A8: recipe: calib_sub must be a positive int, got 0" in out
+    cap = capsys.readouterr()
+    assert "repq.calib_sub must be > 0, got 0" in cap.err
+    assert "repq W8A8" not in cap.out
 
 
 def test_blas_threads_limits_and_restores() -> None:
@@ -196,16 +204,14 @@ def test_blas_threads_limits_and_restores() -> None:
 def test_demo_options_run_the_gradient_parts_at_reduced_budgets() -> None:
     """Issue #9: the demo runs PTQ4ViT's Hessian metric and I&S-ViT's SOS, with budgets
     below the recipes' (paper) defaults."""
-    import inspect
-
     from refq.commands.demo import DEMO_OPTIONS
-    from refq.methods import recipes
+    from refq.methods import RECIPES
 
     ptq, ias = DEMO_OPTIONS["ptq4vit"], DEMO_OPTIONS["ias"]
     assert ptq["metric"] == "hessian"
-    assert ptq["rounds"] < inspect.signature(recipes.ptq4vit).parameters["rounds"].default
+    assert ptq["rounds"] < RECIPES["ptq4vit"].options().rounds  # type: ignore[attr-defined]
     assert ias["sos"] is True
-    assert ias["sos_iters"] < inspect.signature(recipes.ias).parameters["sos_iters"].default
+    assert ias["sos_iters"] < RECIPES["ias"].options().sos_iters  # type: ignore[attr-defined]
 
 
 def test_grid_reports_na_and_failures(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -114,7 +114,8 @@ def test_unsupported_kernel_is_not_claimed() -> None:
     from refq.golden.case import read_case
 
     b = TorchBackend()
-    assert not b.supports(read_case(GOLDEN / "softmax.lis.rows16x37"))  # not implemented
+    assert not b.supports(read_case(GOLDEN / "requantize.fp32.int32_uint8.acc-above-2p24"))
+    assert b.supports(read_case(GOLDEN / "softmax.lis.rows16x37"))
     assert b.supports(read_case(GOLDEN / "softmax.shiftmax.rows16x37"))
     assert b.supports(read_case(GOLDEN / "layernorm.ibert.int8.c48"))
     assert b.supports(read_case(GOLDEN / "layernorm.refq.ptf.c48"))

@@ -204,9 +204,9 @@ def test_errors(programs: dict[str, Any], bundled: tuple[Any, Any, Any]) -> None
         run_program_torch(prog, {}, device=DEVICE)
     other = copy.deepcopy(prog)
     i = next(j for j, op in enumerate(other.ops) if op.key == "softmax.refq")
-    other.ops[i] = type(other.ops[i])("kernel", "softmax.lis", other.ops[i].inputs,
+    other.ops[i] = type(other.ops[i])("kernel", "requantize.fp32", other.ops[i].inputs,
                                       other.ops[i].outputs, {}, other.ops[i].name)
-    with pytest.raises(BackendError, match=r"softmax\.lis"):  # not implemented in torch
+    with pytest.raises(BackendError, match=r"requantize\.fp32"):  # not implemented in torch
         run_program_torch(other, {"input": test}, device=DEVICE)
 
 

@@ -11,6 +11,11 @@ from refq.nn import load_bundled
 from refq.quant import QuantSpec
 
 FAST = ("repq", "dopq", "ias", "fqvit")
+SMALL: dict[str, dict[str, object]] = {
+    "ptq4vit": {"n": 10, "rounds": 1, "calib_sub": 2}, "repq": {"calib_sub": 2},
+    "dopq": {"calib_sub": 2}, "ias": {"calib_sub": 2}, "tsptq": {"calib_sub": 2}, "fqvit": {},
+}
+"""Cheap options per recipe (the searches on 2 images; fqvit has no search to shrink)."""
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +35,7 @@ def fp_acc(data):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("method", (*FAST, "tsptq", "ptq4vit"))
 def test_w8a8_roundtrip_and_accuracy(data, fp_acc, method):  # type: ignore[no-untyped-def]
     m, xc, xt, lt = data
-    opts: dict[str, object] = {"n": 10, "rounds": 1} if method == "ptq4vit" else {}
-    spec = quantize_model(m, method, 8, 8, xc, calib_sub=2, **opts)
+    spec = quantize_model(m, method, 8, 8, xc, **SMALL[method])
     assert spec.method == method and spec.w_bits == 8 and spec.a_bits == 8
     back = QuantSpec.from_dict(spec.to_dict())
     assert sorted(back.activations) == sorted(spec.activations)
@@ -65,7 +69,7 @@ def test_issue_accuracy_400_images() -> None:
 
 def test_quantizer_kinds_on_taps(data):  # type: ignore[no-untyped-def]
     m, xc, _, _ = data
-    kinds = {meth: quantize_model(m, meth, 4, 4, xc, calib_sub=2) for meth in FAST}
+    kinds = {meth: quantize_model(m, meth, 4, 4, xc, **SMALL[meth]) for meth in FAST}
     sm = "blocks.0.attn.softmax"
     assert kinds["repq"].activations[sm].kind == "log2"
     assert kinds["dopq"].activations[sm].kind != kinds["repq"].activations[sm].kind

@@ -52,7 +52,7 @@ def test_choices_come_from_profiles_items_and_the_registry() -> None:
         for prof in PROFILES.values():
             assert prof[fam] in lowerable(fam)
             assert "lower" in lookup(f"{fam}.{prof[fam]}").meta
-    assert "lis" not in lowerable("softmax") and "shiftmax_deploy" in lowerable("softmax")
+    assert "lis" in lowerable("softmax") and "shiftmax_deploy" in lowerable("softmax")
 
 
 @pytest.mark.parametrize(("text", "match"), [
@@ -60,7 +60,7 @@ def test_choices_come_from_profiles_items_and_the_registry() -> None:
     ("softmax=shiftmx", "unknown variant 'shiftmx'; did you mean shiftmax"),
     ("softmx=refq", "family 'softmx' is not chosen by lowering; did you mean softmax"),
     ("linear=gemm", "family 'linear' is not chosen by lowering"),
-    ("softmax=lis", r"softmax\.lis is not lowered \(its output is log2 codes"),
+    ("requantize=fp32", r"requantize\.fp32 is not lowered \(lowerable: double, dyadic"),
     ("softmax=refq,softmax=ibert", "chosen twice"),
     ("softmax=refq,ibert", "a profile comes first"),
 ])

@@ -133,17 +133,17 @@ def test_report_from_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert (out / "gap.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_recipe_refusal_is_stored_not_recomputed(tmp_path: Path,
+def test_recipe_refusal_is_refused_before_any_work(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "r.sqlite"
     argv = ["sweep", "--methods", "repq", "--bits", "W8A8", "--opt", "repq.calib_sub=0",
             "--calib", "4", "--limit", "10", "--quiet", "--workers", "0",
             "--results", str(db)]
+    # a value the recipe refuses is refused before any work (nothing computed, nothing stored)
     assert main(argv) == 2
-    out = capsys.readouterr().out
-    assert "repq (calib_sub=0) W8A8: recipe: calib_sub must be a positive int, got 0" in out
-    assert main(argv) == 2
-    assert "to compute: 0 preps, 0 shards" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert "repq.calib_sub must be > 0, got 0" in err
+    assert not db.exists()
 
 
 def test_data_that_does_not_fit_is_refused(tmp_path: Path,

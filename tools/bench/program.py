@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench: timing
 from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summary
 
 from refq.intmath.gemm import release_scratch
-from refq.methods.recipes import run_recipe
+from refq.methods import quantize_model
 from refq.nn import create_model
 from refq.program import lower, run
 from refq.program.plan import plan_for
@@ -155,7 +155,8 @@ def quant_spec(m64: Any, a: argparse.Namespace, cal: Any) -> QuantSpec:
     w_bits, a_bits = (a.bits * 2)[:2]
     if a.method == "minmax":
         return minmax_spec(m64, cal, w_bits, a_bits)
-    return run_recipe(m64, a.method, w_bits, a_bits, cal, 0, BENCH_OPTS.get(a.method, {}))
+    return quantize_model(m64, a.method, w_bits, a_bits, cal, seed=0,
+                          **BENCH_OPTS.get(a.method, {}))
 
 
 def bench(a: argparse.Namespace) -> None:

@@ -84,6 +84,7 @@ class TorchKernels(TorchNonlinear):
         "softmax.shiftmax": "_softmax_shiftmax_train",
         "softmax.shiftmax_deploy": "_softmax_shiftmax_deploy",
         "softmax.tflite": "_softmax_tflite",
+        "softmax.lis": "_softmax_lis",
         "gelu.ibert": "_gelu_ibert",
         "gelu.shiftgelu": "_gelu_shiftgelu",
         "gelu.lut": "_gelu_lut_x",
@@ -135,7 +136,35 @@ class TorchKernels(TorchNonlinear):
             y = self._round_shift(acc, int(p["a_shift"]), r)
         return self._saturate(y + int(p["out_zero_point"]), str(p["out_format"]))
 
-
+    def _softmax_lis(self, t: dict[str, Any], p: dict[str, Any]) -> Any:
+        """FQ-ViT log-int softmax: I-BERT i-exp, ratio = round_half_even(Σexp / exp),
+        k = ⌊log2 ratio⌋ + [ratio - 2^k ≥ 2^(k-1)], code min(k, 2^bits) with exp = 0 (and an
+        all-zero row) giving 2^bits; integers only."""
+        torch = self.torch
+        x = t["x"]
+        x0, b, c, n = int(p["x0_int"]), int(p["b_int"]), int(p["c_int"]), int(p["n"])
+        d = x - torch.amax(x, dim=-1, keepdim=True)
+        d = torch.clamp(d, min=n * x0)
+        q = torch.div(d, x0, rounding_mode="floor")
+        r = d - x0 * q
+        poly = (r + b) * r + c
+        e = torch.clamp(torch.bitwise_left_shift(poly, n - q), min=0)
+        total = e.sum(dim=-1, keepdim=True).expand_as(e)
+        zero = e == 0
+        den = torch.where(zero, torch.ones_like(e), e)
+        quo = torch.div(total, den, rounding_mode="floor")
+        rem2 = 2 * (total - quo * den)
+        ratio = quo + ((rem2 > den) | ((rem2 == den) & (torch.remainder(quo, 2) == 1))).long()
+        v = torch.clamp(ratio, min=1)
+        k = torch.zeros_like(v)
+        for sh in (32, 16, 8, 4, 2, 1):  # ⌊log2 v⌋ by halving, integers only
+            big = torch.bitwise_right_shift(v, sh) > 0
+            v = torch.where(big, torch.bitwise_right_shift(v, sh), v)
+            k = k + big.long() * sh
+        pow_k = torch.bitwise_left_shift(torch.ones_like(k), k)
+        k = k + ((k > 0) & (ratio - pow_k >= torch.bitwise_right_shift(pow_k, 1))).long()
+        top = 1 << int(p["bits"])
+        return torch.where(zero | (k >= top), torch.full_like(k, top), k)
 
 
 SUPPORTED: tuple[str, ...] = tuple(TorchKernels.IMPLEMENTS)
