@@ -260,7 +260,7 @@ def test_option_validation() -> None:
 
 
 def test_sequential_through_quantize_model_and_the_cli_option_parser() -> None:
-    """``sequential`` reaches the recipe through quantize_model (run_recipe's allowed
+    """``sequential`` reaches the recipe through quantize_model (the recipe's options
     options) and through ``refq eval --opt ptq4vit.sequential=true``."""
     from refq.commands.eval import parse_recipe_options
     from refq.methods import quantize_model

@@ -165,9 +165,9 @@ def test_parse_recipe_options() -> None:
             parse_recipe_options([bad])
     # keys, types, values and ranges are checked here, before any calibration work
     for bad, msg in (("ias.sos_iters=-1", "sos_iters"), ("ptq4vit.metric=l1", "one of"),
-                     ("repq.weight_percentile=ias", "did you mean 'weight_percentiles'"),
+                     ("repq.weight_percentile=ias", r"did you mean repq\.weight_percentiles\?"),
                      ("ias.sos=yes", "true or false"), ("fqvit.calib_batch=0", "> 0"),
-                     ("rpq.n=1", "did you mean 'repq'")):
+                     ("rpq.n=1", r"did you mean 'repq'\?")):
         with pytest.raises(SpecError, match=msg):
             parse_recipe_options([bad])
 
