@@ -120,12 +120,13 @@ def test_demo_removes_its_temporary_golden_folder_unless_kept(
     [
         (["--opt", "ptq4vit.metrc=cosine"],
          "ptq4vit has no option 'metrc' (did you mean ptq4vit.metric?); ptq4vit takes "
-         "calib_sub, hessian_loss, metric, n, rounds, sequential"),
+         "calib_sub, hessian_loss, metric, n, patch_embed, rounds, sequential"),
         (["--methods", "minmax", "--opt", "ptq4vit.metric=cosine"],
          "ptq4vit is not run here (methods: minmax); add it to --methods or drop the option"),
         (["--opt", "ptq4vt.n=3"], "unknown method 'ptq4vt' (did you mean 'ptq4vit'?)"),
-        (["--opt", "ias.sos_iter=5"], "(did you mean ias.sos_iters?); ias takes calib_sub, "
-         "sos, sos_batch, sos_iters, sos_lr"),
+        (["--opt", "ias.sos_iter=5"], "(did you mean ias.sos_iters?); ias takes arith, "
+         "calib_sub, quantize_input, sos, sos_batch, sos_iters, sos_lr, sos_zero_point, sulq, "
+         "weight_percentiles"),
         (["--methods", "minmax", "--opt", "minmax.n=1"], "minmax takes no options"),
     ],
 )
