@@ -1,0 +1,250 @@
+"""refq requantization (``requantize.dyadic``/``double``/``single``) and the residual adds
+(``add.ivit``/``shared_shift``) as exact TOSA sequences.
+
+Saturation first. refq saturates y = round(x·b/2^c) + zp to the output format; y is monotone
+in x (b >= 0), so for each channel there are input bounds X_lo <= X_hi beyond which the
+output is the format's min or max. The export computes them exactly (binary search on
+Python ints) and clamps x into [X_lo, X_hi] (or selects the saturated value outside it);
+within those bounds every intermediate is small, which is what lets RESCALE's input-range
+precondition and the int32 quotient be proven.
+
+``dyadic``: the 64-bit product x·b from two MULs, then refq's named rounding of /2^c from its
+bits (refq.interop.tosa.wide) — TOSA's own roundings (RESCALE SINGLE_ROUND, MUL with shift,
+ARITHMETIC_RIGHT_SHIFT round) are all half-up, so half-even, half-away, floor, ceil and trunc
+are decided from the product's half bit and the bits below it.
+
+``double``/``single`` (TFLite MultiplyByQuantizedMultiplier): one RESCALE, DOUBLE_ROUND or
+SINGLE_ROUND, multiplier M and shift 31 - s, after the saturation clamp. TOSA's DOUBLE_ROUND
+(+2^(shift-1) ± 2^30 for shift > 31, one floor) equals TFLite's SaturatingRoundingDoubling-
+HighMul then RoundingDivideByPOT; with shift <= 31 both round once, half up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+
+from refq.interop.tosa import wide
+from refq.interop.tosa.graph import ExportError, Graph, Val, fits
+from refq.interop.tosa.values import Operand, Value, as_i32, tensor, value_interval
+from refq.interop.tosa.wide import Wide, round_int
+from refq.intmath import IntFormat
+from refq.ops.add import AddParams
+from refq.ops.requantize import RequantParams
+
+
+def _last_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+    """The largest x in [lo, hi] with pred(x) (pred true then false), or lo - 1."""
+    if not pred(lo):
+        return lo - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if pred(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+    """The smallest x in [lo, hi] with pred(x) (pred false then true), or hi + 1."""
+    if not pred(hi):
+        return hi + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _rounded_at_most(b: int, c: int, rounding: str, bound: int, x: int) -> bool:
+    return round_int(x * b, c, rounding) <= bound
+
+
+def _floor_at_least(b: int, c: int, bound: int, x: int) -> bool:
+    return (x * b) >> c >= bound
+
+
+def _tflite_at_least(m: int, s: int, family: str, bound: int, x: int) -> bool:
+    return tflite_reference(x, m, s, family) >= bound
+
+
+def _tflite_at_most(m: int, s: int, family: str, bound: int, x: int) -> bool:
+    return tflite_reference(x, m, s, family) <= bound
+
+
+def _vec(g: Graph, values: Sequence[int], rank: int) -> Val:
+    arr = np.asarray([int(v) for v in values], dtype=np.int64)
+    return g.const(arr.reshape((1,) * (rank - 1) + (arr.size,)), "int32")
+
+
+def dyadic(g: Graph, x0: Operand, mult: Sequence[int], shift: Sequence[int], rounding: str,
+           zp: int, fmt: IntFormat, in_zp: int = 0) -> Val:
+    """saturate(round((x - in_zp)·b/2^c) + zp, fmt) exactly, per channel (int32 result)."""
+    x = tensor(g, x0)
+    if any(b >= 1 << 31 for b in mult):
+        raise ExportError("requantize.dyadic: multiplier >= 2^31 has no int32 encoding")
+    if in_zp:
+        x = g.addc(as_i32(g, x), -in_zp) if isinstance(x, Val) or fits(
+            x.vlo - in_zp, x.vhi - in_zp, "int32") else wide.add(g, x, wide.const(g, -in_zp,
+                                                                                  x.lo.rank))
+    xlo, xhi = value_interval(x)
+    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    bs, cs = list(mult), list(shift)
+    lo_b, hi_b, eff = [], [], []
+    for b, c in zip(bs, cs, strict=True):
+        if b == 0:
+            lo_b.append(xlo)
+            hi_b.append(xhi)
+            eff.append(0)
+            continue
+        x_hi = _last_true(xlo, xhi, partial(_rounded_at_most, b, c, rounding, m_hi))
+        x_lo = _first_true(xlo, xhi, partial(_floor_at_least, b, c, m_lo))
+        if x_lo > x_hi:  # no unsaturated input: the output is decided by the selects alone
+            lo_b.append(x_lo)
+            hi_b.append(x_hi)
+            eff.append(0)
+            continue
+        lo_b.append(x_lo)
+        hi_b.append(x_hi)
+        eff.append(b)
+    rank = x.rank if isinstance(x, Val) else x.lo.rank
+    need_hi = any(h < xhi for h in hi_b)
+    need_lo = any(lo > xlo for lo in lo_b)
+    clo = [min(max(lo, xlo), xhi) if e else xlo for lo, e in zip(lo_b, eff, strict=True)]
+    chi = [max(min(h, xhi), xlo) if e else xlo for h, e in zip(hi_b, eff, strict=True)]
+    if isinstance(x, Val):
+        xi = g.i32(x)
+        xc = xi
+        if need_lo:
+            xc = g.maximum(xc, _vec(g, clo, rank))
+        if need_hi:
+            xc = g.minimum(xc, _vec(g, chi, rank))
+        prod = wide.mul64(g, xc, _vec(g, eff, rank) if len(eff) > 1 else g.scalar(eff[0], rank))
+    else:
+        xc_w = wide.clamp(g, x, clo, chi) if (need_lo or need_hi) else x
+        prod = wide.mul_const(g, xc_w, eff)
+    plo = min(lo * b for lo, b in zip(clo, eff, strict=True))
+    phi = max(h * b for h, b in zip(chi, eff, strict=True))
+    prod = Wide(prod.hi, prod.lo, plo, phi)
+    rlo = min(round_int(lo * b, c, rounding) for lo, b, c in zip(clo, eff, cs, strict=True))
+    rhi = max(round_int(h * b, c, rounding) for h, b, c in zip(chi, eff, cs, strict=True))
+    flo = min((lo * b) >> c for lo, b, c in zip(clo, eff, cs, strict=True))
+    q = wide.round_shift(g, prod, cs, rounding, rlo, rhi, floor_lo=flo)
+    if need_hi:
+        over = _over(g, x, hi_b, rank)
+        q = g.select(over, g.scalar(m_hi, rank), q)
+    if need_lo:
+        under = _under(g, x, lo_b, rank)
+        q = g.select(under, g.scalar(m_lo, rank), q)
+    return g.addc(q, zp) if zp else q
+
+
+def _over(g: Graph, x: Value, bound: Sequence[int], rank: int) -> Val:
+    if isinstance(x, Val):
+        return g.gt(g.i32(x), _vec(g, [max(min(b, 2**31 - 1), -(2**31)) for b in bound], rank))
+    return wide.ge_const(g, x, [b + 1 for b in bound])
+
+
+def _under(g: Graph, x: Value, bound: Sequence[int], rank: int) -> Val:
+    if isinstance(x, Val):
+        return g.gt(_vec(g, [max(min(b, 2**31 - 1), -(2**31)) for b in bound], rank), g.i32(x))
+    return g.lnot(wide.ge_const(g, x, list(bound)))
+
+
+def tflite_reference(x: int, m: int, s: int, family: str) -> int:
+    """TFLite MultiplyByQuantizedMultiplier on Python ints (static bounds only)."""
+    if family == "single":
+        t = 31 - s
+        return (x * m + (1 << (t - 1))) >> t
+    left, right = max(s, 0), max(-s, 0)
+    ab = (x << left) * m
+    r1 = (ab + (1 << 30)) >> 31  # SaturatingRoundingDoublingHighMul: ties toward +inf
+    if right == 0:
+        return r1
+    return -((-r1 + (1 << (right - 1))) >> right) if r1 < 0 else (r1 + (1 << (right - 1))) >> right
+
+
+def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
+    """``requantize.double``/``single``: clamp, RESCALE, + zp, clamp (module docstring)."""
+    family = p.family
+    xi = g.i32(x)
+    if p.in_zero_point:
+        xi = g.addc(xi, -p.in_zero_point)
+    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
+    fmt, zp = p.out_format, p.out_zero_point
+    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    rank = xi.rank
+    mults, shifts = list(p.multiplier), [31 - s for s in p.shift]
+    if any(t < 2 for t in shifts):
+        raise ExportError(f"requantize.{family}: TFLite shift {max(p.shift)} is TOSA RESCALE "
+                          "shift 1, outside 2..62 (a real multiplier >= 2^29)")
+    lo_b, hi_b = [], []
+    for m, s in zip(mults, p.shift, strict=True):
+        if m == 0:  # the result is 0 for every x: any x will do
+            lo_b.append(max(xi.lo, 0))
+            hi_b.append(max(xi.lo, 0))
+            continue
+        x_hi = _first_true(xi.lo, xi.hi, partial(_tflite_at_least, m, s, family, m_hi))
+        x_lo = _last_true(xi.lo, xi.hi, partial(_tflite_at_most, m, s, family, m_lo))
+        lo_b.append(max(x_lo, xi.lo))
+        hi_b.append(min(x_hi, xi.hi))
+    xc = xi
+    if any(lo > xi.lo for lo in lo_b):
+        xc = g.maximum(xc, _vec(g, lo_b, rank))
+    if any(h < xi.hi for h in hi_b):
+        xc = g.minimum(xc, _vec(g, hi_b, rank))
+    xlo, xhi = min(lo_b), max(hi_b)
+    assume = None
+    for t in shifts:
+        if not (-(1 << (t - 1)) <= xlo and xhi < (1 << (t - 1))):
+            assume = (f"requantize.{family}: RESCALE shift {t} requires |x| < 2^{t - 1}; refq "
+                      f"accepts x in [{xlo}, {xhi}] (TOSA: UNPREDICTABLE outside)")
+    rounding = "DOUBLE_ROUND" if family == "double" else "SINGLE_ROUND"
+    y = g.rescale(xc, mults, shifts, "int32", rounding=rounding, assume=assume)
+    y = g.clamp(y, m_lo, m_hi)
+    return g.addc(y, zp) if zp else y
+
+
+def requantize(g: Graph, ins: Sequence[Operand], p: RequantParams, out: IntFormat) -> Val:
+    """Translation of ``requantize.<family>`` (one input ``x``, per-channel on the last axis)."""
+    (x,) = ins
+    if p.family == "dyadic":
+        return dyadic(g, x, p.multiplier, p.shift, p.rounding, p.out_zero_point, p.out_format,
+                      p.in_zero_point)
+    return tflite(g, as_i32(g, x), p)
+
+
+def add(g: Graph, ins: Sequence[Operand], p: AddParams, out: IntFormat) -> Val:
+    """``add.ivit``: two dyadic branches (each unsaturated, int32), summed, + zp, saturated;
+    ``add.shared_shift``: the exact 64-bit sum of both products, one rounding, saturated."""
+    a, b = ins
+    fmt = p.out_format
+    if p.scheme == "ivit":
+        big = IntFormat(32, True)
+        ya = dyadic(g, a, [p.a_multiplier], [p.a_shift], p.rounding, 0, big, p.a_zero_point)
+        yb = dyadic(g, b, [p.b_multiplier], [p.b_shift], p.rounding, 0, big, p.b_zero_point)
+        y = g.add(ya, yb)
+        y = g.addc(y, p.out_zero_point) if p.out_zero_point else y
+        return g.clamp(y, fmt.min, fmt.max)
+    if p.a_multiplier >= 1 << 31 or p.b_multiplier >= 1 << 31:
+        raise ExportError("add.shared_shift: multiplier 2^31 has no int32 encoding")
+    ai = g.addc(as_i32(g, a), -p.a_zero_point)
+    bi = g.addc(as_i32(g, b), -p.b_zero_point)
+    pa = wide.mul64(g, ai, g.scalar(p.a_multiplier, ai.rank))
+    pb = wide.mul64(g, bi, g.scalar(p.b_multiplier, bi.rank))
+    acc = wide.add(g, pa, pb)
+    lim = 1 << (p.acc_bits - 1)
+    if acc.vlo < -lim or acc.vhi >= lim:
+        g.assumptions.append(f"add.shared_shift: accumulator within int{p.acc_bits} "
+                             "(refq-checked)")
+        acc = Wide(acc.hi, acc.lo, max(acc.vlo, -lim), min(acc.vhi, lim - 1))
+    r = dyadic(g, acc, [1], [p.a_shift], p.rounding, p.out_zero_point, fmt)
+    return r
+
+
+__all__ = ["add", "dyadic", "requantize", "tflite", "tflite_reference"]
