@@ -357,17 +357,20 @@ class Graph:
         return self._bin("ADD", a, b, lo, hi, self._attr("Add"), name, within=within)
 
     def sub(self, a: Val, b: Val, name: str | None = None,
-            proven: tuple[int, int] | None = None) -> Val:
+            proven: tuple[int, int] | None = None,
+            within: tuple[int, int, str] | None = None) -> Val:
+        """SUB (``proven``/``within`` as for :meth:`add`)."""
         lo, hi = a.lo - b.hi, a.hi - b.lo
         if proven is not None:
             lo, hi = max(lo, proven[0]), min(hi, proven[1])
-        return self._bin("SUB", a, b, lo, hi, self._attr("Sub"), name)
+        return self._bin("SUB", a, b, lo, hi, self._attr("Sub"), name, within=within)
 
     def addc(self, a: Val, c: int, name: str | None = None) -> Val:
         return a if c == 0 and name is None else self.add(a, self.scalar(c, a.rank), name)
 
     def mul(self, a: Val, b: Val, shift: int = 0, name: str | None = None,
-            wrap: bool = False, proven: tuple[int, int] | None = None) -> Val:
+            wrap: bool = False, proven: tuple[int, int] | None = None,
+            within: tuple[int, int, str] | None = None) -> Val:
         """MUL: shift 0 → the product (exact, or its low 32 bits with ``wrap``); shift s > 0
         (int32 only) → ⌊(a·b + 2^(s-1)) / 2^s⌋, which must fit int32. ``proven``: a result
         bound the caller has proven beyond the operand intervals."""
@@ -381,6 +384,10 @@ class Graph:
             lo, hi = (lo + r) >> shift, (hi + r) >> shift
         if proven is not None:
             lo, hi = max(lo, proven[0]), min(hi, proven[1])
+        if not fits(lo, hi, "int32") and within is not None and fits(within[0], within[1],
+                                                                     "int32"):
+            self.assumptions.append(within[2])
+            lo, hi = max(lo, within[0]), min(hi, within[1])
         if not fits(lo, hi, "int32"):
             if not wrap or shift:
                 raise ExportError(f"MUL {a.name}·{b.name}>>{shift}: result [{lo}, {hi}] may "

@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from refq.interop.tosa.graph import ExportError, Graph, Val
+from refq.interop.tosa import intops, wide
+from refq.interop.tosa.graph import ExportError, Graph, Val, broadcast
 from refq.interop.tosa.values import Operand, Value, as_i32
+from refq.interop.tosa.wide import Wide
 from refq.intmath import IntFormat
 from refq.ops.layernorm import LayerNormParams
 
@@ -155,10 +157,15 @@ def isqrt_pair(g: Graph, nh: Val, nl: Val) -> Val:
         s2 = g.add(g.add(s, s, proven=(0, 2 * top)), beta, proven=(0, _M31))
         return [h2, l2, s2, q3]
 
+    shape = broadcast(nh.shape, nl.shape, "isqrt")
+
+    def full(v: Val) -> Val:
+        return v if v.shape == shape else g.tile(v, [s // d for s, d in zip(shape, v.shape,
+                                                                             strict=True)])
+
     zero = g.scalar(0, r)
-    init = [g.widen(nh, 0, _M31), g.widen(nl, 0, _M31), g.widen(g.tile(zero, nh.shape), 0,
-                                                                    _M31),
-            g.widen(g.tile(zero, nh.shape), -_M31, _M31)]
+    init = [g.widen(full(nh), 0, _M31), g.widen(full(nl), 0, _M31),
+            g.widen(full(zero), 0, _M31), g.widen(full(zero), -_M31, _M31)]
     return g.loop(31, init, step)[2]
 
 
@@ -216,5 +223,75 @@ def refq(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -
 
 TRANSLATIONS: dict[str, Callable[..., Any]] = {"layernorm.refq": refq}
 
-__all__ = ["TRANSLATIONS", "aligned", "bit_length", "centered", "divide_round", "isqrt_pair",
-           "refq", "shift_pair", "sum_squares"]
+
+def _mean_centered(g: Graph, a: Val) -> Val:
+    """a - round_half_even(Σa / C) (refq.ops.layernorm._mean_center)."""
+    c = a.shape[-1]
+    mean = intops.round_div_const(g, g.reduce("SUM", a, -1), c, "half_even")
+    return g.sub(a, mean, proven=(a.lo - a.hi, a.hi - a.lo))
+
+
+def _finish_wide(g: Graph, w: Wide, p: LayerNormParams) -> Value:
+    bias = list(p.bias)
+    if any(bias):
+        arr = np.asarray(bias, dtype=np.int64)
+        bc = g.const(arr.reshape((1,) * (w.lo.rank - 1) + (arr.size,)), "int32")
+        w = wide.add(g, w, wide.from_i32(g, bc))
+    return w
+
+
+def _reciprocal_2_31(g: Graph, std: Val) -> Val:
+    """⌊2^31 / std⌋ for 2 <= std < 2^31: ⌊(2^31 - 1)/std⌋ + [std is a power of two]."""
+    q = g.intdiv(g.scalar(2**31 - 1, std.rank), std)
+    pow2 = g.eq(g.band(std, g.addc(std, -1)), g.scalar(0, std.rank))
+    return g.add(q, g.b2i(pow2), proven=(0, 2**30))
+
+
+def ibert(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -> Value:
+    """``layernorm.ibert``: mean (half-even), y >> var_shift squared and summed (two words),
+    std = isqrt(v)·2^var_shift, factor = ⌊2^31/std⌋ (std = 1: 2^31, kept in 64 bits),
+    out = ⌊y·factor / 2⌋ + bias as a 64-bit value."""
+    x = as_i32(g, ins[0])
+    y = _mean_centered(g, aligned(g, x, p))
+    ys = g.ars(y, p.var_shift) if p.var_shift else y
+    vh, vl, _ = sum_squares(g, ys)
+    if (vh.hi << 31) + vl.hi >= 1 << 32:
+        g.assumptions.append("layernorm.ibert: Σ(y >> var_shift)² within uint32 "
+                             "(refq-checked)")
+    root = isqrt_pair(g, vh, vl)
+    root = g.with_interval(root, 0, (1 << 16) - 1)  # v < 2^32
+    if (root.hi << p.var_shift) >= 1 << 31:
+        raise ExportError(f"layernorm.ibert: isqrt(v)·2^{p.var_shift} may reach 2^31")
+    std = g.maximum(g.shl(root, p.var_shift) if p.var_shift else root,
+                    g.scalar(1, root.rank))
+    is_one = g.eq(std, g.scalar(1, std.rank))
+    factor = _reciprocal_2_31(g, g.maximum(std, g.scalar(2, std.rank)))
+    prod = wide.select(g, is_one, wide.from_shifted(g, y, 31), wide.mul64(g, y, factor))
+    return _finish_wide(g, wide.shift_right(g, prod, 1), p)
+
+
+def ivit(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -> Value:
+    """``layernorm.ivit``: mean (half-even), v = Σy², I-ViT's 10 Newton steps
+    k ← ⌊(k + ⌊v/k⌋)/2⌋ from 2^16 (INTDIV; exported where v < 2^31 is proven, so every step
+    stays within int32), factor = ⌊(2^31-1)/k⌋, out = ⌊y·factor/2⌋ + bias (64-bit)."""
+    x = as_i32(g, ins[0])
+    y = _mean_centered(g, aligned(g, x, p))
+    vh, vl, vmax = sum_squares(g, y)
+    if vmax >= 1 << 31:
+        raise ExportError(f"layernorm.ivit: Σy² may reach 2^{vmax.bit_length() - 1}; I-ViT's "
+                          "Newton square root divides it in int64 (exported only where "
+                          "Σy² < 2^31 is proven from the input format)")
+    v = vl
+    k = g.tile(g.scalar(1 << 16, v.rank), list(v.shape))
+    k = g.with_interval(k, 1 << 16, 1 << 16)
+    for _ in range(10):  # from above (2^16 >= √v), the iterates stay in [⌊√v⌋, 2^16]
+        k = g.ars(g.add(k, g.intdiv(v, k)), 1)
+        k = g.with_interval(k, 1 << 6, 1 << 16)
+    factor = g.intdiv(g.scalar(2**31 - 1, k.rank), k)
+    return _finish_wide(g, wide.shift_right(g, wide.mul64(g, y, factor), 1), p)
+
+
+TRANSLATIONS.update({"layernorm.ibert": ibert, "layernorm.ivit": ivit})
+
+__all__ = ["TRANSLATIONS", "aligned", "bit_length", "centered", "divide_round", "ibert",
+           "isqrt_pair", "ivit", "refq", "shift_pair", "sum_squares"]

@@ -122,16 +122,14 @@ def shift_left(g: Graph, x: Operand, *, shift: int) -> tuple[Value]:
 
 
 def add_exact(g: Graph, a: Operand, b: Operand) -> tuple[Value]:
-    ta, tb = tensor(g, a), tensor(g, b)
+    rank = max(len(a.shape), len(b.shape))
+    ta, tb = tensor(g, a, rank), tensor(g, b, rank)
+    if len(ta.shape) != len(tb.shape):
+        raise ExportError("add_exact: runtime operands of different ranks")
     (alo, ahi), (blo, bhi) = value_interval(ta), value_interval(tb)
     if fits(alo + blo, ahi + bhi, "int32") and isinstance(ta, Val) and isinstance(tb, Val):
         return (g.add(ta, tb),)
-    wa, wb = as_wide(g, ta), as_wide(g, tb)
-    rank = max(len(wa.shape), len(wb.shape))
-    if len(wa.shape) != len(wb.shape):
-        raise ExportError("add_exact: operands of different ranks")
-    del rank
-    return (wide.add(g, wa, wb),)
+    return (wide.add(g, as_wide(g, ta), as_wide(g, tb)),)
 
 
 def affine(g: Graph, x: Operand, m: Operand, b: Operand) -> tuple[Value]:

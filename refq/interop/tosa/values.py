@@ -46,12 +46,15 @@ def rank_of(v: Operand) -> int:
     return len(v.shape)
 
 
-def tensor(g: Graph, v: Operand) -> Value:
+def tensor(g: Graph, v: Operand, rank: int | None = None) -> Value:
     """``v`` as graph tensors: a Const becomes one named TOSA constant (narrowest integer
-    type of its values) or, beyond int32, two (``name:hi``, ``name:lo``)."""
+    type of its values) or, beyond int32, two (``name:hi``, ``name:lo``); ``rank`` left-pads
+    a Const's shape with 1s (NumPy broadcasting, which TOSA spells out)."""
     if not isinstance(v, Const):
         return v
     arr = np.asarray(v.values, dtype=np.int64)
+    if rank is not None and arr.ndim < rank:
+        arr = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
     lo = int(arr.min()) if arr.size else 0
     hi = int(arr.max()) if arr.size else 0
     if fits(lo, hi, "int32"):

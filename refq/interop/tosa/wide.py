@@ -208,6 +208,21 @@ def round_shift(g: Graph, w: Wide, c: int | Sequence[int], rounding: str,
     return _reinterpret(g, g.add(q, inc), lo, hi)
 
 
+def shift_right(g: Graph, w: Wide, c: int) -> Wide:
+    """⌊value / 2^c⌋ as a 64-bit value, 1 <= c <= 31."""
+    if not 1 <= c <= 31:
+        raise ExportError(f"wide shift_right by {c}")
+    lo = g.bor(g.lsr(w.lo, c), g.shl(w.hi, 32 - c, wrap=True))
+    hi = g.ars(w.hi, c)
+    return Wide(hi, lo, w.vlo >> c, w.vhi >> c)
+
+
+def select(g: Graph, cond: Val, a: Wide, b: Wide) -> Wide:
+    """a where cond, else b, word by word."""
+    return Wide(g.select(cond, a.hi, b.hi), g.select(cond, a.lo, b.lo), min(a.vlo, b.vlo),
+                max(a.vhi, b.vhi))
+
+
 def add(g: Graph, a: Wide, b: Wide) -> Wide:
     """a + b exactly (the low words added in 16-bit halves with carries)."""
     vlo, vhi = a.vlo + b.vlo, a.vhi + b.vhi
@@ -293,4 +308,4 @@ def saturate_i32(g: Graph, a: Wide, lo: int = I32[0], hi: int = I32[1]) -> Val:
 
 __all__ = ["ROUNDINGS", "Wide", "add", "add_i32", "clamp", "const", "floor_shift",
            "from_i32", "from_shifted", "ge_const", "is_negative", "mul64", "mul_const",
-           "round_int", "round_shift", "saturate_i32"]
+           "round_int", "round_shift", "saturate_i32", "select", "shift_right"]
