@@ -276,7 +276,7 @@ def ivit(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -
     stays within int32), factor = ⌊(2^31-1)/k⌋, out = ⌊y·factor/2⌋ + bias (64-bit)."""
     x = as_i32(g, ins[0])
     y = _mean_centered(g, aligned(g, x, p))
-    vh, vl, vmax = sum_squares(g, y)
+    _, vl, vmax = sum_squares(g, y)
     if vmax >= 1 << 31:
         raise ExportError(f"layernorm.ivit: Σy² may reach 2^{vmax.bit_length() - 1}; I-ViT's "
                           "Newton square root divides it in int64 (exported only where "
