@@ -85,6 +85,9 @@ BUILTIN: dict[str, str] = {
     "torch-native-cuda": "refq.crosscheck.adapters.torch_native_backend:cuda",
     "hls4ml": "refq.crosscheck.adapters.hls4ml_backend:Hls4mlBackend",
     "qonnx": "refq.crosscheck.adapters.qonnx_backend:QonnxBackend",
+    "tosa": "refq.crosscheck.adapters.tosa_backend:TosaBackend",
+    "iree": "refq.crosscheck.adapters.iree_backend:IreeBackend",
+    "iree-cuda": "refq.crosscheck.adapters.iree_backend:cuda_backend",
     "wrong-rounding": "refq.crosscheck.adapters.wrong:WrongRoundingBackend",
     "no-saturation": "refq.crosscheck.adapters.wrong:NoSaturationBackend",
 }

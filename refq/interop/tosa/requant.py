@@ -219,18 +219,42 @@ def requantize(g: Graph, ins: Sequence[Operand], p: RequantParams, out: IntForma
     return tflite(g, as_i32(g, x), p)
 
 
+def _as_wide(g: Graph, v: Value) -> Wide:
+    return v if isinstance(v, Wide) else wide.from_i32(g, v)
+
+
+def _branch(g: Graph, x0: Operand, mult: int, shift: int, rounding: str, zp: int) -> Value:
+    """round((x - zp)·mult / 2^shift), unsaturated: int32 where its interval fits, else a
+    64-bit value (refq computes the branches in int64)."""
+    x = g.addc(as_i32(g, x0), -zp) if zp else as_i32(g, x0)
+    if mult >= 1 << 31:
+        raise ExportError("add.ivit: multiplier 2^31 has no int32 encoding")
+    lo = min(round_int(x.lo * mult, shift, rounding), round_int(x.hi * mult, shift, rounding))
+    hi = max(round_int(x.lo * mult, shift, rounding), round_int(x.hi * mult, shift, rounding))
+    flo = min(x.lo * mult, x.hi * mult) >> shift
+    prod = wide.mul64(g, x, g.scalar(mult, x.rank))
+    if fits(min(lo, flo), hi, "int32"):
+        return wide.round_shift(g, prod, shift, rounding, lo, hi, floor_lo=flo)
+    return wide.round_shift_wide(g, prod, shift, rounding)
+
+
 def add(g: Graph, ins: Sequence[Operand], p: AddParams, out: IntFormat) -> Val:
     """``add.ivit``: two dyadic branches (each unsaturated, int32), summed, + zp, saturated;
     ``add.shared_shift``: the exact 64-bit sum of both products, one rounding, saturated."""
     a, b = ins
     fmt = p.out_format
     if p.scheme == "ivit":
-        big = IntFormat(32, True)
-        ya = dyadic(g, a, [p.a_multiplier], [p.a_shift], p.rounding, 0, big, p.a_zero_point)
-        yb = dyadic(g, b, [p.b_multiplier], [p.b_shift], p.rounding, 0, big, p.b_zero_point)
-        y = g.add(ya, yb)
-        y = g.addc(y, p.out_zero_point) if p.out_zero_point else y
-        return g.clamp(y, fmt.min, fmt.max)
+        ya = _branch(g, a, p.a_multiplier, p.a_shift, p.rounding, p.a_zero_point)
+        yb = _branch(g, b, p.b_multiplier, p.b_shift, p.rounding, p.b_zero_point)
+        if isinstance(ya, Val) and isinstance(yb, Val) and fits(
+                ya.lo + yb.lo + p.out_zero_point, ya.hi + yb.hi + p.out_zero_point, "int32"):
+            y = g.add(ya, yb)
+            y = g.addc(y, p.out_zero_point) if p.out_zero_point else y
+            return g.clamp(y, fmt.min, fmt.max)
+        w = wide.add(g, _as_wide(g, ya), _as_wide(g, yb))
+        if p.out_zero_point:
+            w = wide.add(g, w, wide.const(g, p.out_zero_point, w.lo.rank))
+        return wide.saturate_i32(g, w, fmt.min, fmt.max)
     if p.a_multiplier >= 1 << 31 or p.b_multiplier >= 1 << 31:
         raise ExportError("add.shared_shift: multiplier 2^31 has no int32 encoding")
     ai = g.addc(as_i32(g, a), -p.a_zero_point)

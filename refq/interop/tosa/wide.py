@@ -170,6 +170,31 @@ def is_negative(g: Graph, w: Wide) -> Val:
     return g.gt(g.scalar(0, w.hi.rank), w.hi)
 
 
+def _increment(g: Graph, w: Wide, cs: list[int], rounding: str) -> Val | None:
+    """0/1: the named rounding's step up from the floor of value / 2^c_j, decided by the
+    half bit (c_j - 1), the bits below it, the sign and the floor's parity (bit c_j)."""
+    if all(k == 0 for k in cs) or rounding == "floor":
+        return None
+    half = _bit(g, w, [max(k - 1, 0) for k in cs])
+    r = w.lo.rank
+    zero = g.scalar(0, r)
+    if any(k == 0 for k in cs):  # no rounding where c = 0
+        half = g.select(_mask(g, [k == 0 for k in cs], r), zero, half)
+    below = _low_zero(g, w, [max(k - 1, 0) for k in cs])
+    if rounding == "half_up":
+        return half
+    if rounding in ("half_even", "half_away"):
+        cond = (g.eq(_bit(g, w, [min(k, 62) for k in cs]), zero) if rounding == "half_even"
+                else is_negative(g, w))
+        tie_back = cond if below is None else g.land(below, cond)
+        return g.select(tie_back, zero, half)
+    exact = g.eq(half, zero) if below is None else g.land(g.eq(half, zero), below)
+    inc = g.b2i(g.lnot(exact))  # ceil / trunc: +1 unless exact (trunc: only below zero)
+    if rounding == "trunc":
+        inc = g.select(is_negative(g, w), inc, zero)
+    return inc
+
+
 def round_shift(g: Graph, w: Wide, c: int | Sequence[int], rounding: str,
                 lo: int | None = None, hi: int | None = None,
                 floor_lo: int | None = None) -> Val:
@@ -186,26 +211,22 @@ def round_shift(g: Graph, w: Wide, c: int | Sequence[int], rounding: str,
         hi = max(round_int(w.vhi, k, rounding) for k in cs)
     qlo = lo - 1 if floor_lo is None else floor_lo  # floor <= rounded <= floor + 1
     q = floor_shift(g, w, cs, qlo, hi)
-    if all(k == 0 for k in cs) or rounding == "floor":
-        return _reinterpret(g, q, lo, hi)
-    half = _bit(g, w, [max(k - 1, 0) for k in cs])
-    if any(k == 0 for k in cs):  # no rounding where c = 0
-        half = g.select(_mask(g, [k == 0 for k in cs], w.lo.rank),
-                        g.scalar(0, w.lo.rank), half)
-    below = _low_zero(g, w, [max(k - 1, 0) for k in cs])
-    zero = g.scalar(0, half.rank)
-    if rounding == "half_up":
-        inc = half
-    elif rounding in ("half_even", "half_away"):
-        cond = (g.eq(g.bandc(q, 1), zero) if rounding == "half_even" else is_negative(g, w))
-        tie_back = cond if below is None else g.land(below, cond)
-        inc = g.select(tie_back, zero, half)
-    else:  # ceil / trunc: +1 unless exact (trunc: only below zero)
-        exact = g.eq(half, zero) if below is None else g.land(g.eq(half, zero), below)
-        inc = g.b2i(g.lnot(exact))
-        if rounding == "trunc":
-            inc = g.select(is_negative(g, w), inc, zero)
-    return _reinterpret(g, g.add(q, inc), lo, hi)
+    inc = _increment(g, w, cs, rounding)
+    return _reinterpret(g, q, lo, hi) if inc is None else g.add(q, inc, proven=(lo, hi))
+
+
+def round_shift_wide(g: Graph, w: Wide, c: int, rounding: str) -> Wide:
+    """refq's ``rounding`` of value / 2^c (0 <= c <= 63) as a 64-bit value."""
+    if c == 0:
+        return w
+    if c < 32:
+        q = shift_right(g, w, c)
+    else:
+        q = from_i32(g, g.ars(w.hi, c - 32))
+    inc = _increment(g, w, [c], rounding)
+    lo, hi = round_int(w.vlo, c, rounding), round_int(w.vhi, c, rounding)
+    out = q if inc is None else add(g, q, from_i32(g, inc))
+    return Wide(out.hi, out.lo, lo, hi)
 
 
 def shift_right(g: Graph, w: Wide, c: int) -> Wide:
@@ -230,8 +251,11 @@ def add(g: Graph, a: Wide, b: Wide) -> Wide:
     s0 = g.add(lo_a, lo_b)
     s1 = g.add(g.add(g.lsr(a.lo, 16), g.lsr(b.lo, 16)), g.ars(s0, 16))
     lo = g.bor(g.shl(g.bandc(s1, 0xFFFF), 16, wrap=True), g.bandc(s0, 0xFFFF))
-    hi = g.add(g.add(a.hi, b.hi), g.ars(s1, 16))
-    return Wide(_reinterpret(g, hi, vlo >> 32, vhi >> 32), lo, vlo, vhi)
+    hlo, hhi = vlo >> 32, vhi >> 32  # the sum's high word; the carry below is 0 or 1
+    if not fits(hlo - 1, hhi, "int32"):
+        raise ExportError(f"wide add: [{vlo}, {vhi}] leaves 64 bits")
+    hi = g.add(g.add(a.hi, b.hi, proven=(hlo - 1, hhi)), g.ars(s1, 16), proven=(hlo, hhi))
+    return Wide(hi, lo, vlo, vhi)
 
 
 def add_i32(g: Graph, a: Wide, x: Val) -> Wide:
@@ -308,4 +332,5 @@ def saturate_i32(g: Graph, a: Wide, lo: int = I32[0], hi: int = I32[1]) -> Val:
 
 __all__ = ["ROUNDINGS", "Wide", "add", "add_i32", "clamp", "const", "floor_shift",
            "from_i32", "from_shifted", "ge_const", "is_negative", "mul64", "mul_const",
-           "round_int", "round_shift", "saturate_i32", "select", "shift_right"]
+           "round_int", "round_shift", "round_shift_wide", "saturate_i32", "select",
+           "shift_right"]

@@ -1,0 +1,142 @@
+"""The ``iree`` backend: refq cases exported as TOSA (refq.interop.tosa), printed as generic
+MLIR by tosa-tools' tosa-opt, compiled by IREE (``iree-compile --iree-input-type=tosa``) and
+run with ``iree.runtime`` — a real compiler's lowering of the same graph the TOSA reference
+model runs.
+
+Targets: ``llvm-cpu`` (``iree``, the default) and ``cuda`` (``iree-cuda``; every case is
+reported as skipped where no CUDA device is visible). Compiled modules are cached by the
+hash of their MLIR and flags — in memory for the process and, when ``REFQ_IREE_CACHE``
+names a folder, on disk — so one graph is compiled once per test session. Program and block
+cases are one module each (every refq tensor a result) and are compared with refq's
+interpreter tensor by tensor (refq.crosscheck.adapters.tosa_cases).
+
+Needs the ``tosa`` extra (tosa-tools, iree-base-compiler, iree-base-runtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared
+from refq.crosscheck.backend import Outputs
+from refq.errors import BackendError
+from refq.golden.case import Case
+from refq.ops.table import KERNELS
+
+TARGETS = {"llvm-cpu": ("llvm-cpu", "local-task"), "cuda": ("cuda", "cuda")}
+CPU_FLAGS = ("--iree-llvmcpu-target-cpu=host",)
+
+
+def _iree() -> tuple[Any, Any]:
+    try:
+        import iree.compiler as compiler
+        import iree.runtime as runtime
+    except ImportError as exc:
+        raise BackendError(f"the iree backend needs iree-base-compiler and iree-base-runtime: "
+                           f"pip install 'refq[tosa]' ({exc})") from None
+    return compiler, runtime
+
+
+class IreeBackend:
+    """IREE as a refq backend (module docstring)."""
+
+    def __init__(self, target: str = "llvm-cpu") -> None:
+        if target not in TARGETS:
+            raise BackendError(f"iree target {target!r} not in {sorted(TARGETS)}")
+        self.target = target
+        self.name = "iree" if target == "llvm-cpu" else f"iree-{target}"
+        self.compiler, self.runtime = _iree()
+        self._modules: dict[str, Any] = {}
+        self._mlir: dict[str, str] = {}
+        self.compiled = 0
+        self.available, self.why = self._probe()
+
+    def _probe(self) -> tuple[bool, str]:
+        driver = TARGETS[self.target][1]
+        try:
+            self.runtime.get_driver(driver)
+            if self.target == "cuda":
+                devices = self.runtime.get_driver(driver).query_available_devices()
+                if not devices:
+                    return False, "no CUDA device"
+        except Exception as exc:  # no driver or no device: every case is skipped, named
+            return False, f"IREE {driver} driver unavailable ({type(exc).__name__}: {exc})"
+        return True, ""
+
+    def supports(self, case: Case) -> bool:
+        if not self.available:
+            return False
+        return "program" in case.meta or kernel_key(case) in KERNELS
+
+    def flags(self) -> list[str]:
+        return list(CPU_FLAGS) if self.target == "llvm-cpu" else []
+
+    def module(self, mlir: str) -> Any:
+        """The compiled module's ``main`` (compiled once per MLIR text and flags)."""
+        backend, driver = TARGETS[self.target]
+        h = hashlib.sha256("\n".join([backend, *self.flags(), mlir]).encode()).hexdigest()
+        if h in self._modules:
+            return self._modules[h]
+        vmfb = self._cached(h)
+        if vmfb is None:
+            try:
+                vmfb = self.compiler.compile_str(mlir, target_backends=[backend],
+                                                 input_type="tosa", extra_args=self.flags())
+            except Exception as exc:
+                raise BackendError(f"iree-compile failed: {str(exc)[:800]}") from None
+            self.compiled += 1
+            self._store(h, vmfb)
+        rt = self.runtime
+        ctx = rt.SystemContext(config=rt.Config(driver))
+        ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb))
+        fn = ctx.modules.module["main"]
+        self._modules[h] = fn
+        return fn
+
+    def _cached(self, h: str) -> bytes | None:
+        folder = os.environ.get("REFQ_IREE_CACHE")
+        if not folder:
+            return None
+        path = Path(folder) / f"{h}.vmfb"
+        return path.read_bytes() if path.is_file() else None
+
+    def _store(self, h: str, vmfb: bytes) -> None:
+        folder = os.environ.get("REFQ_IREE_CACHE")
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tmp = Path(folder) / f".{h}.{os.getpid()}.tmp"
+        tmp.write_bytes(vmfb)
+        tmp.replace(Path(folder) / f"{h}.vmfb")
+
+    def execute(self, exported: Any, feed: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
+        from refq.interop.tosa.mlir import to_mlir
+
+        key = hashlib.sha256(exported.graph).hexdigest()
+        mlir = self._mlir.get(key)
+        if mlir is None:
+            mlir = to_mlir(exported.graph)
+            self._mlir[key] = mlir
+        fn = self.module(mlir)
+        res = fn(*feed)
+        outs = res if isinstance(res, (list, tuple)) else [res]
+        return [np.asarray(o.to_host()) for o in outs]
+
+    def run(self, case: Case) -> Outputs:
+        if not self.available:
+            raise BackendError(f"{self.name}: {self.why}")
+        prep = prepare(case)
+        return dict(run_prepared(prep, case, self.name, self.execute))
+
+
+def cuda_backend() -> IreeBackend:
+    return IreeBackend("cuda")
+
+
+__all__ = ["CPU_FLAGS", "TARGETS", "IreeBackend", "cuda_backend"]
