@@ -39,14 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--quiet", action="store_true", help="print failures and the summary only")
     e = sub.add_parser(
         "export",
-        help="export a golden set as $readmemh hex, raw binary, C, or QONNX graphs",
+        help="export a golden set as $readmemh hex, raw binary, C, QONNX graphs or TOSA "
+        "conformance tests",
         description="hex/bin/c: every tensor of every case for testbenches. qonnx (extra "
         "'hls'): every case as OUT/<case>/model.onnx + notes.json (int64 islands, differences "
         "of contract); cases QONNX cannot express are listed with op and reason in "
-        "OUT/REFUSED.json and printed.",
+        "OUT/REFUSED.json and printed. tosa (extra 'tosa'): one TOSA conformance-test folder "
+        "per case (desc.json, .tosa flatbuffer, .mlir, input and expected-result .npy files) "
+        "for tosa-tools' tosa_verif_run_tests.",
     )
     e.add_argument("dir", type=Path)
-    e.add_argument("--format", choices=["hex", "bin", "c", "qonnx"], required=True)
+    e.add_argument("--format", choices=["hex", "bin", "c", "qonnx", "tosa"], required=True)
     e.add_argument("--out", type=Path, help="output folder (default: DIR_<format>)")
     e.add_argument("--force", action="store_true", help="replace an existing output folder")
     e.add_argument("--only", metavar="PATTERN",
@@ -112,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"refused {name}: {reason}")
             print(f"exported {len(result.exported)} cases to {out} "
                   f"({len(result.refused)} refused, listed in {out / 'REFUSED.json'})")
+            return 0
+        if args.format == "tosa":
+            from refq.interop.tosa.conformance import export_golden
+
+            only = [p.strip() for p in args.only.split(",")] if args.only else None
+            n = export_golden(args.dir, out, force=args.force, only=only)
+            print(f"exported {n} files to {out} (tosa_verif_run_tests -r -t {out})")
             return 0
         n = golden.export(args.dir, args.format, out, force=args.force, only=args.only)
         print(f"exported {n} files to {out}")

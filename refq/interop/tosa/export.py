@@ -23,7 +23,15 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
-from refq.interop.tosa import gelu, gemm, layernorm, requant, softmax
+from refq.interop.tosa import (
+    gelu,
+    gemm,
+    layernorm,
+    requant,
+    softmax,
+    softmax_lis,
+    softmax_tflite,
+)
 from refq.interop.tosa.graph import NUMPY, ExportError, Graph, Val, fits, smallest_dtype
 from refq.interop.tosa.moves import MOVES
 from refq.interop.tosa.values import Const, Operand, Value, as_wide, value_interval
@@ -43,6 +51,8 @@ TRANSLATIONS: dict[str, Translation] = {
     "add.ivit": requant.add,
     "add.shared_shift": requant.add,
     **softmax.TRANSLATIONS,
+    **softmax_tflite.TRANSLATIONS,
+    **softmax_lis.TRANSLATIONS,
     **gelu.TRANSLATIONS,
     **layernorm.TRANSLATIONS,
 }
@@ -74,6 +84,7 @@ class Exported:
     outputs: list[TensorMap]
     assumptions: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
+    uses: dict[str, int] = field(default_factory=dict)
 
     @property
     def output_names(self) -> list[str]:
@@ -193,7 +204,8 @@ class _Builder:
     def finish(self) -> Exported:
         g = self.g
         return Exported(self.name, g.serialize(), self.inputs, self.outputs,
-                        list(dict.fromkeys(g.assumptions)), dict(sorted(g.op_counts.items())))
+                        list(dict.fromkeys(g.assumptions)), dict(sorted(g.op_counts.items())),
+                        dict(sorted(g.uses.items())))
 
 
 def export_program(program: Program, *, batch: int = 1, keep: str = "all") -> Exported:

@@ -119,6 +119,9 @@ class Graph:
     outputs: list[Val] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
+    uses: dict[str, int] = field(default_factory=dict)
+    """Extension features used: ``int16`` (EXT-INT16: int16 MATMUL, RESCALE of int48, int16
+    CLAMP), ``double_round`` (EXT-DOUBLEROUND)."""
 
     def __post_init__(self) -> None:
         self.ts = load_serializer()
@@ -525,6 +528,8 @@ class Graph:
                 v = self.minimum(v, self.scalar(hi2, v.rank))
             return self.identity(v, name) if name else v
         dt = self._dt(a.dtype)
+        if a.dtype == "int16":
+            self.uses["int16"] = self.uses.get("int16", 0) + 1
         mn = self.ts.TosaSerializer.convertDataToUint8Vec(dt, [lo2])
         mx = self.ts.TosaSerializer.convertDataToUint8Vec(dt, [hi2])
         mn += [0] * (-len(mn) % 8)
@@ -674,6 +679,8 @@ class Graph:
         c = _corners(av, bv)
         lo, hi = k * min(c), k * max(c)
         out = "int32" if a.dtype == "int8" else "int48"
+        if out == "int48":
+            self.uses["int16"] = self.uses.get("int16", 0) + 1
         if not fits(lo, hi, out):
             raise ExportError(f"MATMUL {a.name}@{b.name}: [{lo}, {hi}] may overflow {out}")
         azp = self.const(np.array([a_zp]), a.dtype)
@@ -694,6 +701,10 @@ class Graph:
         interval unless ``assume`` records it as a data-dependent precondition."""
         scale32 = x.dtype != "int48"
         per_channel = len(multiplier) > 1
+        if not scale32:
+            self.uses["int16"] = self.uses.get("int16", 0) + 1
+        if rounding == "DOUBLE_ROUND":
+            self.uses["double_round"] = self.uses.get("double_round", 0) + 1
         if len(multiplier) != len(shift) or (per_channel and x.shape[-1] != len(multiplier)):
             raise ExportError("RESCALE: per-channel multipliers do not match the last axis")
         v_lo, v_hi = x.lo - in_zp, x.hi - in_zp

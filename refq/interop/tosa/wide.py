@@ -306,6 +306,43 @@ def ge_const(g: Graph, a: Wide, t: int | Sequence[int]) -> Val:
     return g.lor(hi_gt, g.land(hi_eq, lo_ge))
 
 
+def ge(g: Graph, a: Wide, b: Wide) -> Val:
+    """Bool: a >= b for two 64-bit values (signed high words, unsigned low words)."""
+    flip = g.scalar(-(1 << 31), a.lo.rank)
+    hi_gt = g.gt(a.hi, b.hi)
+    hi_eq = g.eq(a.hi, b.hi)
+    lo_ge = g.ge(g.bxor(a.lo, flip), g.bxor(b.lo, flip))
+    return g.lor(hi_gt, g.land(hi_eq, lo_ge))
+
+
+def negate(g: Graph, a: Wide) -> Wide:
+    """-a (two's complement: the words inverted, plus one)."""
+    if a.vlo <= -(2**63):
+        raise ExportError("wide negate of -2^63")
+    ones = g.scalar(-1, a.lo.rank)
+    inv = Wide(g.with_interval(g.bxor(a.hi, ones), -(a.vhi >> 32) - 1, -(a.vlo >> 32) - 1),
+               g.bxor(a.lo, ones), -a.vhi - 1, -a.vlo - 1)
+    out = add(g, inv, const(g, 1, a.lo.rank))
+    return Wide(out.hi, out.lo, -a.vhi, -a.vlo)
+
+
+def sub(g: Graph, a: Wide, b: Wide, vlo: int | None = None, vhi: int | None = None) -> Wide:
+    """a - b; the result interval [vlo, vhi] where the caller proves a tighter one."""
+    d = add(g, a, negate(g, b))
+    lo = d.vlo if vlo is None else max(d.vlo, vlo)
+    hi = d.vhi if vhi is None else min(d.vhi, vhi)
+    return Wide(_reinterpret(g, d.hi, lo >> 32, hi >> 32), d.lo, lo, hi)
+
+
+def shl1(g: Graph, a: Wide) -> Wide:
+    """2·a (|a| < 2^62)."""
+    if a.vlo < -(2**62) or a.vhi >= 2**62:
+        raise ExportError("wide 2·a may leave 64 bits")
+    hi = g.bor(g.shl(a.hi, 1, wrap=True), g.lsr(a.lo, 31))
+    return Wide(_reinterpret(g, hi, (2 * a.vlo) >> 32, (2 * a.vhi) >> 32),
+                g.shl(a.lo, 1, wrap=True), 2 * a.vlo, 2 * a.vhi)
+
+
 def clamp(g: Graph, a: Wide, lo: Sequence[int], hi: Sequence[int]) -> Wide:
     """min(max(value, lo_j), hi_j) per channel (int64 bounds, lo_j <= hi_j)."""
     r = a.lo.rank
@@ -333,4 +370,4 @@ def saturate_i32(g: Graph, a: Wide, lo: int = I32[0], hi: int = I32[1]) -> Val:
 __all__ = ["ROUNDINGS", "Wide", "add", "add_i32", "clamp", "const", "floor_shift",
            "from_i32", "from_shifted", "ge_const", "is_negative", "mul64", "mul_const",
            "round_int", "round_shift", "round_shift_wide", "saturate_i32", "select",
-           "shift_right"]
+           "shift_right", "ge", "negate", "sub", "shl1"]
