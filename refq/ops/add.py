@@ -179,7 +179,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:add_case",
                 {"seed": 3400, "scales": ("0.02", "0.03")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
-    meta={"lower": Ref("refq.program.lower_kernels:add_scheme")},
+    meta={"lower": Ref("refq.program.lower_kernels:add_scheme"),
+          "tosa.lowering": Ref("refq.interop.tosa.requant:add")},
 ))
 declare(Variant(
     "add", "shared_shift", add_shared_shift, AddParams,
@@ -201,7 +202,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:add_case",
                 {"seed": 3401, "scales": ("0.02", "0.005")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
-    meta={"lower": Ref("refq.program.lower_kernels:add_scheme")},
+    meta={"lower": Ref("refq.program.lower_kernels:add_scheme"),
+          "tosa.lowering": Ref("refq.interop.tosa.requant:add")},
 ))
 
 

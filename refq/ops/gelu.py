@@ -169,7 +169,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
                 {"seed": 3102, "scale": "0.0005", "ramp": (-16000, 16001, 500), "sigma": 4000}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("3e-4", "1e-3")}),
-    meta={"lower": Ref("refq.program.lower_kernels:gelu_ibert")},
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_ibert"),
+          "tosa.lowering": Ref("refq.interop.tosa.gelu:ibert")},
 ))
 declare(Variant(
     "gelu", "shiftgelu", gelu_shiftgelu, ShiftGeluParams,
@@ -192,7 +193,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:gelu_ramp",
                 {"seed": 3101, "scale": "0.05", "ramp": (-200, 201, 7), "sigma": 40}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("0.01", "0.1")}),
-    meta={"lower": Ref("refq.program.lower_kernels:gelu_shiftgelu")},
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_shiftgelu"),
+          "tosa.lowering": Ref("refq.interop.tosa.gelu:shiftgelu")},
 ))
 declare(Variant(
     "gelu", "lut", gelu_lut, GeluLutParams,
@@ -209,7 +211,8 @@ declare(Variant(
              "quantization)",
     golden=(Ref("refq.golden.cases_kernels:gelu_lut_exhaustive", {"seed": 3100}),),
     strategy=Ref("refq.crosscheck.strategies:gelu_lut"),
-    meta={"lower": Ref("refq.program.lower_kernels:gelu_lut")},
+    meta={"lower": Ref("refq.program.lower_kernels:gelu_lut"),
+          "tosa.lowering": Ref("refq.interop.tosa.gelu:lut")},
 ))
 
 

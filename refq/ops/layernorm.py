@@ -344,7 +344,8 @@ def _ln(name: str, fn: Any, title: str, produces: str, widths: tuple[Width, ...]
         derive=Ref("refq.params.layernorm:layernorm_params"),
         golden=(Ref("refq.golden.cases_kernels:layernorm_rows", {"seed": seed}), *extra),
         strategy=Ref("refq.crosscheck.strategies:layernorm_rows"),
-        meta={"lower": Ref(f"refq.program.lower_kernels:layernorm_{name}")},
+        meta={"lower": Ref(f"refq.program.lower_kernels:layernorm_{name}"),
+              "tosa.lowering": Ref(f"refq.interop.tosa.layernorm:{name}")},
     ))
 
 

@@ -223,6 +223,7 @@ declare(Variant(
     accuracy=None,
     golden=(Ref("refq.golden.cases_kernels:linear_cases", {"seed": 3300}),),
     strategy=Ref("refq.crosscheck.strategies:linear_gemm"),
+    meta={"tosa.lowering": Ref("refq.interop.tosa.gemm:linear")},
 ))
 declare(Variant(
     "matmul", "gemm", matmul, GemmParams,
@@ -239,6 +240,7 @@ declare(Variant(
     accuracy=None,
     golden=(Ref("refq.golden.cases_kernels:matmul_cases", {"seed": 3302}),),
     strategy=Ref("refq.crosscheck.strategies:matmul_gemm"),
+    meta={"tosa.lowering": Ref("refq.interop.tosa.gemm:matmul")},
 ))
 
 __all__ = ["GemmParams", "LinearParams", "MatmulParams", "linear", "matmul"]

@@ -224,7 +224,8 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
     meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
           "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
-          "lower.src_bits": 32},
+          "lower.src_bits": 32,
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
 ))
 declare(Variant(
     "requantize", "single", requantize_tflite, RequantParams,
@@ -248,7 +249,8 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:requantize_tflite"),
     meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
           "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
-          "lower.src_bits": 32},
+          "lower.src_bits": 32,
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
 ))
 declare(Variant(
     "requantize", "dyadic", requantize_dyadic, RequantParams,
@@ -268,7 +270,8 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "dyadic"}),
     golden=(Ref(f"{_GOLDEN}:dyadic_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_dyadic"),
-    meta={"lower": Ref("refq.program.lower_kernels:requantize_dyadic")},
+    meta={"lower": Ref("refq.program.lower_kernels:requantize_dyadic"),
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
 ))
 
 

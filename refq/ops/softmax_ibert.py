@@ -189,7 +189,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:ibert_softmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3001, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
-    meta={"lower": Ref("refq.program.lower_kernels:softmax_ibert"), "lower.in_bits": 12},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_ibert"), "lower.in_bits": 12,
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:ibert")},
 ))
 declare(Variant(
     "softmax", "lis", softmax_lis, LisParams,
@@ -208,7 +209,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:lis_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3005, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
-    meta={"lower": Ref("refq.program.lower_kernels:softmax_lis")},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_lis"),
+          "tosa.lowering": Ref("refq.interop.tosa.softmax_lis:lis")},
 ))
 
 __all__ = ["IBertSoftmaxParams", "IExpParams", "LisParams", "i_exp", "softmax_ibert", "softmax_lis"]

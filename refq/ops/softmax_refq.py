@@ -188,7 +188,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:refq_softmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3000, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
-    meta={"lower": Ref("refq.program.lower_kernels:softmax_refq"), "lower.in_bits": 16},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_refq"), "lower.in_bits": 16,
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:refq")},
 ))
 
 _ = INT16

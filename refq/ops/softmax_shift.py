@@ -129,7 +129,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:shiftmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3002, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
-    meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax"), "lower.in_bits": 16},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax"), "lower.in_bits": 16,
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax")},
 ))
 declare(Variant(
     "softmax", "shiftmax_deploy", softmax_shiftmax_deploy, ShiftmaxParams,
@@ -146,7 +147,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3003, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax", {"deploy": True}),
-          "lower.in_bits": 16},
+          "lower.in_bits": 16,
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax_deploy")},
 ))
 
 __all__ = ["ShiftmaxParams", "shift_exp", "softmax_shiftmax", "softmax_shiftmax_deploy"]

@@ -171,7 +171,8 @@ declare(Variant(
     derive=Ref("refq.params.softmax:tflite_softmax_params"),
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3004, "scale": "0.0625"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("0.02", "0.5")}),
-    meta={"lower": Ref("refq.program.lower_kernels:softmax_tflite"), "lower.in_bits": 8},
+    meta={"lower": Ref("refq.program.lower_kernels:softmax_tflite"), "lower.in_bits": 8,
+          "tosa.lowering": Ref("refq.interop.tosa.softmax_tflite:tflite")},
 ))
 
 __all__ = [

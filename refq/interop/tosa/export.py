@@ -1,8 +1,8 @@
 """refq Programs and kernel cases → TOSA graphs.
 
 :func:`export_program` walks a Program's ops in order and emits each one's TOSA sequence
-(:data:`TRANSLATIONS` for kernels, :data:`refq.interop.tosa.moves.MOVES` for the movement
-and table ops). Every refq tensor becomes a TOSA tensor of the same name — in the narrowest
+(a kernel variant's translation is its ``tosa.lowering`` entry in the variant registry,
+refq.ops.registry; the movement and table ops are :data:`refq.interop.tosa.moves.MOVES`). Every refq tensor becomes a TOSA tensor of the same name — in the narrowest
 TOSA integer type holding its declared format (uint8 → int16: TOSA 1.0 has no unsigned
 tensors), or, for a value that needs more than 32 bits, two int32 tensors ``name:hi`` and
 ``name:lo`` (value = hi·2^32 + lo read unsigned). With ``keep="all"`` every one of them is a
@@ -23,15 +23,6 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.errors import SpecError
-from refq.interop.tosa import (
-    gelu,
-    gemm,
-    layernorm,
-    requant,
-    softmax,
-    softmax_lis,
-    softmax_tflite,
-)
 from refq.interop.tosa.graph import NUMPY, ExportError, Graph, Val, fits, smallest_dtype
 from refq.interop.tosa.moves import MOVES
 from refq.interop.tosa.values import Const, Operand, Value, as_wide, value_interval
@@ -42,21 +33,28 @@ from refq.program.ir import Program
 
 Translation = Callable[[Graph, Sequence[Operand], Any, IntFormat], Value]
 
-TRANSLATIONS: dict[str, Translation] = {
-    "requantize.double": requant.requantize,
-    "requantize.single": requant.requantize,
-    "requantize.dyadic": requant.requantize,
-    "linear.gemm": gemm.linear,
-    "matmul.gemm": gemm.matmul,
-    "add.ivit": requant.add,
-    "add.shared_shift": requant.add,
-    **softmax.TRANSLATIONS,
-    **softmax_tflite.TRANSLATIONS,
-    **softmax_lis.TRANSLATIONS,
-    **gelu.TRANSLATIONS,
-    **layernorm.TRANSLATIONS,
-}
-"""Kernel key → its TOSA translation."""
+LOWERING_KEY = "tosa.lowering"
+"""The variant registry's meta key (refq.ops.registry) holding a variant's TOSA translation:
+a :class:`~refq.ops.registry.Ref` to ``fn(graph, inputs, params, out_format) -> value``."""
+
+
+def translation(key: str) -> Translation:
+    """The TOSA translation of kernel variant ``key``, from its registry declaration;
+    ExportError naming the variant when it declares none."""
+    v = kernel(key)
+    ref = v.meta.get(LOWERING_KEY)
+    if ref is None:
+        raise ExportError(f"kernel {key} declares no TOSA translation ({LOWERING_KEY})")
+    fn: Translation = ref.resolve()
+    return fn
+
+
+def translations() -> dict[str, str]:
+    """Every registered variant → its translation (``module:function``) or ``""``."""
+    from refq.ops.registry import variants
+
+    return {v.key: (v.meta[LOWERING_KEY].label if LOWERING_KEY in v.meta else "")
+            for v in variants()}
 
 
 @dataclass(frozen=True)
@@ -186,9 +184,7 @@ class _Builder:
                label: str) -> tuple[Value, ...]:
         try:
             if kind == "kernel":
-                fn = TRANSLATIONS.get(key)
-                if fn is None:
-                    raise ExportError(f"kernel {key} has no TOSA translation")
+                fn = translation(key)
                 k = kernel(key)
                 p = k.params_type.from_dict(params)
                 return (fn(self.g, args, p, k.out_format(p)),)
@@ -253,5 +249,5 @@ def export_kernel(key: str, params: Any, shapes: Mapping[str, Sequence[int]],
     return b.finish()
 
 
-__all__ = ["TRANSLATIONS", "Exported", "TensorMap", "export_kernel", "export_program",
-           "storage_dtype"]
+__all__ = ["LOWERING_KEY", "Exported", "TensorMap", "export_kernel", "export_program",
+           "storage_dtype", "translation", "translations"]

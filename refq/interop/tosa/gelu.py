@@ -6,8 +6,7 @@ int8 lookup, indexed by x + 128), else one GATHER of the table at x - in_min.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +26,6 @@ def lut(g: Graph, ins: Sequence[Operand], p: GeluLutParams, out: IntFormat) -> V
     return g.lookup(table, idx)
 
 
-TRANSLATIONS: dict[str, Callable[..., Any]] = {"gelu.lut": lut}
 
 
 
@@ -105,6 +103,5 @@ def _shift_exp_sat(g: Graph, d: Val, x0: int, n: int) -> Val:
     return g.with_interval(out, 0, top)
 
 
-TRANSLATIONS.update({"gelu.ibert": ibert, "gelu.shiftgelu": shiftgelu})
 
-__all__ = ["TRANSLATIONS", "ibert", "lut", "shiftgelu"]
+__all__ = ["ibert", "lut", "shiftgelu"]

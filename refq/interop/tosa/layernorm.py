@@ -23,8 +23,7 @@ input interval where it can (C·max|y|² < 2^62) and otherwise records the assum
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -221,7 +220,6 @@ def refq(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -
     return res
 
 
-TRANSLATIONS: dict[str, Callable[..., Any]] = {"layernorm.refq": refq}
 
 
 def _mean_centered(g: Graph, a: Val) -> Val:
@@ -291,7 +289,6 @@ def ivit(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -
     return _finish_wide(g, wide.shift_right(g, wide.mul64(g, y, factor), 1), p)
 
 
-TRANSLATIONS.update({"layernorm.ibert": ibert, "layernorm.ivit": ivit})
 
-__all__ = ["TRANSLATIONS", "aligned", "bit_length", "centered", "divide_round", "ibert",
+__all__ = ["aligned", "bit_length", "centered", "divide_round", "ibert",
            "isqrt_pair", "ivit", "refq", "shift_pair", "sum_squares"]

@@ -24,7 +24,7 @@ class TosaSUTRunner(TosaTestRunner):  # type: ignore[misc]
     def __init__(self, args: Any, runner_args: Any, test_dir: Path) -> None:
         super().__init__(args, runner_args, test_dir)
 
-    def runTestGraph(self) -> tuple[Any, str | None]:  # noqa: N802 - the runner's API
+    def runTestGraph(self) -> tuple[Any, str | None]:
         folder = Path(self.testDirPath)
         try:
             files = read_refq(folder)["expected_result_file"]

@@ -214,8 +214,8 @@ def requantize(g: Graph, ins: Sequence[Operand], p: RequantParams, out: IntForma
     """Translation of ``requantize.<family>`` (one input ``x``, per-channel on the last axis)."""
     (x,) = ins
     if p.family == "dyadic":
-        return dyadic(g, x, p.multiplier, p.shift, p.rounding, p.out_zero_point, p.out_format,
-                      p.in_zero_point)
+        return dyadic(g, x, p.multiplier, p.shift, p.rounding or "half_even",
+                      p.out_zero_point, p.out_format, p.in_zero_point)
     return tflite(g, as_i32(g, x), p)
 
 

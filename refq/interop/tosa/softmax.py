@@ -17,9 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -87,7 +85,6 @@ def refq(g: Graph, ins: Sequence[Operand], p: RefqSoftmaxParams, out: IntFormat)
     return div_half_up(g, n, total)
 
 
-TRANSLATIONS: dict[str, Callable[..., Any]] = {"softmax.refq": refq}
 
 
 
@@ -148,6 +145,12 @@ def shiftmax(g: Graph, ins: Sequence[Operand], p: ShiftmaxParams, out: IntFormat
     return g.with_interval(y, 0, (1 << (p.out_bits - 1)) - 1)
 
 
+def shiftmax_deploy(g: Graph, ins: Sequence[Operand], p: ShiftmaxParams,
+                    out: IntFormat) -> Value:
+    """``softmax.shiftmax_deploy``: :func:`shiftmax` with the deployment shift-exp."""
+    return shiftmax(g, ins, p, out, deploy=True)
+
+
 def i_exp(g: Graph, x: Val, p: IExpParams, op: str) -> Wide:
     """I-BERT i-exp of x - max(x) (refq.ops.softmax_ibert.i_exp) as a 64-bit value."""
     d = g.maximum(row_diff(g, x, op), g.scalar(p.n * p.x0_int, x.rank))
@@ -199,11 +202,6 @@ def _ibert_e16_at_zero(p: IBertSoftmaxParams) -> int:
     return min(max(v, -(2**15)), 2**15 - 1)
 
 
-TRANSLATIONS.update({
-    "softmax.shiftmax": shiftmax,
-    "softmax.shiftmax_deploy": partial(shiftmax, deploy=True),
-    "softmax.ibert": ibert,
-})
 
-__all__ = ["TRANSLATIONS", "div_half_up", "i_exp", "ibert", "refq", "row_max_diff", "shift_exp",
-           "shiftmax"]
+__all__ = ["div_half_up", "i_exp", "ibert", "refq", "row_max_diff", "shift_exp",
+           "shiftmax", "shiftmax_deploy"]

@@ -38,7 +38,7 @@ def row_sum(g: Graph, e: Wide, acc_bits: int, op: str) -> Wide:
     if s_hi is None:
         g.assumptions.append(f"{op}: Σexp within int{acc_bits} (refq-checked)")
         hi_words = g.with_interval(e.hi, 0, min(e.hi.hi, lim >> 32))
-        s_hi = g.emit("REDUCE_SUM", [hi_words.name], hi_words.shape[:-1] + (1,), "int32", 0,
+        s_hi = g.emit("REDUCE_SUM", [hi_words.name], (*hi_words.shape[:-1], 1), "int32", 0,
                       min(lim >> 32, _M31), g._attr("ReduceSum", hi_words.rank - 1))
     lo16 = g.reduce("SUM", g.bandc(e.lo, 0xFFFF), -1)
     hi16 = g.reduce("SUM", g.lsr(e.lo, 16), -1)
@@ -121,6 +121,5 @@ def lis(g: Graph, ins: Sequence[Operand], p: LisParams, out: IntFormat) -> Value
     return g.select(cap, g.scalar(top, r), kp)
 
 
-TRANSLATIONS = {"softmax.lis": lis}
 
-__all__ = ["TRANSLATIONS", "lis", "long_divide", "row_sum"]
+__all__ = ["lis", "long_divide", "row_sum"]

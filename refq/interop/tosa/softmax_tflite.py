@@ -25,12 +25,11 @@ from refq.interop.tosa.graph import ExportError, Graph, Val
 from refq.interop.tosa.softmax import row_diff
 from refq.interop.tosa.values import Operand, Value, as_i32
 from refq.intmath import IntFormat
+from refq.intmath.fixedpoint import Q2_29_48_OVER_17, Q2_29_NEG_32_OVER_17
 from refq.ops.softmax_tflite import (
-    _48_OVER_17,
-    _BARREL,
-    _EXP_MINUS_ONE_EIGHTH,
-    _NEG_32_OVER_17,
-    _ONE_THIRD,
+    Q0_31_EXP_MINUS_ONE_EIGHTH,
+    Q0_31_EXP_MINUS_POW2,
+    Q0_31_ONE_THIRD,
     TfliteSoftmaxParams,
 )
 
@@ -85,9 +84,9 @@ def exp_quarter(g: Graph, a: Val) -> Val:
     x3 = srdhm(g, x2, x)
     x4 = srdhm(g, x2, x2)
     x4_over_4 = rdbpot(g, x4, 2)
-    poly = rdbpot(g, g.add(srdhm_c(g, g.add(x4_over_4, x3), _ONE_THIRD), x2), 1)
-    inner = srdhm_c(g, g.add(x, poly), _EXP_MINUS_ONE_EIGHTH)
-    return g.add(g.scalar(_EXP_MINUS_ONE_EIGHTH, a.rank), inner, proven=(0, _MAX))
+    poly = rdbpot(g, g.add(srdhm_c(g, g.add(x4_over_4, x3), Q0_31_ONE_THIRD), x2), 1)
+    inner = srdhm_c(g, g.add(x, poly), Q0_31_EXP_MINUS_ONE_EIGHTH)
+    return g.add(g.scalar(Q0_31_EXP_MINUS_ONE_EIGHTH, a.rank), inner, proven=(0, _MAX))
 
 
 def exp_on_negative_values(g: Graph, a: Val) -> Val:
@@ -97,7 +96,7 @@ def exp_on_negative_values(g: Graph, a: Val) -> Val:
     result = exp_quarter(g, sat_shl(g, a_mod, 5))
     remainder = g.sub(a_mod, a, proven=(0, _MAX))
     zero = g.scalar(0, r)
-    for exponent, mult in _BARREL:
+    for exponent, mult in Q0_31_EXP_MINUS_POW2:
         bit = 1 << (26 + exponent)
         if bit > remainder.hi:
             continue
@@ -110,7 +109,7 @@ def one_over_one_plus_x(g: Graph, a: Val) -> Val:
     """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 a in [0, 1) → 1/(1+a), Q0.31."""
     r = a.rank
     half_den = g.addc(g.ars(a, 1), 1 << 30)  # RoundingHalfSum(a, 1) for a >= 0
-    x = g.add(g.scalar(_48_OVER_17, r), srdhm_c(g, half_den, _NEG_32_OVER_17),
+    x = g.add(g.scalar(Q2_29_48_OVER_17, r), srdhm_c(g, half_den, Q2_29_NEG_32_OVER_17),
               proven=(0, _MAX))
     one_q2 = g.scalar(1 << 29, r)
     for _ in range(3):
@@ -149,7 +148,6 @@ def tflite(g: Graph, ins: Sequence[Operand], p: TfliteSoftmaxParams, out: IntFor
     return g.select(valid, y, g.scalar(fmt.min, r))
 
 
-TRANSLATIONS = {"softmax.tflite": tflite}
 
-__all__ = ["TRANSLATIONS", "exp_on_negative_values", "one_over_one_plus_x", "rdbpot",
+__all__ = ["exp_on_negative_values", "one_over_one_plus_x", "rdbpot",
            "sat_shl", "srdhm", "tflite"]

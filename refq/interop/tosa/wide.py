@@ -219,10 +219,7 @@ def round_shift_wide(g: Graph, w: Wide, c: int, rounding: str) -> Wide:
     """refq's ``rounding`` of value / 2^c (0 <= c <= 63) as a 64-bit value."""
     if c == 0:
         return w
-    if c < 32:
-        q = shift_right(g, w, c)
-    else:
-        q = from_i32(g, g.ars(w.hi, c - 32))
+    q = shift_right(g, w, c) if c < 32 else from_i32(g, g.ars(w.hi, c - 32))
     inc = _increment(g, w, [c], rounding)
     lo, hi = round_int(w.vlo, c, rounding), round_int(w.vhi, c, rounding)
     out = q if inc is None else add(g, q, from_i32(g, inc))
@@ -367,7 +364,28 @@ def saturate_i32(g: Graph, a: Wide, lo: int = I32[0], hi: int = I32[1]) -> Val:
     return _reinterpret(g, v, max(lo, min(a.vlo, hi)), min(hi, max(a.vhi, lo)))
 
 
-__all__ = ["ROUNDINGS", "Wide", "add", "add_i32", "clamp", "const", "floor_shift",
-           "from_i32", "from_shifted", "ge_const", "is_negative", "mul64", "mul_const",
-           "round_int", "round_shift", "round_shift_wide", "saturate_i32", "select",
-           "shift_right", "ge", "negate", "sub", "shl1"]
+__all__ = [
+    "ROUNDINGS",
+    "Wide",
+    "add",
+    "add_i32",
+    "clamp",
+    "const",
+    "floor_shift",
+    "from_i32",
+    "from_shifted",
+    "ge",
+    "ge_const",
+    "is_negative",
+    "mul64",
+    "mul_const",
+    "negate",
+    "round_int",
+    "round_shift",
+    "round_shift_wide",
+    "saturate_i32",
+    "select",
+    "shift_right",
+    "shl1",
+    "sub",
+]
