@@ -2,10 +2,11 @@
 
 :func:`export_program` walks a Program's ops in order and emits each one's TOSA sequence
 (a kernel variant's translation is its ``tosa.lowering`` entry in the variant registry,
-refq.ops.registry; the movement and table ops are :data:`refq.interop.tosa.moves.MOVES`). Every refq tensor becomes a TOSA tensor of the same name — in the narrowest
-TOSA integer type holding its declared format (uint8 → int16: TOSA 1.0 has no unsigned
-tensors), or, for a value that needs more than 32 bits, two int32 tensors ``name:hi`` and
-``name:lo`` (value = hi·2^32 + lo read unsigned). With ``keep="all"`` every one of them is a
+refq.ops.registry; the movement and table ops are :data:`refq.interop.tosa.moves.MOVES`).
+Every refq tensor becomes a TOSA tensor of the same name — in the narrowest TOSA integer
+type holding its declared format (uint8 → int16: TOSA 1.0 has no unsigned tensors), or, for
+a value that needs more than 32 bits, two int32 tensors ``name:hi`` and ``name:lo`` (value =
+hi·2^32 + lo read unsigned). With ``keep="all"`` every one of them is a
 graph output, so another implementation can be compared tensor by tensor.
 
 The graph computes refq's values for every input on which refq itself runs (refq checks
