@@ -75,7 +75,10 @@ def prepare(case: Case) -> Prepared:
         p = params_of(case)
         inputs = {n: case.tensors[n].values.astype(np.int64) for n in k.inputs}
         shapes = {n: v.shape for n, v in inputs.items()}
-        prep = Prepared(export_kernel(k.key, p, shapes, name=case.name), inputs, None)
+        tosa_meta = case.meta.get("tosa", {})
+        rescale = tosa_meta.get("rescale", "exact") if isinstance(tosa_meta, dict) else "exact"
+        prep = Prepared(export_kernel(k.key, p, shapes, name=case.name, rescale=rescale),
+                        inputs, None)
     if len(_CACHE) > 256:
         _CACHE.clear()
     _CACHE[key] = prep

@@ -84,6 +84,7 @@ class Exported:
     assumptions: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def output_names(self) -> list[str]:
@@ -137,10 +138,10 @@ def storage_dtype(fmt: IntFormat, lo: int, hi: int) -> str | None:
 
 
 class _Builder:
-    def __init__(self, name: str, keep: str) -> None:
+    def __init__(self, name: str, keep: str, rescale: str = "exact") -> None:
         if keep not in ("all", "outputs"):
             raise SpecError(f"keep must be 'all' or 'outputs', got {keep!r}")
-        self.g = Graph(name)
+        self.g = Graph(name, rescale_policy=rescale)
         self.keep = keep
         self.env: dict[str, Operand] = {}
         self.inputs: list[TensorMap] = []
@@ -202,15 +203,17 @@ class _Builder:
         g = self.g
         return Exported(self.name, g.serialize(), self.inputs, self.outputs,
                         list(dict.fromkeys(g.assumptions)), dict(sorted(g.op_counts.items())),
-                        dict(sorted(g.uses.items())))
+                        dict(sorted(g.uses.items())), list(dict.fromkeys(g.notes)))
 
 
-def export_program(program: Program, *, batch: int = 1, keep: str = "all") -> Exported:
+def export_program(program: Program, *, batch: int = 1, keep: str = "all",
+                   rescale: str = "exact") -> Exported:
     """``program`` as a TOSA graph for inputs of batch size ``batch``; ``keep="all"`` makes
     every refq tensor (inputs excluded) a graph output, ``"outputs"`` only the program's
-    outputs. ExportError names the first op (and the reason) that TOSA cannot express."""
+    outputs; ``rescale`` is the RESCALE policy (refq.interop.tosa.graph.Graph). ExportError
+    names the first op (and the reason) that TOSA cannot express."""
     program.validate()
-    b = _Builder(program.name, keep)
+    b = _Builder(program.name, keep, rescale)
     for name in program.inputs:
         d = program.tensors[name]
         shape = tuple(batch if (i == 0 and s == -1) else s for i, s in enumerate(d.shape))
@@ -238,11 +241,11 @@ def _check_shape(name: str, got: tuple[int, ...], decl: tuple[int, ...], label: 
 
 
 def export_kernel(key: str, params: Any, shapes: Mapping[str, Sequence[int]],
-                  name: str | None = None) -> Exported:
+                  name: str | None = None, rescale: str = "exact") -> Exported:
     """One kernel (``op.variant``) on inputs of the given shapes as a TOSA graph with the
-    kernel's named inputs and one output ``y``."""
+    kernel's named inputs and one output ``y`` (``rescale``: as for export_program)."""
     k = kernel(key)
-    b = _Builder(name or key, "all")
+    b = _Builder(name or key, "all", rescale)
     for n, fmt in zip(k.inputs, k.in_formats(params), strict=True):
         b.add_input(n, tuple(int(d) for d in shapes[n]), fmt)
     (y,) = b.run_op("kernel", key, [b.env[n] for n in k.inputs], params.to_dict(), key)

@@ -119,11 +119,18 @@ class Graph:
     outputs: list[Val] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
+    rescale_policy: str = "exact"
+    """``exact``: where a RESCALE precondition cannot be proven, translations use exact
+    arithmetic instead; ``native``: they keep the RESCALE and record the precondition."""
+    notes: list[str] = field(default_factory=list)
+    """Translation choices worth knowing (e.g. a fallback from RESCALE)."""
     uses: dict[str, int] = field(default_factory=dict)
     """Extension features used: ``int16`` (EXT-INT16: int16 MATMUL, RESCALE of int48, int16
     CLAMP), ``double_round`` (EXT-DOUBLEROUND)."""
 
     def __post_init__(self) -> None:
+        if self.rescale_policy not in ("exact", "native"):
+            raise ExportError(f"rescale policy {self.rescale_policy!r} not in exact, native")
         self.ts = load_serializer()
         self._ser = self.ts.TosaSerializer("")
         self._count = 0

@@ -170,7 +170,14 @@ def tflite_reference(x: int, m: int, s: int, family: str) -> int:
 
 
 def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
-    """``requantize.double``/``single``: clamp, RESCALE, + zp, clamp (module docstring)."""
+    """``requantize.double``/``single``: clamp, RESCALE, + zp, clamp (module docstring).
+
+    Where RESCALE's preconditions (shift 2..62; |x| < 2^(shift-1) for shift <= 31) cannot
+    be proven even after the saturation clamp, the graph's ``rescale`` policy decides:
+    ``exact`` (default) computes the same integers by the exact 64-bit path (for shifts
+    s >= 0 both TFLite roundings are one round-half-up of x·M / 2^(31-s)), ``native`` keeps
+    the RESCALE and records the data-dependent precondition (TOSA: UNPREDICTABLE beyond it).
+    """
     family = p.family
     xi = g.i32(x)
     if p.in_zero_point:
@@ -180,9 +187,6 @@ def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
     m_lo, m_hi = fmt.min - zp, fmt.max - zp
     rank = xi.rank
     mults, shifts = list(p.multiplier), [31 - s for s in p.shift]
-    if any(t < 2 for t in shifts):
-        raise ExportError(f"requantize.{family}: TFLite shift {max(p.shift)} is TOSA RESCALE "
-                          "shift 1, outside 2..62 (a real multiplier >= 2^29)")
     lo_b, hi_b = [], []
     for m, s in zip(mults, p.shift, strict=True):
         if m == 0:  # the result is 0 for every x: any x will do
@@ -193,17 +197,25 @@ def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
         x_lo = _last_true(xi.lo, xi.hi, partial(_tflite_at_most, m, s, family, m_lo))
         lo_b.append(max(x_lo, xi.lo))
         hi_b.append(min(x_hi, xi.hi))
+    unproven = [t for t, lo, hi in zip(shifts, lo_b, hi_b, strict=True)
+                if t < 2 or not (-(1 << (t - 1)) <= lo and hi < (1 << (t - 1)))]
+    if unproven and g.rescale_policy == "exact" and all(s >= 0 for s in p.shift):
+        g.notes.append(f"requantize.{family}: RESCALE precondition not provable (shift "
+                       f"{unproven[0]}); exported as exact 64-bit arithmetic")
+        return dyadic(g, xi, mults, shifts, "half_up", zp, fmt)
+    if any(t < 2 for t in shifts):
+        raise ExportError(f"requantize.{family}: TFLite shift {max(p.shift)} is TOSA RESCALE "
+                          "shift 1, outside 2..62 (a real multiplier >= 2^29)")
     xc = xi
     if any(lo > xi.lo for lo in lo_b):
         xc = g.maximum(xc, _vec(g, lo_b, rank))
     if any(h < xi.hi for h in hi_b):
         xc = g.minimum(xc, _vec(g, hi_b, rank))
-    xlo, xhi = min(lo_b), max(hi_b)
     assume = None
-    for t in shifts:
-        if not (-(1 << (t - 1)) <= xlo and xhi < (1 << (t - 1))):
-            assume = (f"requantize.{family}: RESCALE shift {t} requires |x| < 2^{t - 1}; refq "
-                      f"accepts x in [{xlo}, {xhi}] (TOSA: UNPREDICTABLE outside)")
+    if unproven:
+        t = unproven[0]
+        assume = (f"requantize.{family}: RESCALE shift {t} requires |x| < 2^{t - 1}; refq "
+                  f"accepts x in [{min(lo_b)}, {max(hi_b)}] (TOSA: UNPREDICTABLE outside)")
     rounding = "DOUBLE_ROUND" if family == "double" else "SINGLE_ROUND"
     y = g.rescale(xc, mults, shifts, "int32", rounding=rounding, assume=assume)
     y = g.clamp(y, m_lo, m_hi)
