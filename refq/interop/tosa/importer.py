@@ -197,19 +197,17 @@ def _rescale(imp: _Importer, op: Any) -> None:
     ms = [int(v) for v in imp.data(mult, "RESCALE multiplier").ravel()]
     ss = [int(v) for v in imp.data(shift, "RESCALE shift").ravel()]
     fmt = imp.fmt(out, "RESCALE")
-    base = {"multiplier": ms, "shift": ss, "in_zero_point": int(imp.data(izp, "RESCALE")[0]),
-            "out_zero_point": int(imp.data(ozp, "RESCALE")[0]), "out_format": fmt.name}
+    izp = int(imp.data(izp, "RESCALE input zero point").ravel()[0])
+    ozp = int(imp.data(ozp, "RESCALE output zero point").ravel()[0])
     if mode == "SINGLE_ROUND":
-        p = RequantParams("dyadic", tuple(ms), tuple(ss), "half_up", base["in_zero_point"],
-                          base["out_zero_point"], fmt)
+        p = RequantParams("dyadic", tuple(ms), tuple(ss), "half_up", izp, ozp, fmt)
         key = "requantize.dyadic"
     elif mode == "DOUBLE_ROUND":
         if any(m and not (1 << 30) <= m < 1 << 31 for m in ms) or any(
                 not -31 <= 31 - s <= 30 for s in ss):
             raise SpecError(f"import_tosa: RESCALE DOUBLE_ROUND {out!r}: multiplier outside "
                             "[2^30, 2^31) or shift outside 1..62 has no TFLite form")
-        p = RequantParams("double", tuple(ms), tuple(31 - s for s in ss), None,
-                          base["in_zero_point"], base["out_zero_point"], fmt)
+        p = RequantParams("double", tuple(ms), tuple(31 - s for s in ss), None, izp, ozp, fmt)
         key = "requantize.double"
     else:
         raise SpecError(f"import_tosa: RESCALE {out!r}: rounding mode {mode} is not imported")
