@@ -231,10 +231,13 @@ def _gather(imp: _Importer, op: Any) -> None:
     vs = imp.shape(values)
     if len(vs) != 3 or vs[0] != 1 or vs[2] != 1:
         raise SpecError(f"import_tosa: GATHER {out!r}: only a constant (1, K, 1) table")
-    imp.data(values, "GATHER values")
+    table = f"{values}.table"  # the (1, K, 1) values as the 1-D table lookup reads
+    if table not in imp.prog.tensors:
+        imp.prog.const(table, imp.data(values, "GATHER values").ravel(),
+                       imp.fmt(values, "GATHER values"))
     fmt = imp.fmt(out, "GATHER")
     mid = imp.temp(imp.shape(idx), fmt)
-    imp.add("move", "lookup", [idx, values], [mid], {"offset": 0}, "GATHER")
+    imp.add("move", "lookup", [idx, table], [mid], {"offset": 0}, "GATHER")
     imp.declare(out, fmt)
     imp.add("move", "reshape", [mid], [out], {"shape": list(imp.shape(out))}, "GATHER")
 

@@ -65,6 +65,10 @@ def _rounded_at_most(b: int, c: int, rounding: str, bound: int, x: int) -> bool:
     return round_int(x * b, c, rounding) <= bound
 
 
+def _rounded_at_least(b: int, c: int, rounding: str, bound: int, x: int) -> bool:
+    return round_int(x * b, c, rounding) >= bound
+
+
 def _floor_at_least(b: int, c: int, bound: int, x: int) -> bool:
     return (x * b) >> c >= bound
 
@@ -82,6 +86,90 @@ def _vec(g: Graph, values: Sequence[int], rank: int) -> Val:
     return g.const(arr.reshape((1,) * (rank - 1) + (arr.size,)), "int32")
 
 
+def _trailing_zeros(b: int) -> int:
+    return (b & -b).bit_length() - 1 if b else 64
+
+
+def nearest(g: Graph, x: Val, mult: Sequence[int], shift: Sequence[int], rounding: str,
+            bounds: Sequence[tuple[int, int]]) -> Val | None:
+    """round(x·b_j/2^c_j) for a nearest rounding (half_up/half_even/half_away), int32 x
+    whose values in channel j lie in ``bounds[j]``, as TOSA's own half-up rounding — MUL
+    with shift (one shift) or RESCALE SINGLE_ROUND (per-channel shifts; its input-range
+    precondition proven from ``bounds``) — plus the tie correction: x·b/2^c is a tie
+    exactly when x ≡ 2^(k-1) (mod 2^k), k = c - (trailing zeros of b), possible for int32 x
+    only when k <= 32; there half_even steps back where the half-up result is odd, half_away
+    where x < 0. None where the result (± 1) could leave int32 or RESCALE does not apply."""
+    if rounding not in ("half_up", "half_even", "half_away"):
+        return None
+    bs, cs = [int(b) for b in mult], [int(c) for c in shift]
+    if any(not 0 <= b < 2**31 for b in bs):
+        return None
+    outs = [round_int(v * b, c, "half_up") for (lo, hi), b, c in zip(bounds, bs, cs,
+                                                                   strict=True)
+            for v in (lo, hi)]
+    lo, hi = min(outs), max(outs)
+    if not fits(lo - 1, hi + 1, "int32"):
+        return None
+    rank = x.rank
+    if len(set(cs)) == 1:
+        c = cs[0]
+        bv = g.scalar(bs[0], rank) if len(bs) == 1 else _vec(g, bs, rank)
+        h = g.mul(x, bv, c, proven=(lo, hi))
+    else:
+        if any(not 2 <= c <= 62 or (
+                c <= 32 and not (-(1 << (c - 1)) <= x.lo and x.hi < (1 << (c - 1))))
+               for c in cs):
+            return None  # RESCALE's precondition is checked on x's own (all-channel) range
+        h = g.rescale(x, bs, cs, "int32", rounding="SINGLE_ROUND")
+        h = g.with_interval(h, lo, hi)
+    if rounding == "half_up":
+        return h
+    ks = [c - _trailing_zeros(b) if b else 0 for b, c in zip(bs, cs, strict=True)]
+    can_tie = [1 <= k <= 32 for k in ks]
+    if not any(can_tie):
+        return h
+    masks = [((1 << k) - 1 if k < 32 else -1) if t else 0 for k, t in zip(ks, can_tie,
+                                                                         strict=True)]
+    ties = [((1 << (k - 1)) if k < 32 else -(1 << 31)) if t else 1
+            for k, t in zip(ks, can_tie, strict=True)]
+    tie = g.eq(g.band(x, _vec(g, masks, rank)), _vec(g, ties, rank))
+    zero = g.scalar(0, rank)
+    if rounding == "half_even":
+        back = g.land(tie, g.lnot(g.eq(g.bandc(h, 1), zero)))
+    else:
+        back = g.land(tie, g.gt(zero, x))
+    return g.sub(h, g.b2i(back), proven=(lo - 1, hi))
+
+
+def _dyadic_nearest(g: Graph, x: Val, bs: Sequence[int], cs: Sequence[int], rounding: str,
+                    zp: int, fmt: IntFormat) -> Val | None:
+    """The nearest-rounding path of :func:`dyadic`: clamp x to each channel's saturation
+    points (the smallest x whose result reaches the format's max, the largest whose result
+    reaches its min: every x beyond gives the same output), round with :func:`nearest`, add
+    the zero point, clamp."""
+    xlo, xhi = x.lo, x.hi
+    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    bounds = []
+    for b, c in zip(bs, cs, strict=True):
+        if b == 0:
+            bounds.append((xlo, xhi))
+            continue
+        top = _first_true(xlo, xhi, partial(_rounded_at_least, b, c, rounding, m_hi))
+        bot = _last_true(xlo, xhi, partial(_rounded_at_most, b, c, rounding, m_lo))
+        bounds.append((max(bot, xlo), min(top, xhi)))
+    rank = x.rank
+    xc = g.i32(x)
+    if any(lo > xlo for lo, _ in bounds):
+        xc = g.maximum(xc, _vec(g, [lo for lo, _ in bounds], rank))
+    if any(hi < xhi for _, hi in bounds):
+        xc = g.minimum(xc, _vec(g, [hi for _, hi in bounds], rank))
+    q = nearest(g, xc, bs, cs, rounding, bounds)
+    if q is None:
+        return None
+    q = g.addc(q, zp) if zp else q
+    return g.clamp(q, fmt.min, fmt.max)
+
+
 def dyadic(g: Graph, x0: Operand, mult: Sequence[int], shift: Sequence[int], rounding: str,
            zp: int, fmt: IntFormat, in_zp: int = 0) -> Val:
     """saturate(round((x - in_zp)·b/2^c) + zp, fmt) exactly, per channel (int32 result)."""
@@ -92,9 +180,13 @@ def dyadic(g: Graph, x0: Operand, mult: Sequence[int], shift: Sequence[int], rou
         x = g.addc(as_i32(g, x), -in_zp) if isinstance(x, Val) or fits(
             x.vlo - in_zp, x.vhi - in_zp, "int32") else wide.add(g, x, wide.const(g, -in_zp,
                                                                                   x.lo.rank))
+    bs, cs = list(mult), list(shift)
+    if isinstance(x, Val):
+        fast = _dyadic_nearest(g, x, bs, cs, rounding, zp, fmt)
+        if fast is not None:
+            return fast
     xlo, xhi = value_interval(x)
     m_lo, m_hi = fmt.min - zp, fmt.max - zp
-    bs, cs = list(mult), list(shift)
     lo_b, hi_b, eff = [], [], []
     for b, c in zip(bs, cs, strict=True):
         if b == 0:
@@ -154,6 +246,10 @@ def _under(g: Graph, x: Value, bound: Sequence[int], rank: int) -> Val:
     if isinstance(x, Val):
         return g.gt(_vec(g, [max(min(b, 2**31 - 1), -(2**31)) for b in bound], rank), g.i32(x))
     return g.lnot(wide.ge_const(g, x, list(bound)))
+
+
+RESCALE_ROUNDING = {"double": "DOUBLE_ROUND", "single": "SINGLE_ROUND"}
+"""The RESCALE rounding mode of each TFLite requantization family."""
 
 
 def tflite_reference(x: int, m: int, s: int, family: str) -> int:
@@ -216,8 +312,7 @@ def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
         t = unproven[0]
         assume = (f"requantize.{family}: RESCALE shift {t} requires |x| < 2^{t - 1}; refq "
                   f"accepts x in [{min(lo_b)}, {max(hi_b)}] (TOSA: UNPREDICTABLE outside)")
-    rounding = "DOUBLE_ROUND" if family == "double" else "SINGLE_ROUND"
-    y = g.rescale(xc, mults, shifts, "int32", rounding=rounding, assume=assume)
+    y = g.rescale(xc, mults, shifts, "int32", rounding=RESCALE_ROUNDING[family], assume=assume)
     y = g.clamp(y, m_lo, m_hi)
     return g.addc(y, zp) if zp else y
 
@@ -244,6 +339,10 @@ def _branch(g: Graph, x0: Operand, mult: int, shift: int, rounding: str, zp: int
     lo = min(round_int(x.lo * mult, shift, rounding), round_int(x.hi * mult, shift, rounding))
     hi = max(round_int(x.lo * mult, shift, rounding), round_int(x.hi * mult, shift, rounding))
     flo = min(x.lo * mult, x.hi * mult) >> shift
+    if fits(min(lo, flo) - 1, hi + 1, "int32"):
+        fast = nearest(g, x, [mult], [shift], rounding, [(x.lo, x.hi)])
+        if fast is not None:
+            return fast
     prod = wide.mul64(g, x, g.scalar(mult, x.rank))
     if fits(min(lo, flo), hi, "int32"):
         return wide.round_shift(g, prod, shift, rounding, lo, hi, floor_lo=flo)
@@ -283,4 +382,5 @@ def add(g: Graph, ins: Sequence[Operand], p: AddParams, out: IntFormat) -> Val:
     return r
 
 
-__all__ = ["add", "dyadic", "requantize", "tflite", "tflite_reference"]
+__all__ = ["RESCALE_ROUNDING", "add", "dyadic", "nearest", "requantize", "tflite",
+           "tflite_reference"]

@@ -1,0 +1,89 @@
+"""The ``tosa`` backend (refq's TOSA export on Arm's TOSA reference model): every kernel
+variant's hypothesis strategy and the committed golden set pass bit-exactly — program and
+block cases tensor by tensor against refq's interpreter run live — the differences of
+contract are named known cases, and deliberately wrong exports are caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.interop.tosa_extra import require
+
+require("tosa_serializer", "tosa_reference_model")
+
+from refq.crosscheck import run_suite  # noqa: E402
+from refq.crosscheck.adapters import tosa_cases  # noqa: E402
+from refq.crosscheck.adapters.tosa_backend import TosaBackend  # noqa: E402
+from refq.crosscheck.adapters.tosa_suite import (  # noqa: E402
+    KNOWN_FILES,
+    check_known_file,
+    regression_cases,
+    run_tosa_suite,
+)
+from refq.ops.table import KERNELS  # noqa: E402
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+
+
+def test_every_variant_passes_and_the_contract_differences_are_named() -> None:
+    report = run_tosa_suite(TosaBackend(), examples=12)
+    assert report.ok, report.text()
+    status = {e.key: e.status for e in report.entries}
+    assert {k for k, s in status.items() if s == "pass" and k in KERNELS} == set(KERNELS)
+    assert status["tosa.regress.rescale-shift31-single"] == "known"
+    assert status["tosa.regress.rescale-shift31-double"] == "known"
+    assert status["tosa.regress.rescale-shift1"] == "known"
+    for name in ("exact-shift31-single", "exact-shift31-double", "exact-shift1"):
+        assert status[f"tosa.regress.{name}"] == "pass"  # the default export is exact
+
+
+def test_known_files_name_regression_cases() -> None:
+    names = {c.name for c in regression_cases()}
+    assert any(n.startswith("tosa.regress.exact") for n in names)
+    for path in KNOWN_FILES.values():
+        assert check_known_file(path)
+
+
+def test_committed_golden_set_every_tensor_identical() -> None:
+    report = run_suite(TosaBackend(), golden=GOLDEN, generated=False)
+    assert report.ok, report.text()
+    counts = report.counts()
+    assert counts["pass"] == len(list(GOLDEN.glob("*/meta.json")))
+    programs = [e.key for e in report.entries if e.key.startswith("program.")]
+    for method in ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit"):
+        assert any(f".{method}.w8a8" in k for k in programs), method
+
+
+def test_single_round_where_double_round_is_meant_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from refq.interop.tosa import requant
+
+    monkeypatch.setitem(requant.RESCALE_ROUNDING, "double", "SINGLE_ROUND")
+    monkeypatch.setattr(tosa_cases, "_CACHE", {})
+    report = run_suite(TosaBackend(), ops=["requantize.double"], examples=200, golden=GOLDEN)
+    assert not report.ok
+    failed = [e for e in report.entries if e.status == "fail"]
+    assert failed and all(e.key.startswith("requantize") for e in failed)
+    m = failed[0].mismatches[0]
+    assert abs(m.expected - m.got) == 1  # one rounding step off
+
+
+def test_a_wrong_intermediate_is_named_in_a_program_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from refq.golden.case import read_case
+    from refq.interop.tosa import softmax
+
+    real = softmax.div_half_up
+
+    def floor_div(g, n, den):  # type: ignore[no-untyped-def]
+        q = g.intdiv(n, den)
+        return g.add(q, g.scalar(0, q.rank)) if q is not None else real(g, n, den)
+
+    monkeypatch.setattr(softmax, "div_half_up", floor_div)
+    monkeypatch.setattr(tosa_cases, "_CACHE", {})
+    case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.attention")
+    with pytest.raises(tosa_cases.ProgramMismatch, match=r"attn\.softmax") as err:
+        TosaBackend().run(case)
+    assert "first differing tensor" in str(err.value) and "differ; first at index" in str(
+        err.value)

@@ -1,0 +1,90 @@
+"""The exporter's contract: every refq tensor keeps its name (and a declared-format TOSA
+type, or two int32 words beyond 32 bits), every registered kernel variant names its TOSA
+translation in the variant registry, refusals name the op, the variant and the reason, and
+the layering holds (the core never imports the tosa extra)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.interop.tosa_extra import require
+
+require("tosa_serializer", "tosa_reference_model")
+
+from refq.interop.tosa.export import (  # noqa: E402
+    export_kernel,
+    export_program,
+    storage_dtype,
+    translations,
+)
+from refq.interop.tosa.graph import ExportError  # noqa: E402
+from refq.interop.tosa.reference import run_reference  # noqa: E402
+from refq.intmath import INT8, INT32, IntFormat  # noqa: E402
+from refq.ops import LayerNormParams, RequantParams  # noqa: E402
+from refq.ops.table import KERNELS  # noqa: E402
+
+
+def test_every_variant_declares_a_translation_that_resolves() -> None:
+    table = translations()
+    assert set(table) == set(KERNELS)
+    assert all(v.startswith("refq.interop.tosa.") for v in table.values()), table
+
+
+def test_program_tensors_keep_their_names_and_types() -> None:
+    from refq.golden.cases_program import _method_lowered
+
+    prog, values = _method_lowered("ptq4vit", 8)
+    ex = export_program(prog)
+    names = {m.name for m in ex.outputs}
+    assert names == {t for op in prog.ops for t in op.outputs}
+    by = {m.name: m for m in ex.outputs}
+    assert by["blocks.0.attn.q@k.acc"].wide  # a 48-bit accumulator: two int32 words
+    assert by["blocks.0.attn.q@k.acc"].tosa == ("blocks.0.attn.q@k.acc:hi",
+                                                 "blocks.0.attn.q@k.acc:lo")
+    assert by["head"].dtype == "int32" and by["blocks.0.mlp.gelu"].dtype == "int16"
+    assert ex.inputs[0].name == "input" and ex.inputs[0].dtype == "int16"  # uint8 pixels
+    res = run_reference(ex.graph, ex.feed({"input": values["input"]}))
+    assert res.valid
+    got = ex.assemble(res.outputs)
+    np.testing.assert_array_equal(got["blocks.0.attn.q@k.acc"],
+                                  values["blocks.0.attn.q@k.acc"], strict=True)
+
+
+def test_storage_types() -> None:
+    assert storage_dtype(IntFormat(8, False), 0, 255) == "int16"
+    assert storage_dtype(IntFormat(4, True), -8, 7) == "int8"
+    assert storage_dtype(IntFormat(49, True), -(2**28), 2**28) == "int32"
+    assert storage_dtype(IntFormat(62, True), -(2**40), 2**40) is None
+
+
+def test_refusals_name_the_op_variant_and_reason() -> None:
+    p = RequantParams("dyadic", (2**31,), (40,), "half_even", 0, 0, INT8)
+    with pytest.raises(ExportError, match=r"requantize\.dyadic.*multiplier >= 2\^31"):
+        export_kernel("requantize.dyadic", p, {"x": (3,)})
+    lp = LayerNormParams(in_format=IntFormat(16, True))
+    with pytest.raises(ExportError, match=r"layernorm\.ivit.*Σy² may reach"):
+        export_kernel("layernorm.ivit", lp, {"x": (2, 8)})
+    with pytest.raises(ExportError, match=r"layernorm\.ivit.*REDUCE_SUM.*may overflow int32"):
+        export_kernel("layernorm.ivit", LayerNormParams(in_format=INT32), {"x": (2, 8)})
+
+
+def test_rescale_policy_native_records_the_precondition() -> None:
+    p = RequantParams("single", (1 << 30,), (0,), None, 0, 0, INT32)
+    exact = export_kernel("requantize.single", p, {"x": (3,)})
+    native = export_kernel("requantize.single", p, {"x": (3,)}, rescale="native")
+    assert "RESCALE" not in exact.op_counts and exact.notes
+    assert native.op_counts["RESCALE"] == 1 and "UNPREDICTABLE" in native.assumptions[0]
+
+
+def test_the_core_never_imports_the_tosa_extra() -> None:
+    code = ("import sys, refq, refq.program, refq.golden, refq.crosscheck; "
+            "import refq.crosscheck.adapters.tosa_backend; "
+            "bad = [m for m in ('tosa_serializer', 'tosa_reference_model', 'iree.compiler') "
+            "if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
