@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
 
             only = [p.strip() for p in args.only.split(",")] if args.only else None
             n = export_golden(args.dir, out, force=args.force, only=only)
-            print(f"exported {n} files to {out} (tosa_verif_run_tests -r -t {out})")
+            cases = sum(1 for p in out.iterdir() if p.is_dir())
+            print(f"exported {cases} cases ({n} files) to {out} (run: tosa_verif_run_tests "
+                  f"-r -t {out})")
             return 0
         n = golden.export(args.dir, args.format, out, force=args.force, only=args.only)
         print(f"exported {n} files to {out}")

@@ -36,7 +36,9 @@ def _runner() -> str:
 
 def _run(folder: Path, *extra: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([_runner(), "-r", "-t", str(folder), "-j", "2", "--no-color", *extra],
+    xunit = folder.parent / f"{folder.name}.xunit.xml"  # not the runner's default ./result.xml
+    proc = subprocess.run([_runner(), "-r", "-t", str(folder), "-j", "2", "--no-color",
+                           "--xunit-file", str(xunit), *extra],
                           capture_output=True, text=True, env=env, timeout=1800, check=False)
     return proc.stdout + proc.stderr
 

@@ -3,10 +3,11 @@ variant's hypothesis strategy, optionally a golden set) plus named regression ca
 each difference of contract between TOSA and refq, with the known-cases files
 (refq/crosscheck/known/tosa.json, iree.json) naming them.
 
-The regression cases force the *native* mapping of TFLite requantization — one RESCALE
+``tosa.regress.*``: the regression cases force the *native* mapping of TFLite requantization — one RESCALE
 whatever its preconditions (``meta["tosa"]["rescale"] = "native"``) — where refq's default
 export would have chosen exact arithmetic instead; their ``exact`` twins (same inputs,
-default export) must pass.
+default export) must pass. ``iree.regress.*``: valid TOSA graphs IREE mishandles (they pass
+on the reference model).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from refq.golden.case import Case, write_case
 from refq.golden.kernels import kernel_case
 from refq.golden.manifest import write_manifest
 from refq.intmath import INT8, INT32
-from refq.ops import RequantParams
+from refq.ops import LayerNormParams, RequantParams
 
 KNOWN = Path(__file__).resolve().parent.parent / "known"
 KNOWN_FILES = {"tosa": KNOWN / "tosa.json", "iree": KNOWN / "iree.json"}
@@ -52,6 +53,12 @@ def regression_cases() -> list[Case]:
                           True))
     cases.append(_requant("tosa.regress.exact-shift1", "single", 30, INT8, [1, 0, -1, 3],
                           False))
+    # iree-compile 3.13: "circular dependency: input operation uses partition output"
+    cases.append(kernel_case("iree.regress.layernorm-ibert-one-element", 0, "layernorm.ibert",
+                             LayerNormParams(in_format=INT8), {"x": np.array([[0]])}))
+    cases.append(kernel_case("iree.regress.layernorm-ibert-two-elements", 0,
+                             "layernorm.ibert", LayerNormParams(in_format=INT8),
+                             {"x": np.array([[0, 5]])}))
     return cases
 
 
@@ -67,13 +74,14 @@ def write_regressions(folder: Path) -> list[str]:
 
 def check_known_file(path: Path) -> list[Known]:
     """The known file, validated: every entry has a reproducer, and an entry naming
-    ``tosa.regress.*`` matches a regression case."""
+    ``tosa.regress.*`` or ``iree.regress.*`` matches a regression case."""
     known = load_known(path)
     names = [c.name for c in regression_cases()]
     for k in known:
         if not k.reproducer:
             raise SpecError(f"{path}: {k.match} has no reproducer")
-        if k.match.startswith("tosa.regress.") and not fnmatch.filter(names, k.match):
+        if k.match.startswith(("tosa.regress.", "iree.regress.")) and not fnmatch.filter(
+                names, k.match):
             raise SpecError(f"{path}: {k.match} names no regression case")
     return known
 

@@ -8,10 +8,14 @@ Python ints) and clamps x into [X_lo, X_hi] (or selects the saturated value outs
 within those bounds every intermediate is small, which is what lets RESCALE's input-range
 precondition and the int32 quotient be proven.
 
-``dyadic``: the 64-bit product x·b from two MULs, then refq's named rounding of /2^c from its
-bits (refq.interop.tosa.wide) — TOSA's own roundings (RESCALE SINGLE_ROUND, MUL with shift,
-ARITHMETIC_RIGHT_SHIFT round) are all half-up, so half-even, half-away, floor, ceil and trunc
-are decided from the product's half bit and the bits below it.
+``dyadic``: TOSA's own roundings (RESCALE SINGLE_ROUND, MUL with shift, ARITHMETIC_RIGHT_SHIFT
+round) are all half-up. For a nearest rounding whose clamped result fits int32, one MUL with
+shift (one shift for all channels) or RESCALE SINGLE_ROUND (per-channel shifts) gives the
+half-up result, and a tie correction makes it half-even/half-away (:func:`nearest`: the
+product is a tie exactly when x ≡ 2^(k-1) mod 2^k, k = c - trailing zeros of b). Otherwise
+the 64-bit product x·b from two MULs, then refq's named rounding of /2^c from its bits
+(refq.interop.tosa.wide): half-even, half-away, floor, ceil and trunc decided from the
+product's half bit and the bits below it.
 
 ``double``/``single`` (TFLite MultiplyByQuantizedMultiplier): one RESCALE, DOUBLE_ROUND or
 SINGLE_ROUND, multiplier M and shift 31 - s, after the saturation clamp. TOSA's DOUBLE_ROUND

@@ -14,7 +14,7 @@ operators — the gemmlowp fixed-point primitives map one to one:
 
 Every other step is gemmlowp's own int32 arithmetic; the bounds the export relies on beyond
 its interval arithmetic are gemmlowp's design ranges (checked exhaustively over each helper's
-whole input domain by tests/interop/test_tosa_tflite_softmax.py, slow).
+whole input domain by tests/interop/test_tosa_tflite_ranges.py, slow).
 """
 
 from __future__ import annotations
