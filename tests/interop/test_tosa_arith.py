@@ -13,9 +13,9 @@ from tests.interop.tosa_extra import require
 require("tosa_serializer", "tosa_reference_model")
 
 from refq.interop.tosa import wide  # noqa: E402
-from refq.interop.tosa.requant import nearest  # noqa: E402
 from refq.interop.tosa.graph import I32, ExportError, Graph  # noqa: E402
 from refq.interop.tosa.reference import run_reference  # noqa: E402
+from refq.interop.tosa.requant import nearest  # noqa: E402
 from refq.intmath import round_shift  # noqa: E402
 
 N = 3000

@@ -3,11 +3,11 @@ variant's hypothesis strategy, optionally a golden set) plus named regression ca
 each difference of contract between TOSA and refq, with the known-cases files
 (refq/crosscheck/known/tosa.json, iree.json) naming them.
 
-``tosa.regress.*``: the regression cases force the *native* mapping of TFLite requantization — one RESCALE
-whatever its preconditions (``meta["tosa"]["rescale"] = "native"``) — where refq's default
-export would have chosen exact arithmetic instead; their ``exact`` twins (same inputs,
-default export) must pass. ``iree.regress.*``: valid TOSA graphs IREE mishandles (they pass
-on the reference model).
+``tosa.regress.*``: the regression cases force the *native* mapping of TFLite
+requantization — one RESCALE whatever its preconditions (``meta["tosa"]["rescale"] =
+"native"``) — where refq's default export would have chosen exact arithmetic instead; their
+``exact`` twins (same inputs, default export) must pass. ``iree.regress.*``: valid TOSA
+graphs IREE mishandles (they pass on the reference model).
 """
 
 from __future__ import annotations

@@ -223,7 +223,11 @@ def export_program(program: Program, *, batch: int = 1, keep: str = "all",
     for i, op in enumerate(program.ops):
         label = f"op #{i} {op.key}" + (f" ({op.name})" if op.name else "")
         args = [b.env[t] for t in op.inputs]
+        if len(op.outputs) == 1:
+            f = program.tensors[op.outputs[0]].fmt
+            b.g.declared = (f.min, f.max, f.name)
         outs = b.run_op(op.kind, op.key, args, dict(op.params), label)
+        b.g.declared = None
         if len(outs) != len(op.outputs):
             raise ExportError(f"{label}: {len(outs)} results for outputs {op.outputs}")
         for name, v in zip(op.outputs, outs, strict=True):

@@ -127,6 +127,10 @@ class Graph:
     uses: dict[str, int] = field(default_factory=dict)
     """Extension features used: ``int16`` (EXT-INT16: int16 MATMUL, RESCALE of int48, int16
     CLAMP), ``double_round`` (EXT-DOUBLEROUND)."""
+    declared: tuple[int, int, str] | None = None
+    """While a program op is translated: its output's declared range (lo, hi, format name),
+    which refq's interpreter checks — a translation may rely on it (recorded as an
+    assumption) where intervals alone cannot bound an intermediate."""
 
     def __post_init__(self) -> None:
         if self.rescale_policy not in ("exact", "native"):

@@ -151,12 +151,16 @@ def affine(g: Graph, x: Operand, m: Operand, b: Operand) -> tuple[Value]:
     if not isinstance(tx, Val) or mlo < -(2**31) or mhi >= 2**31:
         if isinstance(tx, Wide) and mlo >= 0 and mv.shape[-1] in (1, *tx.shape[-1:]) and \
                 mv.size == mv.shape[-1]:
-            w = wide.mul_const(g, tx, [int(v) for v in mv.ravel()])
+            d = g.declared  # refq checks x·m + b against the output's declared format
+            within = None if d is None else (
+                d[0] - bhi, d[1] - blo, f"affine: x·m + b within {d[2]} (checked by refq)")
+            w = wide.mul_const(g, tx, [int(v) for v in mv.ravel()], within=within)
         else:
             raise ExportError("affine: 64-bit input with a signed or non-channel multiplier")
     else:
         w = wide.mul64(g, tx, g.const(mv, "int32"))
-    bw = tensor(g, Const("_affine_b", bv, _wide_fmt())) if not fits(blo, bhi, "int32") else \
+    bname = f"{b.name}:affine" if isinstance(b, Const) else "_affine_b"
+    bw = tensor(g, Const(bname, bv, _wide_fmt())) if not fits(blo, bhi, "int32") else \
         wide.from_i32(g, g.const(bv, "int32"))
     assert isinstance(bw, Wide)
     return (wide.add(g, w, bw),)

@@ -275,20 +275,33 @@ def _words(g: Graph, values: Sequence[int], rank: int) -> tuple[Val, Val]:
             _per_channel(g, [_lo_word(v) for v in values], rank))
 
 
-def mul_const(g: Graph, a: Wide, m: int | Sequence[int]) -> Wide:
-    """a · m_j for non-negative int32 constants m_j (one, or one per last-axis channel);
-    hi·m_j must fit int32."""
+def mul_const(g: Graph, a: Wide, m: int | Sequence[int],
+              within: tuple[int, int, str] | None = None) -> Wide:
+    """a · m_j for non-negative int32 constants m_j (one, or one per last-axis channel).
+
+    With a = h·2^32 + lo_u and lo_u = lo + 2^32·[lo < 0] (lo read signed), a = h'·2^32 + lo
+    for h' = h + [lo < 0], so a·m = (h'·m)·2^32 + lo·m: the high word is h'·m plus the high
+    word of the exact 64-bit lo·m (|lo·m| < 2^62). h'·m = hi(a·m) - hi(lo·m) is bounded by
+    the result's interval — from the operands, or ``within`` = (lo, hi, reason), a bound on
+    a·m that refq checks (recorded as an assumption)."""
     ms = [m] if isinstance(m, int) else [int(v) for v in m]
     if any(not 0 <= v < 1 << 31 for v in ms):
         raise ExportError(f"wide multiply by {m}: constant outside [0, 2^31)")
     prods = [x * v for x in (a.vlo, a.vhi) for v in ms]
     vlo, vhi = min(prods), max(prods)
+    if within is not None and not (within[0] <= vlo and vhi <= within[1]):
+        vlo, vhi = max(vlo, within[0]), min(vhi, within[1])
+        g.assumptions.append(within[2])
+    if vlo < -(2**63) or vhi >= 2**63:
+        raise ExportError(f"wide multiply by {m}: the product may leave 64 bits")
     r = a.lo.rank
     mc = _per_channel(g, ms, r)
-    low = mul64(g, a.lo, mc)  # the low word read signed: lo_u = lo_s + 2^32·[lo_s < 0]
-    neg = g.b2i(g.gt(g.scalar(0, r), a.lo))
-    hi = g.add(g.add(g.mul(a.hi, mc), low.hi), g.mul(neg, mc))
-    return Wide(_reinterpret(g, hi, vlo >> 32, vhi >> 32), low.lo, vlo, vhi)
+    low = mul64(g, a.lo, mc)  # lo·m, exact
+    hp = g.add(a.hi, g.b2i(g.gt(g.scalar(0, r), a.lo)))
+    top = (vlo >> 32, vhi >> 32)
+    hm = g.mul(hp, mc, proven=(top[0] - low.hi.hi, top[1] - low.hi.lo))
+    hi = g.add(hm, low.hi, proven=top)
+    return Wide(hi, low.lo, vlo, vhi)
 
 
 def ge_const(g: Graph, a: Wide, t: int | Sequence[int]) -> Val:
