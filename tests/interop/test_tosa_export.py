@@ -25,6 +25,7 @@ from refq.interop.tosa.graph import ExportError  # noqa: E402
 from refq.interop.tosa.reference import run_reference  # noqa: E402
 from refq.intmath import INT8, INT32, IntFormat  # noqa: E402
 from refq.ops import LayerNormParams, RequantParams  # noqa: E402
+from refq.ops.layernorm import layernorm_ivit  # noqa: E402
 from refq.ops.table import KERNELS  # noqa: E402
 
 
@@ -65,11 +66,32 @@ def test_refusals_name_the_op_variant_and_reason() -> None:
     p = RequantParams("dyadic", (2**31,), (40,), "half_even", 0, 0, INT8)
     with pytest.raises(ExportError, match=r"requantize\.dyadic.*multiplier >= 2\^31"):
         export_kernel("requantize.dyadic", p, {"x": (3,)})
-    lp = LayerNormParams(in_format=IntFormat(16, True))
-    with pytest.raises(ExportError, match=r"layernorm\.ivit.*Σy² may reach"):
-        export_kernel("layernorm.ivit", lp, {"x": (2, 8)})
+    lp = LayerNormParams(in_format=IntFormat(24, True))
+    with pytest.raises(ExportError, match=r"layernorm\.ivit.*Σy² may reach 2\^5"):
+        export_kernel("layernorm.ivit", lp, {"x": (2, 64)})
     with pytest.raises(ExportError, match=r"layernorm\.ivit.*REDUCE_SUM.*may overflow int32"):
         export_kernel("layernorm.ivit", LayerNormParams(in_format=INT32), {"x": (2, 8)})
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(8, 16), (16, 8), (16, 192), (20, 64)])
+def test_layernorm_ivit_newton_steps_with_a_64_bit_variance(bits: int, channels: int) -> None:
+    """Σy² beyond int32: the first Newton step from the two words, then restoring divisions
+    (layernorm.divide_pair) — identical to refq on extremes and random rows."""
+    fmt = IntFormat(bits, True)
+    p = LayerNormParams(in_format=fmt)
+    rng = np.random.default_rng(bits + channels)
+    x = rng.integers(fmt.min, fmt.max + 1, (24, channels))
+    x[0], x[1], x[2] = fmt.max, 0, fmt.min
+    x[3, ::2] = fmt.max  # the largest variance: half the channels at each end
+    x[3, 1::2] = fmt.min
+    x[4] = rng.integers(-3, 4, channels)  # a tiny variance: the iterates fall to 64
+    x[5, 0] = fmt.max  # one outlier
+    x[5, 1:] = 0
+    ex = export_kernel("layernorm.ivit", p, {"x": x.shape})
+    res = run_reference(ex.graph, ex.feed({"x": x}))
+    assert res.valid, res.reasons
+    got = ex.assemble(res.outputs)
+    np.testing.assert_array_equal(got[ex.outputs[-1].name], layernorm_ivit(x, p), strict=True)
 
 
 def test_rescale_policy_native_records_the_precondition() -> None:

@@ -268,27 +268,74 @@ def ibert(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) 
     return _finish_wide(g, wide.shift_right(g, prod, 1), p)
 
 
+def divide_pair(g: Graph, vh: Val, vl: Val, k: Val, kmax: int) -> Val:
+    """⌊v/k⌋ for v = vh·2^31 + vl (0 <= vl < 2^31), 1 <= k <= kmax <= 2^30 and vh < k (the
+    caller's proof; the quotient is then < 2^31): 31 steps of restoring division in one
+    WHILE_LOOP, each bringing down the next bit of vl (bit 30 first): t = 2r + bit, then
+    r = t - k, q = 2q + 1 where t >= k, else r = t, q = 2q. r < k keeps t < 2^31."""
+    if kmax > 1 << 30:
+        raise ExportError(f"divide_pair: divisor bound {kmax} above 2^30")
+    r_ = vl.rank
+    shape = broadcast(vh.shape, vl.shape, "divide")
+
+    def full(v: Val) -> Val:
+        return v if v.shape == shape else g.tile(v, [s // d for s, d in zip(shape, v.shape,
+                                                                             strict=True)])
+
+    def step(st: list[Val]) -> list[Val]:
+        rem, lw, quo, kk = st
+        bit = g.ars(lw, 30)
+        lw2 = g.bandc(g.shl(lw, 1, wrap=True), _M31)
+        t = g.add(g.add(rem, rem, proven=(0, 2 * kmax - 2)), bit)
+        ge = g.ge(t, kk)
+        rem2 = g.select(ge, g.sub(t, kk, proven=(0, kmax - 1)), t)
+        quo2 = g.add(g.add(quo, quo, proven=(0, _M31 - 1)), g.b2i(ge), proven=(0, _M31))
+        return [g.with_interval(rem2, 0, kmax - 1), lw2, quo2, kk]
+
+    init = [g.widen(g.with_interval(full(vh), 0, kmax - 1), 0, kmax - 1),
+            g.widen(full(vl), 0, _M31), g.widen(full(g.scalar(0, r_)), 0, _M31),
+            full(k)]
+    return g.loop(31, init, step)[2]
+
+
 def ivit(g: Graph, ins: Sequence[Operand], p: LayerNormParams, out: IntFormat) -> Value:
     """``layernorm.ivit``: mean (half-even), v = Σy², I-ViT's 10 Newton steps
-    k ← ⌊(k + ⌊v/k⌋)/2⌋ from 2^16 (INTDIV; exported where v < 2^31 is proven, so every step
-    stays within int32), factor = ⌊(2^31-1)/k⌋, out = ⌊y·factor/2⌋ + bias (64-bit)."""
+    k ← ⌊(k + ⌊v/k⌋)/2⌋ from 2^16, factor = ⌊(2^31-1)/k⌋, out = ⌊y·factor/2⌋ + bias (64-bit).
+
+    v < 2^31 (proven from the input format): every step is INTDIV in int32. Otherwise (v in
+    two words vh·2^31 + vl): the first step is (2^16 + (v >> 16)) >> 1 from the words, and
+    each later quotient a 31-step restoring division (:func:`divide_pair`). From the first
+    step on the iterates stay in [max(⌊√v⌋, 64), K + 1], K the largest first iterate (Newton
+    from above with floors never drops below ⌊√v⌋, and v < 2^31·⌊√v⌋ gives vh < k), so
+    k + ⌊v/k⌋ <= 2K + 66; exported where that fits int32 (v below about 2^46), refused
+    beyond."""
     x = as_i32(g, ins[0])
     y = _mean_centered(g, aligned(g, x, p))
-    _, vl, vmax = sum_squares(g, y)
-    if vmax >= 1 << 31:
-        raise ExportError(f"layernorm.ivit: Σy² may reach 2^{vmax.bit_length() - 1}; I-ViT's "
-                          "Newton square root divides it in int64 (exported only where "
-                          "Σy² < 2^31 is proven from the input format)")
-    v = vl
-    k = g.tile(g.scalar(1 << 16, v.rank), list(v.shape))
-    k = g.with_interval(k, 1 << 16, 1 << 16)
-    for _ in range(10):  # from above (2^16 >= √v), the iterates stay in [⌊√v⌋, 2^16]
-        k = g.ars(g.add(k, g.intdiv(v, k)), 1)
-        k = g.with_interval(k, 1 << 6, 1 << 16)
+    vh, vl, vmax = sum_squares(g, y)
+    if vmax < 1 << 31:
+        v = vl
+        k = g.tile(g.scalar(1 << 16, v.rank), list(v.shape))
+        k = g.with_interval(k, 1 << 16, 1 << 16)
+        for _ in range(10):  # from above (2^16 >= √v), the iterates stay in [⌊√v⌋, 2^16]
+            k = g.ars(g.add(k, g.intdiv(v, k)), 1)
+            k = g.with_interval(k, 1 << 6, 1 << 16)
+    else:
+        kmax = max(1 << 16, ((1 << 16) + (vmax >> 16)) >> 1) + 1
+        if 2 * kmax + 66 >= 1 << 31:
+            raise ExportError(f"layernorm.ivit: Σy² may reach 2^{vmax.bit_length() - 1}; the "
+                              "Newton iterates (2^16 + Σy²/2^16)/2 would leave int32's "
+                              "headroom (exported for Σy² up to about 2^46)")
+        v16 = g.add(g.shl(g.with_interval(vh, 0, vmax >> 31), 15), g.ars(vl, 16))
+        k = g.ars(g.addc(v16, 1 << 16), 1)
+        k = g.with_interval(k, 0, kmax)
+        k = g.with_interval(k, 1 << 15, kmax)
+        for i in range(9):  # k_(n+1) >= k_n / 2: >= 2^(15-i) >= 64
+            q = g.with_interval(divide_pair(g, vh, vl, k, kmax), 0, kmax + 2)
+            k = g.ars(g.add(k, q, proven=(0, 2 * kmax + 66)), 1)
+            k = g.with_interval(k, 1 << (14 - i), kmax)
     factor = g.intdiv(g.scalar(2**31 - 1, k.rank), k)
     return _finish_wide(g, wide.shift_right(g, wide.mul64(g, y, factor), 1), p)
 
 
-
-__all__ = ["aligned", "bit_length", "centered", "divide_round", "ibert",
+__all__ = ["aligned", "bit_length", "centered", "divide_pair", "divide_round", "ibert",
            "isqrt_pair", "ivit", "refq", "shift_pair", "sum_squares"]

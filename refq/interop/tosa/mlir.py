@@ -50,4 +50,26 @@ def to_mlir(graph: bytes) -> str:
     return proc.stdout
 
 
-__all__ = ["to_mlir", "tosa_opt"]
+_HEAD = '"builtin.module"() ({\n'
+_MAIN = 'sym_name = "main"'
+
+
+def merge(texts: list[str], names: list[str]) -> str:
+    """One MLIR module holding the ``main`` function of each of ``texts`` (generic form, as
+    :func:`to_mlir` prints them) renamed to ``names[i]`` — so a compiler sees many small
+    graphs in one invocation. Values are function-local, so only the symbol names change."""
+    if len(texts) != len(names) or len(set(names)) != len(names):
+        raise BackendError("mlir.merge: one distinct name per module")
+    bodies, tail = [], ""
+    for text, name in zip(texts, names, strict=True):
+        if not text.startswith(_HEAD) or text.count(_MAIN) != 1:
+            raise BackendError("mlir.merge: expected tosa-opt's generic module with one main")
+        end = text.rstrip().rfind("\n}) ")
+        if end < 0:
+            raise BackendError("mlir.merge: module end not found")
+        bodies.append(text[len(_HEAD):end + 1].replace(_MAIN, f'sym_name = "{name}"'))
+        tail = text[end + 1:]
+    return _HEAD + "".join(bodies) + tail
+
+
+__all__ = ["merge", "to_mlir", "tosa_opt"]
