@@ -117,13 +117,17 @@ def run(args: argparse.Namespace) -> int:
                   f"({len(result.refused)} refused, listed in {out / 'REFUSED.json'})")
             return 0
         if args.format == "tosa":
-            from refq.interop.tosa.conformance import export_golden
+            from refq.interop.tosa.conformance import export_golden, refused_cases
 
             only = [p.strip() for p in args.only.split(",")] if args.only else None
             n = export_golden(args.dir, out, force=args.force, only=only)
             cases = sum(1 for p in out.iterdir() if p.is_dir())
             print(f"exported {cases} cases ({n} files) to {out} (run: tosa_verif_run_tests "
                   f"-r -t {out})")
+            refused = refused_cases(out)
+            if refused:
+                print(f"refused {len(refused)} cases with no exact TOSA form (reasons in "
+                      f"{out}/refused.json): {', '.join(sorted(refused))}")
             return 0
         n = golden.export(args.dir, args.format, out, force=args.force, only=args.only)
         print(f"exported {n} files to {out}")

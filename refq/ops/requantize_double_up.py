@@ -91,6 +91,7 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "double_up"}),
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_double_up"),
+    meta={"tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
 ))
 
 __all__ = ["double_up_scale", "requantize_double_up"]

@@ -25,13 +25,18 @@ from refq.crosscheck.adapters.tosa_suite import (  # noqa: E402
 from refq.ops.table import KERNELS  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+NOT_TRANSLATED = {"requantize.fp32", "requantize.fp32_zp", "requantize.fp64"}
+"""The engine requantizations in binary32/binary64 arithmetic: refused by the export (named
+known cases in the tosa and iree known files)."""
 
 
 def test_every_variant_passes_and_the_contract_differences_are_named() -> None:
     report = run_tosa_suite(TosaBackend(), examples=12)
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
-    assert {k for k, s in status.items() if s == "pass" and k in KERNELS} == set(KERNELS)
+    assert {k for k, s in status.items() if s == "pass" and k in KERNELS} == (
+        set(KERNELS) - NOT_TRANSLATED)
+    assert {k for k, s in status.items() if s == "known" and k in KERNELS} == NOT_TRANSLATED
     assert status["tosa.regress.rescale-shift31-single"] == "known"
     assert status["tosa.regress.rescale-shift31-double"] == "known"
     assert status["tosa.regress.rescale-shift1"] == "known"
@@ -49,8 +54,11 @@ def test_known_files_name_regression_cases() -> None:
 def test_committed_golden_set_every_tensor_identical() -> None:
     report = run_suite(TosaBackend(), golden=GOLDEN, generated=False)
     assert report.ok, report.text()
-    counts = report.counts()
-    assert counts["pass"] == len(list(GOLDEN.glob("*/meta.json")))
+    status = {e.key: e.status for e in report.entries}
+    refused = {k for k in status if k.startswith(("requantize.fp32", "requantize.fp64"))}
+    assert refused and {status[k] for k in refused} == {"known"}
+    assert {status[k] for k in status if k not in refused} == {"pass"}
+    assert len(status) == len(list(GOLDEN.glob("*/meta.json")))
     programs = [e.key for e in report.entries if e.key.startswith("program.")]
     for method in ("minmax", "ptq4vit", "tsptq", "dopq", "ias", "repq", "fqvit"):
         assert any(f".{method}.w8a8" in k for k in programs), method

@@ -20,7 +20,7 @@ from tests.interop.tosa_extra import require
 require("tosa_serializer", "tosa_reference_model", "runner")
 
 from refq.errors import GoldenError  # noqa: E402
-from refq.interop.tosa.conformance import export_golden, read_refq  # noqa: E402
+from refq.interop.tosa.conformance import export_golden, read_refq, refused_cases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "golden"
@@ -102,3 +102,23 @@ def test_cli_exports_and_refuses_a_tampered_set(tmp_path: Path) -> None:
     (bad / "gelu.lut.int8.exhaustive" / "y.npy").write_bytes(b"tampered")
     with pytest.raises(GoldenError, match="manifest"):
         export_golden(bad, tmp_path / "T2", only=["gelu.*"])
+
+
+def test_cases_without_an_exact_tosa_form_are_refused_by_name(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = tmp_path / "T"
+    proc = subprocess.run([sys.executable, "-m", "refq", "golden", "export", str(GOLDEN),
+                           "--format", "tosa", "--out", str(out), "--only",
+                           "requantize.fp32.*,requantize.double_up.*"], capture_output=True,
+                          text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    fp32 = sorted(p.name for p in GOLDEN.iterdir() if p.name.startswith("requantize.fp32."))
+    double_up = sorted(p.name for p in GOLDEN.iterdir()
+                       if p.name.startswith("requantize.double_up."))
+    assert fp32 and double_up
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == double_up
+    refused = refused_cases(out)
+    assert sorted(refused) == fp32
+    assert all("requantize.fp32" in why and "no TOSA translation" in why
+               for why in refused.values())
+    assert f"refused {len(fp32)} cases" in proc.stdout and fp32[0] in proc.stdout

@@ -37,7 +37,7 @@ from refq.errors import GoldenError
 from refq.files import json_bytes, npy_bytes
 from refq.golden.case import Case, read_case
 from refq.interop.tosa.export import Exported, export_kernel, export_program
-from refq.interop.tosa.graph import NUMPY
+from refq.interop.tosa.graph import NUMPY, ExportError
 
 DTYPE_NAMES = {"int8": "INT8", "int16": "INT16", "int32": "INT32", "bool": "BOOL"}
 
@@ -181,10 +181,38 @@ def export_golden(root: Path, out: Path, force: bool = False,
         if not names:
             raise GoldenError(f"no case of {root} matches {pats}")
     count = 0
+    refused: dict[str, str] = {}
     with atomic_folder(Path(out), force=force) as tmp:
         for name in names:
-            count += len(write_case(read_case(root / name), tmp / name))
+            try:  # write_case exports before it creates the folder
+                count += len(write_case(read_case(root / name), tmp / name))
+            except ExportError as exc:  # no exact TOSA form: named in refused.json
+                refused[name] = str(exc)
+        if refused:
+            (tmp / REFUSED).write_bytes(json_bytes({"refused": refused}))
+            count += 1
     return count
+
+
+REFUSED = "refused.json"
+"""The file of an exported set naming each case the export refused, with the reason (the
+ExportError's message); absent when every case exported."""
+
+
+def refused_cases(out: Path) -> dict[str, str]:
+    """The refused cases of an exported set (``refused.json``; {} when absent)."""
+    path = Path(out) / REFUSED
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GoldenError(f"{path}: unreadable ({exc})") from None
+    got = data.get("refused") if isinstance(data, dict) else None
+    if not isinstance(got, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in got.items()):
+        raise GoldenError(f"{path}: expected {{\"refused\": {{case: reason}}}}")
+    return dict(got)
 
 
 def read_refq(folder: Path) -> dict[str, Any]:

@@ -321,12 +321,85 @@ def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
     return g.addc(y, zp) if zp else y
 
 
+def double_up_reference(x: int, m: int, s: int) -> int:
+    """refq's ``requantize.double_up`` scaling on Python ints (static bounds only)."""
+    left, right = max(s, 0), max(-s, 0)
+    y1 = ((x << left) * m + (1 << 30)) >> 31
+    return (y1 + ((1 << right) >> 1)) >> right
+
+
+def _double_up_at_most(m: int, s: int, bound: int, x: int) -> bool:
+    return double_up_reference(x, m, s) <= bound
+
+
+def _double_up_at_least(m: int, s: int, bound: int, x: int) -> bool:
+    return double_up_reference(x, m, s) >= bound
+
+
+def double_up(g: Graph, x: Val, p: RequantParams) -> Val:
+    """``requantize.double_up`` (ruy's x86 kernels): two ties-up roundings, exactly.
+
+    With l = max(s, 0) and r = max(-s, 0) the first rounding ⌊(x·2^l·M + 2^30)/2^31⌋ is the
+    half-up rounding of x·M/2^(31-l) (2^l divides both terms), so it is the exact 64-bit
+    product x·M (two MULs) rounded half up by 31 - l (refq.interop.tosa.wide); the second,
+    ⌊(y1 + 2^(r-1))/2^r⌋, is ARITHMETIC_RIGHT_SHIFT with ``round`` (it adds bit r-1: half
+    up), per channel. x is first clamped to the saturation points (the scaling is monotone
+    in x), which bounds every intermediate; refq's own check that x·2^l fits int32 is an
+    input precondition (RangeError in refq, recorded as an assumption where it can fail).
+    """
+    xi = g.i32(x)
+    if p.in_zero_point:
+        xi = g.addc(xi, -p.in_zero_point)
+    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
+    fmt, zp = p.out_format, p.out_zero_point
+    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    rank = xi.rank
+    mults, shifts = [int(v) for v in p.multiplier], [int(v) for v in p.shift]
+    lo_b, hi_b = [], []
+    for m, s in zip(mults, shifts, strict=True):
+        if m == 0:
+            lo_b.append(max(xi.lo, 0) if xi.hi >= 0 else xi.hi)
+            hi_b.append(lo_b[-1])
+            continue
+        lo_b.append(max(_last_true(xi.lo, xi.hi, partial(_double_up_at_most, m, s, m_lo)),
+                        xi.lo))
+        hi_b.append(min(_first_true(xi.lo, xi.hi, partial(_double_up_at_least, m, s, m_hi)),
+                        xi.hi))
+    left = max(max(shifts), 0)
+    if left and (xi.lo << left < -(2**31) or xi.hi << left >= 2**31):
+        g.assumptions.append(f"requantize.double_up: refq requires x·2^{left} within int32 "
+                             "(RangeError otherwise; the graph computes the exact value)")
+    xc = xi
+    if any(lo > xi.lo for lo in lo_b):
+        xc = g.maximum(xc, _vec(g, lo_b, rank))
+    if any(h < xi.hi for h in hi_b):
+        xc = g.minimum(xc, _vec(g, hi_b, rank))
+    xc = g.with_interval(xc, min(lo_b), max(hi_b))
+    prod = wide.mul64(g, xc, _vec(g, mults, rank) if len(mults) > 1 else g.scalar(mults[0],
+                                                                                  rank))
+    firsts = [31 - max(s, 0) for s in shifts]
+    y1s = [(round_int(lo * m, c, "half_up"), round_int(hi * m, c, "half_up"))
+           for lo, hi, m, c in zip(lo_b, hi_b, mults, firsts, strict=True)]
+    y1 = wide.round_shift(g, prod, firsts, "half_up", min(a for a, _ in y1s),
+                          max(b for _, b in y1s))
+    rights = [max(-s, 0) for s in shifts]
+    if any(rights):
+        y1 = g.ars(y1, rights[0] if len(set(rights)) == 1 else _vec(g, rights, rank),
+                   round_=True)
+    y = g.clamp(y1, m_lo, m_hi)
+    return g.addc(y, zp) if zp else y
+
+
 def requantize(g: Graph, ins: Sequence[Operand], p: RequantParams, out: IntFormat) -> Val:
     """Translation of ``requantize.<family>`` (one input ``x``, per-channel on the last axis)."""
     (x,) = ins
     if p.family == "dyadic":
         return dyadic(g, x, p.multiplier, p.shift, p.rounding or "half_even",
                       p.out_zero_point, p.out_format, p.in_zero_point)
+    if p.family == "double_up":
+        return double_up(g, as_i32(g, x), p)
+    if p.family not in RESCALE_ROUNDING:
+        raise ExportError(f"requantize.{p.family}: no TOSA translation")
     return tflite(g, as_i32(g, x), p)
 
 
