@@ -52,7 +52,9 @@ def test_known_files_name_regression_cases() -> None:
 
 
 def test_committed_golden_set_every_tensor_identical() -> None:
-    report = run_suite(TosaBackend(), golden=GOLDEN, generated=False)
+    backend = TosaBackend()
+    report = run_suite(backend, golden=GOLDEN, generated=False,
+                       known=list(backend.suite_extras().known))
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
     refused = {k for k in status if k.startswith(("requantize.fp32", "requantize.fp64"))}
@@ -95,3 +97,23 @@ def test_a_wrong_intermediate_is_named_in_a_program_run(monkeypatch: pytest.Monk
         TosaBackend().run(case)
     assert "first differing tensor" in str(err.value) and "differ; first at index" in str(
         err.value)
+
+
+def test_tflite_double_rounding_where_ruy_double_up_is_meant_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from refq.interop.tosa import requant
+
+    def as_double(g, x, p):  # type: ignore[no-untyped-def]
+        return requant.tflite(g, x, dataclasses.replace(p, family="double"))
+
+    monkeypatch.setattr(requant, "double_up", as_double)
+    monkeypatch.setattr(tosa_cases, "_CACHE", {})
+    report = run_suite(TosaBackend(), golden=GOLDEN, generated=False,
+                       ops=["requantize.double_up"])
+    status = {e.key: e for e in report.entries}
+    tie = status["requantize.double_up.int32_int8.negative-tie"]
+    assert tie.status == "fail"
+    m = tie.mismatches[0]
+    assert m.got == m.expected - 1  # the negative tie rounded away from zero, not up

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared
-from refq.crosscheck.backend import Outputs
+from refq.crosscheck.backend import Outputs, SuiteExtras
 from refq.errors import BackendError
 from refq.golden.case import Case
 from refq.ops.table import KERNELS
@@ -47,6 +47,12 @@ class TosaBackend:
 
         load_serializer()
         _model()
+
+    def suite_extras(self) -> SuiteExtras:
+        """The regression cases and known file of refq check (tosa_suite.suite_extras)."""
+        from refq.crosscheck.adapters.tosa_suite import suite_extras
+
+        return suite_extras(self.name)
 
     def supports(self, case: Case) -> bool:
         return "program" in case.meta or kernel_key(case) in KERNELS

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from refq.crosscheck.backend import SuiteExtras
 from refq.crosscheck.known import Known, load_known
 from refq.crosscheck.report import SuiteReport
 from refq.crosscheck.suite import run_suite
@@ -110,5 +111,12 @@ def run_tosa_suite(backend: Any, *, examples: int = 20, golden: Path | None = No
     return report
 
 
+def suite_extras(backend_name: str) -> SuiteExtras:
+    """What ``refq check --backend tosa|iree…`` adds to the suite: the named regression cases
+    and the backend's known file (tosa.json, or iree.json for every iree target)."""
+    known = check_known_file(KNOWN_FILES.get(backend_name.split("-")[0], KNOWN_FILES["tosa"]))
+    return SuiteExtras(regressions=regression_cases(), known=known)
+
+
 __all__ = ["KNOWN_FILES", "check_known_file", "regression_cases", "run_tosa_suite",
-           "write_regressions"]
+           "suite_extras", "write_regressions"]
