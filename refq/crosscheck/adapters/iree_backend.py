@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared
 from refq.crosscheck.backend import Outputs, SuiteExtras
-from refq.errors import BackendError
+from refq.errors import BackendError, SpecError
 from refq.golden.case import Case
 from refq.ops.table import KERNELS
 
@@ -158,7 +158,7 @@ class IreeBackend:
                 continue
             try:
                 mlir = self.mlir_of(prepare(case).exported)
-            except BackendError:
+            except (BackendError, SpecError):  # ExportError: reported when the case runs
                 continue
             h = self._hash(mlir)
             if h not in self._modules:
