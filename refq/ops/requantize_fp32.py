@@ -114,6 +114,7 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "fp32"}),
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp32"),
+    meta={"tosa.lowering": Ref("refq.interop.tosa.requant_fp32:requantize_fp32")},
 ))
 
 _TINY = 40

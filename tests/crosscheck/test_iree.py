@@ -49,7 +49,7 @@ def test_committed_golden_set_every_tensor_identical(iree: IreeBackend) -> None:
                        known=check_known_file(KNOWN_FILES["iree"]))
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
-    refused = {k for k in status if k.startswith(("requantize.fp32", "requantize.fp64"))}
+    refused = {k for k in status if k.startswith(("requantize.fp32_zp", "requantize.fp64"))}
     assert refused and {status[k] for k in refused} == {"known"}
     assert {status[k] for k in status if k not in refused} == {"pass"}
     assert len(status) == len(cases)

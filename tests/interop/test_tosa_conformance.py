@@ -109,16 +109,20 @@ def test_cases_without_an_exact_tosa_form_are_refused_by_name(tmp_path: Path) ->
     out = tmp_path / "T"
     proc = subprocess.run([sys.executable, "-m", "refq", "golden", "export", str(GOLDEN),
                            "--format", "tosa", "--out", str(out), "--only",
-                           "requantize.fp32.*,requantize.double_up.*"], capture_output=True,
-                          text=True, env=env, check=False)
+                           "requantize.fp*"], capture_output=True, text=True, env=env,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
-    fp32 = sorted(p.name for p in GOLDEN.iterdir() if p.name.startswith("requantize.fp32."))
-    double_up = sorted(p.name for p in GOLDEN.iterdir()
-                       if p.name.startswith("requantize.double_up."))
-    assert fp32 and double_up
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == double_up
+
+    def named(prefix: str) -> list[str]:
+        return sorted(p.name for p in GOLDEN.iterdir() if p.name.startswith(prefix))
+
+    refused_names = named("requantize.fp32_zp.") + named("requantize.fp64.")
+    assert named("requantize.fp32.") and named("requantize.fp32_zp.") and named(
+        "requantize.fp64.")
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == named("requantize.fp32.")
     refused = refused_cases(out)
-    assert sorted(refused) == fp32
-    assert all("requantize.fp32" in why and "no TOSA translation" in why
-               for why in refused.values())
-    assert f"refused {len(fp32)} cases" in proc.stdout and fp32[0] in proc.stdout
+    assert sorted(refused) == sorted(refused_names)
+    assert all(("requantize.fp32_zp" in why or "requantize.fp64" in why)
+               and "no TOSA translation" in why for why in refused.values())
+    assert f"refused {len(refused_names)} cases" in proc.stdout
+    assert refused_names[0] in proc.stdout
