@@ -92,7 +92,7 @@ def test_a_wrong_intermediate_is_named_in_a_program_run(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(softmax, "div_half_up", floor_div)
     monkeypatch.setattr(tosa_cases, "_CACHE", {})
-    case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.attention")
+    case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.encoder")
     with pytest.raises(tosa_cases.ProgramMismatch, match=r"attn\.softmax") as err:
         TosaBackend().run(case)
     assert "first differing tensor" in str(err.value) and "differ; first at index" in str(

@@ -25,7 +25,7 @@ from refq.interop.tosa.conformance import export_golden, read_refq, refused_case
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "golden"
 SUBSET = ["gelu.lut.int8.exhaustive", "layernorm.ivit.int8.c48", "requantize.tflite_double.*",
-          "softmax.tflite.rows16x37", "block.deit_digits.minmax.w8a8.mlp",
+          "softmax.tflite.rows16x37", "block.deit_digits.minmax.w8a8.encoder",
           "program.deit_digits.depth1.ptq4vit.w8a8"]
 
 
