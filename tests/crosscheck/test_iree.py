@@ -59,7 +59,12 @@ def test_committed_golden_set_every_tensor_identical(iree: IreeBackend) -> None:
 
 
 def test_every_variant_passes_and_the_iree_defect_is_named(iree: IreeBackend) -> None:
-    report = run_tosa_suite(IreeBackend(avoid_known=True), examples=3, regressions=False)
+    avoiding = IreeBackend(avoid_known=True)
+    report = run_tosa_suite(avoiding, examples=3, regressions=False,
+                            ops=[k for k in KERNELS if k != "layernorm.ibert"])
+    # three derandomized draws of layernorm.ibert can all be the declined one-element inputs
+    report.entries += run_tosa_suite(avoiding, examples=12, regressions=False,
+                                     ops=["layernorm.ibert"]).entries
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
     assert {k for k, s in status.items() if s == "pass"} == set(KERNELS) - NOT_TRANSLATED
