@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write golden cases into a new folder",
         description="Without --only/--all: the committed set (exactly what golden/ holds). "
         "--all adds the extended cases (registered, verifiable, not committed: golden/ "
-        "budget of 21 MiB). --only selects by name over EVERY registered case, committed "
+        "budget of 22 MiB). --only selects by name over EVERY registered case, committed "
         "or extended (--all is then redundant).",
     )
     g.add_argument("--out", type=Path, required=True, help="output folder (created atomically)")

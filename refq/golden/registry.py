@@ -7,7 +7,7 @@ must give the same case on every platform.
 Registered is not committed: an entry with ``committed=False`` (an *extended* case) is as
 reproducible and verifiable as any other, but the default selection — ``generate(out)``,
 ``refq golden generate`` without ``--only``/``--all``, the committed ``golden/`` — leaves it
-out (golden/ must stay within 21 MiB). A pattern (``--only``) matches over every
+out (golden/ must stay within 22 MiB). A pattern (``--only``) matches over every
 registered case, committed or not.
 """
 
