@@ -108,6 +108,9 @@ MARKS: list[Mark] = [
          "docs/backends/hls4ml.md"),
     Mark(r"--format qonnx --out Q|--backend qonnx", "slow",
          "every golden case through QONNX's executor", "docs/backends/qonnx.md"),
+    Mark(r"^tosa_verif_run_tests|^iree-compile|^iree-run-module|out\.npy|--backend iree", "slow",
+         "every exported folder on the TOSA reference model (~31 CPU-s), IREE compiles",
+         "docs/backends/tosa.md"),
     Mark(r"run_onnx_suite\(OnnxRuntimeBackend\(\), examples=100", "slow",
          "the onnxruntime hunts at 100 examples: ~9 CPU-s (tests/crosscheck runs them at 10)"),
 ]
@@ -130,6 +133,9 @@ NEEDS: list[Need] = [
     Need(r"^sqlite3 ", ("exe:sqlite3",)),
     Need(r"--backend hls4ml", ("hls4ml", "exe:g++")),
     Need(r"qonnx", ("qonnx", "onnx")),
+    Need(r"--format tosa|tosa_verif_run_tests", ("tosa_serializer", "exe:tosa_verif_run_tests")),
+    Need(r"iree-compile|iree-run-module|--backend iree",
+         ("iree.compiler", "iree.runtime", "exe:iree-compile", "exe:iree-run-module")),
 ]
 
 __all__ = ["FAST_CPU_SECONDS", "MARKS", "NEEDS", "Mark", "Need"]

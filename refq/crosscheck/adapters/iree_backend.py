@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared
+from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared, supported
 from refq.crosscheck.backend import Outputs, SuiteExtras
 from refq.errors import BackendError, SpecError
 from refq.golden.case import Case
-from refq.ops.table import KERNELS
 
 TARGETS = {"llvm-cpu": ("llvm-cpu", "local-task"), "cuda": ("cuda", "cuda")}
 CPU_FLAGS = ("--iree-llvmcpu-target-cpu=host",)
@@ -101,7 +100,7 @@ class IreeBackend:
             return False
         if self.avoid_known and predicted_known(case):
             return False
-        return "program" in case.meta or kernel_key(case) in KERNELS
+        return supported(case)
 
     def flags(self) -> list[str]:
         return list(CPU_FLAGS) if self.target == "llvm-cpu" else []

@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refq.crosscheck.adapters.tosa_cases import kernel_key, prepare, run_prepared
+from refq.crosscheck.adapters.tosa_cases import prepare, run_prepared, supported
 from refq.crosscheck.backend import Outputs, SuiteExtras
 from refq.errors import BackendError
 from refq.golden.case import Case
-from refq.ops.table import KERNELS
 
 
 def run_on_reference(exported: Any, feed: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
@@ -55,7 +54,7 @@ class TosaBackend:
         return suite_extras(self.name)
 
     def supports(self, case: Case) -> bool:
-        return "program" in case.meta or kernel_key(case) in KERNELS
+        return supported(case)
 
     def run(self, case: Case) -> Outputs:
         prep = prepare(case)

@@ -120,4 +120,30 @@ def kernel_key(case: Case) -> str:
     return f"{case.meta.get('op', '?')}.{case.meta.get('variant', '?')}"
 
 
-__all__ = ["Prepared", "ProgramMismatch", "finish", "kernel_key", "prepare", "run_prepared"]
+REFUSED_BY_NAME = ("requantize.fp32_zp", "requantize.fp64")
+"""Variants the export refuses by name (binary32/binary64 engine arithmetic): the tosa/iree
+backends run them and report the refusal as a known entry, not a skip."""
+
+
+def exportable(key: str) -> bool:
+    """Whether kernel variant ``key`` declares a TOSA translation (or is refused by name).
+    Variants of other hardware families (the hls4ml ``ap_fixed`` types) declare none: the
+    tosa/iree backends skip them, and program cases using them, by name."""
+    from refq.interop.tosa.export import LOWERING_KEY
+    from refq.ops.table import KERNELS, kernel
+
+    if key not in KERNELS:
+        return False
+    return key in REFUSED_BY_NAME or LOWERING_KEY in kernel(key).meta
+
+
+def supported(case: Case) -> bool:
+    """A kernel case whose variant is exportable, or a program case all of whose kernels are."""
+    if "program" in case.meta:
+        ops = case.meta["program"].get("ops", [])
+        return all(o.get("kind") != "kernel" or exportable(str(o.get("key"))) for o in ops)
+    return exportable(kernel_key(case))
+
+
+__all__ = ["REFUSED_BY_NAME", "Prepared", "ProgramMismatch", "exportable", "finish", "kernel_key",
+           "prepare", "run_prepared", "supported"]
