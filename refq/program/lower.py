@@ -1,4 +1,4 @@
-"""Lowering: a quantized ViT/DeiT (float model + QuantSpec) → an integer :class:`Program`.
+"""Lowering: a quantized ViT/DeiT/Swin (float model + QuantSpec) → an integer :class:`Program`.
 
 This is the only place where real numbers become integers (with refq.params and the
 quantizers' own integer forms): integer weights and biases, dyadic requantization
@@ -26,9 +26,11 @@ the GEMM accumulators), chosen by ``kernels`` — a profile (``refq`` — the de
 the variant cannot take. ``softmax.lis`` (log2-coded output) is lowered as its codes and a
 ``lookup`` into their levels; the softmax tap must hold FQ-ViT's uint4 ``Log2Quantizer``.
 
-Covered: ViT and DeiT (distilled too). Not covered: Swin (window partition, cyclic shift,
-relative position bias, patch merging are not lowered: ``lower`` raises SpecError),
-per-group activation quantizers (per-tensor and per-channel/per-head ones are lowered).
+Covered: ViT and DeiT (distilled too) and Swin (:mod:`refq.program.lower_swin`: window
+partition and reverse, cyclic shift, relative position bias in the integer domain,
+shifted-window mask, patch merging, integer mean pooling; its output is ``head``). Not
+covered: per-group activation quantizers (per-tensor and per-channel/per-head ones are
+lowered).
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ import numpy.typing as npt
 from refq.errors import SpecError
 from refq.intmath import INT32, UINT8, IntFormat
 from refq.nn.base import Model
-from refq.nn.configs import ViTConfig
+from refq.nn.configs import SwinConfig, ViTConfig
 from refq.program.ir import Program
 from refq.program.kernels import choose, fallbacks, recorded
 from refq.program.lower_blocks import RESID_BITS, block, layernorm, residual_add
 from refq.program.lower_quant import F64, Acc, Act, Builder, fmt_for
+from refq.program.lower_swin import lower_swin
 from refq.quant import QuantSpec
 
 LOGIT_BITS = 32
@@ -66,8 +69,8 @@ def calib_stats(model: Model, images: npt.ArrayLike, batch: int = 50) -> dict[st
 
 def prepare(model: Model, spec: QuantSpec) -> Model:
     """The float model with the spec's replacement parameters and folded normalisation."""
-    if not isinstance(model.config, ViTConfig):
-        raise SpecError(f"lower: {model.config.name} is not a ViT/DeiT (Swin is not lowered)")
+    if not isinstance(model.config, (ViTConfig, SwinConfig)):
+        raise SpecError(f"lower: {model.config.name} is not a ViT/DeiT/Swin")
     m = model if model.pixel_input else model.fold_normalization()
     spec.check_model(m)
     if spec.params:
@@ -146,16 +149,18 @@ def lower(model: Model, spec: QuantSpec, calib_images: npt.ArrayLike, *,
     """
     m = prepare(model, spec)
     cfg = m.config
-    assert isinstance(cfg, ViTConfig)
     stats = calib_stats(m, calib_images)
     params: dict[str, F64] = {k: np.asarray(v, dtype=np.float64) for k, v in m.params.items()}
     prog = Program(name or f"{spec.model}.{spec.method}.w{spec.w_bits}a{spec.a_bits}")
     choice = choose(kernels, spec.kernels)
     b = Builder(prog, spec, params, stats, kernels=choice, fallbacks=fallbacks(kernels))
-    h = _embed(b, cfg)
-    for i in range(cfg.depth):
-        h = block(b, h, i, cfg.num_heads)
-    out = _head(b, h, cfg)
+    if isinstance(cfg, SwinConfig):
+        out = lower_swin(b, cfg)
+    else:
+        h = _embed(b, cfg)
+        for i in range(cfg.depth):
+            h = block(b, h, i, cfg.num_heads)
+        out = _head(b, h, cfg)
     prog.outputs = [out]
     meta: dict[str, Any] = {
         "model": cfg.name, "method": spec.method, "w_bits": spec.w_bits,

@@ -9,6 +9,7 @@ kernel variants (:mod:`refq.program.lower_kernels`, through each variant's
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -89,9 +90,12 @@ def _heads(b: Builder, h: int, d: int) -> object:
     return lay
 
 
-def attention(b: Builder, x: Act, pre: str, heads: int) -> Act:
+def attention(b: Builder, x: Act, pre: str, heads: int,
+              logits: Callable[[Act], Act] | None = None) -> Act:
     """qkv linear → per-head q, k, v (their quantizers) → q·kᵀ → integer softmax → its
-    quantizer → attn·V → heads merged (attn@v quantizer) → proj."""
+    quantizer → attn·V → heads merged (attn@v quantizer) → proj. ``logits`` (Swin: the
+    relative position bias and the shifted-window mask, :mod:`refq.program.lower_swin`)
+    maps the q@k tap to the softmax input."""
     a = pre + "attn."
     bsz, n, c = x.shape
     d = c // heads
@@ -112,8 +116,8 @@ def attention(b: Builder, x: Act, pre: str, heads: int) -> Act:
     s = b.matmul(q, kt, a + "q@k.acc", (bsz, heads, n, n), d, a + "q@k")
     s = replace(s, scales=s.scales * d**-0.5)
     smv = b.variant("softmax")
-    logits = b.to_tap(s, a + "q@k", bits=int(smv.meta.get("lower.in_bits", 16)))
-    sm = softmax(b, logits, a)
+    qk = b.to_tap(s, a + "q@k", bits=int(smv.meta.get("lower.in_bits", 16)))
+    sm = softmax(b, qk if logits is None else logits(qk), a)
     o = b.matmul(sm, v, a + "attn@v.acc", (bsz, heads, n, d), n, a + "attn@v")
     ot = a + "attn@v.t"
     b.value(ot, (bsz, n, heads, d), o.fmt)

@@ -54,9 +54,76 @@ def select(x: IntArray, *, axis: int, index: int) -> tuple[IntArray]:
     return (np.ascontiguousarray(np.take(x, index, axis=axis)),)
 
 
+def _grid(x: IntArray, side: int, op: str) -> IntArray:
+    """(B, side², C) tokens (row-major over a side × side grid) as (B, side, side, C)."""
+    if x.ndim != 3 or side < 1 or x.shape[1] != side * side:
+        raise SpecError(f"{op}: expected (B, {side}x{side}, C) tokens, got shape {x.shape}")
+    return x.reshape(x.shape[0], side, side, x.shape[2])
+
+
+def roll(x: IntArray, *, side: int, shift: int) -> tuple[IntArray]:
+    """Swin's cyclic shift: tokens (B, side², C) on their side × side grid rolled by
+    ``shift`` along both grid axes (out[i, j] = x[(i - shift) mod side, (j - shift) mod side],
+    ``np.roll``'s convention; Swin rolls by -w/2 before the window attention, +w/2 after)."""
+    g = _grid(x, side, "roll")
+    y = np.roll(g, (shift, shift), axis=(1, 2))
+    return (np.ascontiguousarray(y.reshape(x.shape)),)
+
+
+def window_partition(x: IntArray, *, side: int, window: int) -> tuple[IntArray]:
+    """(B, side², C) → (B·W, window², C): the side × side grid cut into W = (side/window)²
+    windows, row-major, each window's tokens row-major; the windows of one image are
+    consecutive."""
+    g = _grid(x, side, "window_partition")
+    if window < 1 or side % window:
+        raise SpecError(f"window_partition: side {side} not divisible by window {window}")
+    b, c, k = x.shape[0], x.shape[2], side // window
+    y = g.reshape(b, k, window, k, window, c).transpose(0, 1, 3, 2, 4, 5)
+    return (np.ascontiguousarray(y.reshape(b * k * k, window * window, c)),)
+
+
+def window_reverse(x: IntArray, *, side: int, window: int) -> tuple[IntArray]:
+    """(B·W, window², C) → (B, side², C): the inverse of :func:`window_partition`."""
+    if window < 1 or side % window:
+        raise SpecError(f"window_reverse: side {side} not divisible by window {window}")
+    k = side // window
+    if x.ndim != 3 or x.shape[1] != window * window or x.shape[0] % (k * k):
+        raise SpecError(f"window_reverse: expected (B·{k * k}, {window * window}, C) windows, "
+                        f"got shape {x.shape}")
+    b, c = x.shape[0] // (k * k), x.shape[2]
+    y = x.reshape(b, k, k, window, window, c).transpose(0, 1, 3, 2, 4, 5)
+    return (np.ascontiguousarray(y.reshape(b, side * side, c)),)
+
+
+def patch_merge(x: IntArray, *, side: int) -> tuple[IntArray]:
+    """Swin patch merging's gather: (B, side², C) → (B, (side/2)², 4C), each output token
+    the concatenation of its 2 × 2 neighbours in the order (0,0), (1,0), (0,1), (1,1) (row
+    offset first), as timm, Hugging Face and the original code concatenate them."""
+    g = _grid(x, side, "patch_merge")
+    if side % 2:
+        raise SpecError(f"patch_merge: side {side} is odd")
+    parts = [g[:, 0::2, 0::2], g[:, 1::2, 0::2], g[:, 0::2, 1::2], g[:, 1::2, 1::2]]
+    y = np.concatenate(parts, axis=-1)
+    h = side // 2
+    return (np.ascontiguousarray(y.reshape(x.shape[0], h * h, 4 * x.shape[2])),)
+
+
+def window_mask(x: IntArray, mask: IntArray, *, value: int) -> tuple[IntArray]:
+    """Swin's shifted-window attention mask: x (B·W, H, n, n) logits, ``mask`` (W, n, n) of
+    0/1; every lane whose window's mask is 1 becomes ``value``, the others are x's."""
+    if mask.ndim != 3 or x.ndim != 4 or x.shape[0] % mask.shape[0] or (
+            x.shape[2:] != mask.shape[1:]):
+        raise SpecError(f"window_mask: logits {x.shape} and mask {mask.shape} do not match")
+    w = mask.shape[0]
+    g = x.reshape(x.shape[0] // w, w, *x.shape[1:])
+    m = (mask != 0)[None, :, None]
+    return (np.where(m, np.int64(value), g).reshape(x.shape),)
+
+
 def mean_pool(x: IntArray, *, axis: int, shift: int) -> tuple[IntArray]:
     """Sum over ``axis`` then an arithmetic right shift (floor) by ``shift`` (a power-of-two
-    token count); the caller declares the output format."""
+    token count; ``shift = 0``: the exact sum, whose division by the token count a later
+    requantization or quantizer carries); the caller declares the output format."""
     return (np.sum(x, axis=axis) >> np.int64(shift),)
 
 
@@ -256,6 +323,11 @@ MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {
     "patchify": patchify,
     "select": select,
     "mean_pool": mean_pool,
+    "roll": roll,
+    "window_partition": window_partition,
+    "window_reverse": window_reverse,
+    "patch_merge": patch_merge,
+    "window_mask": window_mask,
     "threshold": threshold,
     "lookup": lookup,
     "shift_left": shift_left,
@@ -264,7 +336,8 @@ MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {
 }
 
 
-VALUE_PRESERVING = frozenset({"reshape", "transpose", "split", "select", "patchify"})
+VALUE_PRESERVING = frozenset({"reshape", "transpose", "split", "select", "patchify", "roll",
+                              "window_partition", "window_reverse", "patch_merge"})
 """Movement ops whose outputs hold only values of their (single) input: an output's range
 is its input's (refq.program.run skips the element-wise check when the input's declared
 format fits the output's)."""

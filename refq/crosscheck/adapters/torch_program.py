@@ -4,7 +4,8 @@ Kernel ops (``kind = "kernel"``) call :class:`~refq.crosscheck.adapters.torch_ke
 with the op's params dict (no refq.ops kernel, no refq.intmath; the registry only names each
 variant's inputs); the data-movement and table ops of
 :mod:`refq.program.movement` are re-written here in torch (reshape, transpose, split,
-prepend, patchify, select, mean_pool, threshold, lookup, shift_left, add_exact, affine).
+prepend, patchify, select, mean_pool, threshold, lookup, shift_left, add_exact, affine,
+and Swin's roll, window_partition, window_reverse, patch_merge, window_mask).
 Like :func:`refq.program.run`, each op's outputs are checked against their declared shape
 (SpecError) and integer format (RangeError naming op, tensor and first bad index), so the two
 interpreters can be compared tensor by tensor. No float is touched.
@@ -73,6 +74,61 @@ class _Moves:
         """Sum over ``axis``, arithmetic right shift (floor) by ``shift``."""
         return (self.torch.bitwise_right_shift(x.sum(dim=axis), shift),)
 
+    def _grid(self, x: Any, side: int, op: str) -> Any:
+        if x.dim() != 3 or side < 1 or int(x.shape[1]) != side * side:
+            raise SpecError(f"{op}: expected (B, {side}x{side}, C) tokens, got shape "
+                            f"{tuple(x.shape)}")
+        return x.reshape(int(x.shape[0]), side, side, int(x.shape[2]))
+
+    def roll(self, x: Any, *, side: int, shift: int) -> tuple[Any]:
+        """Cyclic shift of the side x side token grid by ``shift`` on both axes."""
+        g = self._grid(x, side, "roll")
+        return (self.torch.roll(g, shifts=(shift, shift), dims=(1, 2)).reshape(x.shape)
+                .contiguous(),)
+
+    def window_partition(self, x: Any, *, side: int, window: int) -> tuple[Any]:
+        """(B, side², C) -> (B·W, window², C), windows and their tokens row-major."""
+        g = self._grid(x, side, "window_partition")
+        if window < 1 or side % window:
+            raise SpecError(f"window_partition: side {side} not divisible by window {window}")
+        b, c, k = int(x.shape[0]), int(x.shape[2]), side // window
+        y = g.reshape(b, k, window, k, window, c).permute(0, 1, 3, 2, 4, 5)
+        return (y.reshape(b * k * k, window * window, c).contiguous(),)
+
+    def window_reverse(self, x: Any, *, side: int, window: int) -> tuple[Any]:
+        """(B·W, window², C) -> (B, side², C)."""
+        if window < 1 or side % window:
+            raise SpecError(f"window_reverse: side {side} not divisible by window {window}")
+        k = side // window
+        if x.dim() != 3 or int(x.shape[1]) != window * window or int(x.shape[0]) % (k * k):
+            raise SpecError(f"window_reverse: expected (B·{k * k}, {window * window}, C) "
+                            f"windows, got shape {tuple(x.shape)}")
+        b, c = int(x.shape[0]) // (k * k), int(x.shape[2])
+        y = x.reshape(b, k, k, window, window, c).permute(0, 1, 3, 2, 4, 5)
+        return (y.reshape(b, side * side, c).contiguous(),)
+
+    def patch_merge(self, x: Any, *, side: int) -> tuple[Any]:
+        """(B, side², C) -> (B, (side/2)², 4C): 2x2 neighbours (0,0), (1,0), (0,1), (1,1)."""
+        g = self._grid(x, side, "patch_merge")
+        if side % 2:
+            raise SpecError(f"patch_merge: side {side} is odd")
+        y = self.torch.cat([g[:, 0::2, 0::2], g[:, 1::2, 0::2], g[:, 0::2, 1::2],
+                            g[:, 1::2, 1::2]], dim=-1)
+        h = side // 2
+        return (y.reshape(int(x.shape[0]), h * h, 4 * int(x.shape[2])).contiguous(),)
+
+    def window_mask(self, x: Any, mask: Any, *, value: int) -> tuple[Any]:
+        """Lanes where the window's 0/1 mask (W, n, n) is 1 become ``value``."""
+        if mask.dim() != 3 or x.dim() != 4 or int(x.shape[0]) % int(mask.shape[0]) or (
+                tuple(x.shape[2:]) != tuple(mask.shape[1:])):
+            raise SpecError(f"window_mask: logits {tuple(x.shape)} and mask "
+                            f"{tuple(mask.shape)} do not match")
+        w = int(mask.shape[0])
+        g = x.reshape(int(x.shape[0]) // w, w, *x.shape[1:])
+        m = (mask != 0)[None, :, None]
+        fill = self.torch.full_like(g, int(value))
+        return (self.torch.where(m, fill, g).reshape(x.shape),)
+
     def threshold(self, x: Any, thresholds: Any) -> tuple[Any]:
         """Number of thresholds t <= x (thresholds ascending)."""
         t = thresholds.reshape(-1)
@@ -102,7 +158,8 @@ class _Moves:
 
     def table(self) -> dict[str, Callable[..., tuple[Any, ...]]]:
         names = ("reshape", "transpose", "split", "prepend", "patchify", "select",
-                 "mean_pool", "threshold", "lookup", "shift_left", "add_exact", "affine")
+                 "mean_pool", "threshold", "lookup", "shift_left", "add_exact", "affine",
+                 "roll", "window_partition", "window_reverse", "patch_merge", "window_mask")
         return {n: getattr(self, n) for n in names}
 
 

@@ -1,0 +1,207 @@
+"""Lowering of a Swin Transformer (:mod:`refq.nn.swin`) to integer ops.
+
+The pieces beyond a ViT block (docs/lowering.md, "Swin"):
+
+- **Movement, exact.** The cyclic shift (``roll`` by -w/2 before the window attention and
+  +w/2 after), ``window_partition`` / ``window_reverse`` (the token grid cut into w x w
+  windows, B·W windows batched), ``patch_merge`` (the 2 x 2 gather, order (0,0), (1,0),
+  (0,1), (1,1)): value-preserving ops of :mod:`refq.program.movement`, no arithmetic.
+- **Relative position bias, in the integer domain.** The bias table is gathered to
+  (H, n, n) and quantized to the q@k tap's scale S (the tap after its quantizer, where the
+  float model adds the bias): ``B = round_half_even(bias / S) - zp``; one exact
+  ``add_exact`` gives ``(q@k - zp) + B`` at scale S, then a dyadic requantization (rounding
+  half_even, saturating) to the softmax input grid is the ``attn.logits`` tap.
+- **Shifted-window mask.** The float model adds -100 between tokens of different regions;
+  the program gives those lanes the softmax input format's minimum exactly, and proves at
+  lowering time that the chosen softmax variant gives them exactly 0 (:func:`mask_proof`):
+  unmasked logits are requantized into int(b-1) (b = the variant's logits width), so every
+  unmasked lane is >= -2^(b-2) while a masked lane is -2^(b-1); the grid is coarse enough
+  that this gap of 2^(b-2) codes is at least :data:`MASK_GAP` in real terms. A row can never
+  be fully masked: a token is always in its own region (the mask's diagonal is 0, checked).
+- **Integer mean pooling.** ``mean_pool`` with shift 0 (the exact sum of the final
+  LayerNorm's zero-point-free codes over the L tokens), whose real scale is S_norm / L; the
+  ``pool`` tap's quantizer then applies to that exact sum (by its own decision thresholds:
+  codes = quantize(sum · S_norm / L), the quantizer's rounding) — or, for an unquantized
+  ``pool``, a dyadic requantization (half_even) to an int16 grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from refq.errors import SpecError
+from refq.intmath import UINT8, IntFormat
+from refq.nn.configs import SwinConfig
+from refq.nn.swin import relative_position_index, shift_mask
+from refq.program.lower_blocks import attention, layernorm, mlp, residual_add
+from refq.program.lower_quant import MARGIN, Acc, Act, Builder, fmt_for
+
+MASK_GAP = 32.0
+"""Real distance (in logit units) by which every masked lane lies below every unmasked one:
+exp(-32) < 2^-46, far below half an LSB of any softmax output of <= 16 bits."""
+
+LOGIT_BITS = 32
+
+
+def _move(b: Builder, key: str, x: Act, name: str, out_shape: tuple[int, ...], tap: str,
+          **params: Any) -> Act:
+    """A value-preserving movement op ``key`` of ``x`` into ``name`` (same scale, format)."""
+    b.value(name, out_shape, x.fmt, x.scale, x.zp)
+    b.move(key, [x.name], [name], tap, **params)
+    return Act(name, x.scale, x.zp, x.fmt, out_shape)
+
+
+def embed(b: Builder, cfg: SwinConfig) -> Act:
+    """uint8 pixels → patchify → patch_embed linear (its tap) → patch_embed.norm."""
+    p, s = cfg.patch_size, cfg.img_size
+    npatch = (s // p) ** 2
+    k = cfg.in_chans * p * p
+    b.prog.declare("input", (-1, cfg.in_chans, s, s), UINT8, "input", 1.0, 0,
+                   "uint8 pixels, normalisation folded into the patch embedding")
+    b.value("input.patches", (-1, npatch, k), UINT8, 1.0)
+    b.move("patchify", ["input"], ["input.patches"], "patchify", patch=p)
+    x = Act("input.patches", 1.0, 0, UINT8, (-1, npatch, k))
+    pe = b.to_tap(b.linear(x, "patch_embed.proj", "patch_embed.acc"), "patch_embed", bits=16)
+    return layernorm(b, pe, "patch_embed.norm", "patch_embed.norm")
+
+
+def mask_proof(b: Builder, tap: str, x: Act, lo: int, hi: int, n: int) -> None:
+    """Prove that the chosen softmax variant gives a masked lane exactly 0.
+
+    Every softmax variant computes a lane's output from e = E(x_lane - max) and the row's
+    Σe, with E nondecreasing and the output 0 when e = 0; a row's max is >= ``lo`` (the
+    smallest unmasked value: the diagonal lane is never masked) and <= ``hi`` (the largest),
+    and every lane is >= the masked value m = ``x.fmt.min``. So the masked lane's output is
+    largest on the rows ``[u, m, ..., m]`` (n lanes) for u in [lo, hi]. The variant is run on all of
+    them (exact integers); any nonzero masked output raises SpecError naming the variant.
+    """
+    v = b.variant("softmax")
+    q = b.spec.activations.get(tap.rsplit(".attn.", 1)[0] + ".attn.softmax")
+    placed = b.place(v, tap, x.scale, x.fmt, q is not None)
+    u = np.arange(lo, hi + 1, dtype=np.int64)
+    rows = np.full((u.size, n), x.fmt.min, dtype=np.int64)
+    rows[:, 0] = u
+    out = np.asarray(v.compute({v.inputs[0]: rows}, placed.params))
+    bad = out[:, 1:] != placed.zp
+    if bool(bad.any()):
+        i = int(np.argmax(bad.any(axis=1)))
+        raise SpecError(f"lower: {v.key} at {tap}: a masked lane (logit code {x.fmt.min}) "
+                        f"gets {int(out[i, 1])}, not 0, beside a row max {int(u[i])}: the "
+                        "shifted-window mask would not be exact")
+    b.notes[tap] = (f"shifted-window mask: masked lanes at {x.fmt.min}, unmasked in "
+                    f"[{lo}, {hi}], {v.key} proven to give masked lanes exactly 0")
+
+
+def window_logits(b: Builder, cfg: SwinConfig, st: int, j: int) -> Callable[[Act], Act]:
+    """The q@k tap → ``attn.logits`` (relative position bias; the shift mask if the block
+    shifts): see the module docstring."""
+    pre = f"layers.{st}.blocks.{j}."
+    a = pre + "attn."
+    w, r, shift = cfg.stage_window(st), cfg.stage_resolution(st), cfg.block_shift(st, j)
+    heads, n = cfg.num_heads[st], cfg.stage_window(st) ** 2
+
+    def fn(qk: Act) -> Act:
+        tap = a + "logits"
+        if tap in b.spec.activations:
+            raise SpecError(f"lower: {tap}: a quantizer on Swin's attention logits is not "
+                            "lowered (quantize attn.q@k or attn.softmax)")
+        table = np.asarray(b.params[a + "relative_position_bias_table"], dtype=np.float64)
+        bias = table[relative_position_index(w).reshape(-1)].reshape(n, n, heads)
+        bias = bias.transpose(2, 0, 1)
+        bq = np.rint(bias / qk.scale).astype(np.int64) - qk.zp  # rint: half_even
+        bc = b.const(a + "rel_bias", bq, doc="relative position bias at the q@k tap's scale "
+                     "(half_even) minus its zero point")
+        sfmt = fmt_for(qk.fmt.min + int(bq.min()), qk.fmt.max + int(bq.max()))
+        sname = a + "logits.acc"
+        shape = (-1, heads, n, n)
+        b.value(sname, shape, sfmt, qk.scale)
+        b.move("add_exact", [qk.name, bc], [sname], a + "rel_bias")
+        src = Acc(sname, np.array([qk.scale]), sfmt, shape)
+        bits = int(b.variant("softmax").meta.get("lower.in_bits", 16))
+        if not shift:
+            return b.requant(src, b.internal_scale(tap, bits), IntFormat(bits, True), 0, tap)
+        # unmasked logits: int(bits-1) on a grid whose 2^(bits-2) codes span >= MASK_GAP
+        m_u = b.stats.get(a + "q@k", 0.0) + float(np.max(np.abs(bias)))
+        ub = bits - 1
+        s_l = max(max(m_u, 1e-6) * MARGIN / ((1 << (ub - 1)) - 1), MASK_GAP / (1 << (ub - 1)))
+        u = b.requant(src, s_l, IntFormat(ub, True), 0, tap + ".u", label=tap)
+        mask = shift_mask(r, w, shift) != 0  # (W, n, n): True between different regions
+        if bool(np.any(np.diagonal(mask, axis1=1, axis2=2))):
+            raise SpecError(f"lower: {tap}: a token is masked from itself")  # pragma: no cover
+        fmt = IntFormat(bits, True)
+        mc = b.const(a + "mask", mask.astype(np.int64), IntFormat(2, True),
+                     "1 where a lane is masked (tokens of different regions)")
+        b.value(tap, shape, fmt, s_l)
+        b.move("window_mask", [u.name, mc], [tap], tap + ".mask", value=fmt.min)
+        out = Act(tap, s_l, 0, fmt, shape)
+        mask_proof(b, tap, out, -(1 << (ub - 1)), (1 << (ub - 1)) - 1, n)
+        return out
+
+    return fn
+
+
+def block(b: Builder, h: Act, cfg: SwinConfig, st: int, j: int) -> Act:
+    """norm1 → [roll -w/2] → windows → attention (bias, mask) → reverse → [roll +w/2] →
+    add1 → norm2 → MLP → add2."""
+    pre = f"layers.{st}.blocks.{j}."
+    r, w, shift = cfg.stage_resolution(st), cfg.stage_window(st), cfg.block_shift(st, j)
+    c, n = cfg.stage_dim(st), w * w
+    y = layernorm(b, h, pre + "norm1", pre + "norm1")
+    if shift:
+        y = _move(b, "roll", y, pre + "norm1.shifted", y.shape, pre + "shift", side=r,
+                  shift=-shift)
+    yw = _move(b, "window_partition", y, pre + "norm1.windows", (-1, n, c), pre + "windows",
+               side=r, window=w)
+    o = attention(b, yw, pre, cfg.num_heads[st], window_logits(b, cfg, st, j))
+    g = _move(b, "window_reverse", o, pre + "attn.proj.tokens", (-1, r * r, c),
+              pre + "windows", side=r, window=w)
+    if shift:
+        g = _move(b, "roll", g, pre + "attn.proj.unshifted", g.shape, pre + "shift", side=r,
+                  shift=shift)
+    h = residual_add(b, h, g, pre + "add1")
+    y = layernorm(b, h, pre + "norm2", pre + "norm2")
+    return residual_add(b, h, mlp(b, y, pre), pre + "add2")
+
+
+def merge(b: Builder, h: Act, cfg: SwinConfig, st: int) -> Act:
+    """Patch merging at the start of stage ``st``: 2 x 2 gather → its LayerNorm → the
+    reduction linear (no bias) → its tap."""
+    d = f"layers.{st}.downsample."
+    side = cfg.stage_resolution(st - 1)
+    x = _move(b, "patch_merge", h, d + "merged", (-1, (side // 2) ** 2, 4 * h.shape[-1]),
+              d + "merge", side=side)
+    y = layernorm(b, x, d + "norm", d + "norm")
+    return b.to_tap(b.linear(y, d + "reduction", d + "reduction.acc"), d + "reduction", bits=16)
+
+
+def head(b: Builder, h: Act, cfg: SwinConfig) -> str:
+    """Final LayerNorm → integer mean over the tokens (module docstring) → head.fc."""
+    y = b.zero_point_free(layernorm(b, h, "norm", "norm"), "norm")
+    ntok = cfg.stage_resolution(len(cfg.depths) - 1) ** 2
+    c = cfg.num_features
+    sfmt = fmt_for(y.fmt.min * ntok, y.fmt.max * ntok)
+    b.value("pool.sum", (-1, c), sfmt, y.scale / ntok, doc="sum of the final LayerNorm's "
+            "tokens: the mean at scale S/L")
+    b.move("mean_pool", [y.name], ["pool.sum"], "pool", axis=1, shift=0)
+    pooled = b.to_tap(Acc("pool.sum", np.array([y.scale / ntok]), sfmt, (-1, c)), "pool",
+                      bits=16)
+    acc = b.linear(pooled, "head.fc", "head.acc")
+    return b.to_tap(acc, "head", bits=LOGIT_BITS).name
+
+
+def lower_swin(b: Builder, cfg: SwinConfig) -> str:
+    """Emit the whole Swin into ``b``; returns the output (logits) tensor name."""
+    h = embed(b, cfg)
+    for st, depth in enumerate(cfg.depths):
+        if st > 0:
+            h = merge(b, h, cfg, st)
+        for j in range(depth):
+            h = block(b, h, cfg, st, j)
+    return head(b, h, cfg)
+
+
+__all__ = ["MASK_GAP", "block", "embed", "head", "lower_swin", "mask_proof", "merge",
+           "window_logits"]
