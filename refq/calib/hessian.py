@@ -63,6 +63,8 @@ from refq.calib.fakequant import fake_quantized_model
 from refq.calib.metrics import WeightedMSE, weighted_mse
 from refq.errors import SpecError
 from refq.nn.backward import cross_entropy_logits, kl_logits
+from refq.nn.configs import SwinConfig
+from refq.nn.grad_swin import swin_op_output_grads
 from refq.nn.grad_vit import (
     vit_backward,
     vit_forward_cached,
@@ -183,7 +185,10 @@ def layer_output_grads(
     else:
         raise SpecError(f"layer_output_grads: unknown loss {loss!r} (use 'ce' or 'kl'; "
                         "'fisher' is a weight, see fisher_diagonal)")
-    _, grads = vit_op_output_grads(model, x, lg)
+    if isinstance(model.config, SwinConfig):
+        _, grads = swin_op_output_grads(model, x, lg)
+    else:
+        _, grads = vit_op_output_grads(model, x, lg)
     return grads
 
 
