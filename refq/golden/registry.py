@@ -26,6 +26,7 @@ CASE_MODULES = (
     "refq.golden.cases_program",
     "refq.golden.cases_hls4ml",
     "refq.golden.cases_method_programs",
+    "refq.golden.cases_swin",
 )
 
 
