@@ -2,12 +2,12 @@
 (refq.program.lower_swin) and run on one seeded random image, with every constant, the
 input, every intermediate and the logits stored.
 
-``program.swin_random.minmax.w{8a8,4a4}`` (extended: see :data:`COMMITTED`): image 16, patch 2, embed 8, depths
-(2, 2), heads (2, 4), window 4, 5 classes — stage 0 (8 x 8 tokens, 4 windows) shifts its
-second block (cyclic shift, shifted-window mask), stage 1 (4 x 4 tokens after a patch
-merging) has one window equal to the resolution (no shift). ``program.swin_tiny_random.
-minmax.w8a8`` (extended, registered and verifiable, not committed: golden/ size budget):
-swin_tiny_patch4_window7_224's full geometry, every intermediate.
+``program.swin_random.minmax.w{8a8,4a4}``: image 16, patch 2, embed 8, depths (2, 2),
+heads (2, 4), window 4, 5 classes — stage 0 (8 x 8 tokens, 4 windows) shifts its second
+block (cyclic shift, shifted-window mask), stage 1 (4 x 4 tokens after a patch merging) has
+one window equal to the resolution (no shift). ``program.swin_tiny_random.minmax.w8a8``:
+swin_tiny_patch4_window7_224's full geometry, every intermediate. All three are extended
+cases (registered and verifiable by name, not committed: :data:`COMMITTED`).
 
 Weights: :func:`refq.nn.factory.random_params` with the case's seed (N(0, 0.02^2), LayerNorm
 weights 1 + N(0, 0.1^2)); images: ``numpy default_rng(seed).integers(0, 256)`` as uint8,
