@@ -186,3 +186,21 @@ def test_every_method_lowers_and_agrees(swin, method: str) -> None:  # type: ign
 def test_tiny_config_shapes() -> None:
     assert TINY.stage_resolution(1) == TINY.stage_window(1) == 4  # window == resolution
     assert TINY.block_shift(0, 1) == 2 and TINY.block_shift(1, 1) == 0
+
+
+def test_integer_gap_per_swin_block(swin, lowered) -> None:  # type: ignore[no-untyped-def]
+    """refq.program.integer_gap tensor by tensor on Swin (W8A8 min-max): every tap of every
+    block, the patch merging and the pooling is compared, each with cosine >= 0.999."""
+    from refq.program.gap import integer_gap
+
+    spec, prog = lowered
+    g = integer_gap(prog, fake_quant(swin, spec), pixels(N_TEST, seed=5), np.zeros(N_TEST, int))
+    for s, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        for t in ("norm1", "attn.q@k", "attn.logits", "attn.softmax", "attn.proj", "add1",
+                  "mlp.fc1", "add2"):
+            assert f"layers.{s}.blocks.{j}.{t}" in g.tensors
+    for t in ("patch_embed.norm", "layers.1.downsample.norm", "layers.1.downsample.reduction",
+              "norm", "pool", "head"):
+        assert t in g.tensors
+    worst = min(c for c, _ in g.tensors.values())
+    assert worst >= 0.999, g.table()
