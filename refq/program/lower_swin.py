@@ -18,6 +18,9 @@ The pieces beyond a ViT block (docs/lowering.md, "Swin"):
   unmasked lane is >= -2^(b-2) while a masked lane is -2^(b-1); the grid is coarse enough
   that this gap of 2^(b-2) codes is at least :data:`MASK_GAP` in real terms. A row can never
   be fully masked: a token is always in its own region (the mask's diagonal is 0, checked).
+- **Patch merging.** The residual stream (int20 unless quantized) is requantized to int16
+  (:data:`MERGE_BITS`), gathered 2 x 2 (``patch_merge``), then its 4C-wide LayerNorm and the
+  reduction linear.
 - **Integer mean pooling.** ``mean_pool`` with shift 0 (the exact sum of the final
   LayerNorm's zero-point-free codes over the L tokens), whose real scale is S_norm / L; the
   ``pool`` tap's quantizer then applies to that exact sum (by its own decision thresholds:
@@ -44,6 +47,10 @@ MASK_GAP = 32.0
 exp(-32) < 2^-46, far below half an LSB of any softmax output of <= 16 bits."""
 
 LOGIT_BITS = 32
+MERGE_BITS = 16
+"""Width of the patch merging's input: the int20 residual stream is requantized (dyadic,
+half_even) to int16 before the 2x2 gather, so that the 4C-channel LayerNorm's exact
+statistics (Σ(C·x - Σx)²) stay within int63 at swin_tiny's 1536 channels."""
 
 
 def _move(b: Builder, key: str, x: Act, name: str, out_shape: tuple[int, ...], tap: str,
@@ -171,6 +178,13 @@ def merge(b: Builder, h: Act, cfg: SwinConfig, st: int) -> Act:
     reduction linear (no bias) → its tap."""
     d = f"layers.{st}.downsample."
     side = cfg.stage_resolution(st - 1)
+    if h.fmt.bits > MERGE_BITS:  # the int20 residual stream, re-gridded for a 4C-wide norm
+        if h.zp != 0:  # pragma: no cover - wide residual formats have zero point 0
+            raise SpecError(f"lower: {d}merge: a {h.fmt} input with a zero point")
+        prev = f"layers.{st - 1}.blocks.{cfg.depths[st - 1] - 1}.add2"
+        src = Acc(h.name, np.array([h.scale]), h.fmt, h.shape)
+        h = b.requant(src, b.internal_scale(prev, MERGE_BITS), IntFormat(MERGE_BITS, True), 0,
+                      d + "in", label=d + "merge")
     x = _move(b, "patch_merge", h, d + "merged", (-1, (side // 2) ** 2, 4 * h.shape[-1]),
               d + "merge", side=side)
     y = layernorm(b, x, d + "norm", d + "norm")

@@ -204,3 +204,17 @@ def test_integer_gap_per_swin_block(swin, lowered) -> None:  # type: ignore[no-u
         assert t in g.tensors
     worst = min(c for c, _ in g.tensors.values())
     assert worst >= 0.999, g.table()
+
+
+@pytest.mark.slow
+def test_swin_tiny_geometry_lowers_and_runs() -> None:
+    """swin_tiny_patch4_window7_224 (random weights, min-max W8A8): 4 stages, 5 shifted
+    blocks, a 1536-channel patch-merging LayerNorm (int16 input) — lowered and run."""
+    from refq.golden.cases_swin import _lowered
+
+    prog, image = _lowered("swin_tiny_patch4_window7_224", 8, 11)
+    notes = prog.meta["notes"]
+    assert sum("proven to give masked lanes exactly 0" in v for v in notes.values()) == 5
+    out = run(prog, {"input": image}, keep="outputs")
+    assert out["head"].shape == (1, 1000)
+    assert prog.tensors["layers.3.downsample.in"].fmt.bits == 16
