@@ -10,7 +10,8 @@ The pieces beyond a ViT block (docs/lowering.md, "Swin"):
   (H, n, n) and quantized to the q@k tap's scale S (the tap after its quantizer, where the
   float model adds the bias): ``B = round_half_even(bias / S) - zp``; one exact
   ``add_exact`` gives ``(q@k - zp) + B`` at scale S, then a dyadic requantization (rounding
-  half_even, saturating) to the softmax input grid is the ``attn.logits`` tap.
+  half_even, saturating) to the softmax input grid is the ``attn.logits`` tap (in a shifted
+  block, the unmasked int(b-1) grid below; the masked tensor is the ``attn.masked`` tap).
 - **Shifted-window mask.** The float model adds -100 between tokens of different regions;
   the program gives those lanes the softmax input format's minimum exactly, and proves at
   lowering time that the chosen softmax variant gives them exactly 0 (:func:`mask_proof`):
@@ -134,17 +135,19 @@ def window_logits(b: Builder, cfg: SwinConfig, st: int, j: int) -> Callable[[Act
         m_u = b.stats.get(a + "q@k", 0.0) + float(np.max(np.abs(bias)))
         ub = bits - 1
         s_l = max(max(m_u, 1e-6) * MARGIN / ((1 << (ub - 1)) - 1), MASK_GAP / (1 << (ub - 1)))
-        u = b.requant(src, s_l, IntFormat(ub, True), 0, tap + ".u", label=tap)
+        u = b.requant(src, s_l, IntFormat(ub, True), 0, tap)
+        # the masked logits: refq.nn.swin's attn.masked tap (logits + the -100 shift mask)
+        masked = a + "masked"
         mask = shift_mask(r, w, shift) != 0  # (W, n, n): True between different regions
         if bool(np.any(np.diagonal(mask, axis1=1, axis2=2))):
-            raise SpecError(f"lower: {tap}: a token is masked from itself")  # pragma: no cover
+            raise SpecError(f"lower: {masked}: a token is masked from itself")  # pragma: no cover
         fmt = IntFormat(bits, True)
         mc = b.const(a + "mask", mask.astype(np.int64), IntFormat(2, True),
                      "1 where a lane is masked (tokens of different regions)")
-        b.value(tap, shape, fmt, s_l)
-        b.move("window_mask", [u.name, mc], [tap], tap + ".mask", value=fmt.min)
-        out = Act(tap, s_l, 0, fmt, shape)
-        mask_proof(b, tap, out, -(1 << (ub - 1)), (1 << (ub - 1)) - 1, n)
+        b.value(masked, shape, fmt, s_l)
+        b.move("window_mask", [u.name, mc], [masked], masked, value=fmt.min)
+        out = Act(masked, s_l, 0, fmt, shape)
+        mask_proof(b, masked, out, -(1 << (ub - 1)), (1 << (ub - 1)) - 1, n)
         return out
 
     return fn

@@ -52,10 +52,13 @@ def swin() -> tuple[Any, Any, Any]:
 
 def _lowered(swin: tuple[Any, Any, Any], method: str, bits: int, kernels: str | None) -> Any:
     from refq.methods import quantize_model
+    from refq.methods.registry import recipe
     from refq.program import lower
 
     m, cal, _ = swin
-    opts: dict[str, Any] = {} if method == "minmax" else {"calib_sub": 4}
+    # the recipes that take calib_sub search on the first 4 images (fqvit, minmax: none)
+    takes = recipe(method).options.keys()
+    opts: dict[str, Any] = {"calib_sub": 4} if "calib_sub" in takes else {}
     return lower(m, quantize_model(m, method, bits, bits, cal, **opts), cal, kernels=kernels)
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from refq.errors import SpecError
 from refq.methods import METHODS, fake_quant, quantize_model
+from refq.methods.registry import recipe
 from refq.nn.swin import patch_merge, shift_mask, window_partition, window_reverse
 from refq.program import lower, run
 from refq.program.lower_swin import MASK_GAP, mask_proof
@@ -20,6 +21,8 @@ from refq.program.movement import movement
 from tests.nn.swin_util import TINY, pixels, random_swin
 
 N_CAL, N_TEST = 6, 16
+LOWERED = [m for m in METHODS if m != "fqvit"]
+"""The methods whose Swin placement lowers (fqvit quantizes ``attn.logits``: refused)."""
 
 
 @st.composite
@@ -106,7 +109,7 @@ def test_program_structure(lowered) -> None:  # type: ignore[no-untyped-def]
     assert prog.outputs == ["head"]
     shifts = [op.params["shift"] for op in prog.ops if op.key == "roll"]
     assert shifts == [-2, 2]
-    note = prog.meta["notes"]["layers.0.blocks.1.attn.logits"]
+    note = prog.meta["notes"]["layers.0.blocks.1.attn.masked"]
     assert "proven to give masked lanes exactly 0" in note
 
 
@@ -131,14 +134,16 @@ def test_masked_lanes_are_exactly_zero(lowered) -> None:  # type: ignore[no-unty
     out = run(prog, {"input": pixels(3, seed=9)})
     pre = "layers.0.blocks.1.attn."
     mask = shift_mask(8, 4, 2) != 0
-    logits, sm = out[pre + "logits"], out[pre + "softmax"]
-    fmt = prog.tensors[pre + "logits"].fmt
+    logits, sm = out[pre + "masked"], out[pre + "softmax"]
+    fmt = prog.tensors[pre + "masked"].fmt
     sel = np.broadcast_to(np.tile(mask, (3, 1, 1))[:, None], logits.shape)
     assert np.all(logits[sel] == fmt.min) and np.all(logits[~sel] >= -(2 ** (fmt.bits - 2)))
+    # the unmasked logits (the attn.logits tap) on the int(b-1) grid, unchanged where unmasked
+    np.testing.assert_array_equal(out[pre + "logits"][~sel], logits[~sel], strict=True)
     assert np.all(sm[sel] == 0) and np.all(sm[~sel].reshape(-1)[:5] >= 0)
     assert int(sel.sum()) > 0
     # the gap is at least MASK_GAP in real terms
-    s = prog.tensors[pre + "logits"].scale
+    s = prog.tensors[pre + "masked"].scale
     assert s is not None and s * 2 ** (fmt.bits - 2) >= MASK_GAP
 
 
@@ -152,14 +157,16 @@ def test_mask_proof_refuses_a_small_gap(lowered) -> None:  # type: ignore[no-unt
     b = Builder(Program("t"), spec, {}, {})
     x = Act("l", 0.05, 0, IntFormat(16, True), (-1, 2, 16, 16))
     with pytest.raises(SpecError, match="masked lane"):
-        mask_proof(b, "layers.0.blocks.1.attn.logits", x, -32767, 32767, 16)
-    mask_proof(b, "layers.0.blocks.1.attn.logits", x, -16384, 16383, 16)  # gap 819 real
+        mask_proof(b, "layers.0.blocks.1.attn.masked", x, -32767, 32767, 16)
+    mask_proof(b, "layers.0.blocks.1.attn.masked", x, -16384, 16383, 16)  # gap 819 real
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", LOWERED)
 def test_every_method_lowers_and_agrees(swin, method: str) -> None:  # type: ignore[no-untyped-def]
     x, xt = pixels(N_CAL), pixels(N_TEST, seed=5)
-    opts: dict[str, Any] = {} if method == "minmax" else {"calib_sub": 4}
+    # the recipes that take calib_sub search on the first 4 images (fqvit, minmax: none)
+    takes = recipe(method).options.keys()
+    opts: dict[str, Any] = {"calib_sub": 4} if "calib_sub" in takes else {}
     if method == "ptq4vit":
         opts.update(metric="cosine", n=8, rounds=1)
     spec = quantize_model(swin, method, 8, 8, x, **opts)
@@ -183,6 +190,16 @@ def test_every_method_lowers_and_agrees(swin, method: str) -> None:  # type: ign
         assert float(np.abs(v - taps[t]).mean()) <= 0.02 * float(np.abs(taps[t]).max()), t
 
 
+def test_fqvit_swin_placement_is_refused(swin) -> None:  # type: ignore[no-untyped-def]
+    """fqvit's Swin placement (FQ-ViT ``swin_quant.py``: ``qact2`` on the logits plus the
+    relative position bias, the LIS scale) puts a quantizer on ``attn.logits``, which the
+    Swin lowering does not realise: SpecError naming the tap, not a wrong program."""
+    x = pixels(N_CAL)
+    spec = quantize_model(swin, "fqvit", 8, 8, x)
+    assert "layers.0.blocks.0.attn.logits" in spec.activations
+    with pytest.raises(SpecError, match=r"attn\.logits: a quantizer on Swin's attention logits"):
+        lower(swin, spec, x)
+
 def test_tiny_config_shapes() -> None:
     assert TINY.stage_resolution(1) == TINY.stage_window(1) == 4  # window == resolution
     assert TINY.block_shift(0, 1) == 2 and TINY.block_shift(1, 1) == 0
@@ -190,7 +207,9 @@ def test_tiny_config_shapes() -> None:
 
 def test_integer_gap_per_swin_block(swin, lowered) -> None:  # type: ignore[no-untyped-def]
     """refq.program.integer_gap tensor by tensor on Swin (W8A8 min-max): every tap of every
-    block, the patch merging and the pooling is compared, each with cosine >= 0.999."""
+    block, the patch merging and the pooling is compared, each with cosine >= 0.999 — but
+    ``attn.masked``, whose masked lanes hold the softmax input's minimum, not the float
+    model's logit - 100 (both give those lanes a softmax output of 0)."""
     from refq.program.gap import integer_gap
 
     spec, prog = lowered
@@ -202,7 +221,8 @@ def test_integer_gap_per_swin_block(swin, lowered) -> None:  # type: ignore[no-u
     for t in ("patch_embed.norm", "layers.1.downsample.norm", "layers.1.downsample.reduction",
               "norm", "pool", "head"):
         assert t in g.tensors
-    worst = min(c for c, _ in g.tensors.values())
+    assert "layers.0.blocks.1.attn.masked" in g.tensors
+    worst = min(c for t, (c, _) in g.tensors.items() if not t.endswith("attn.masked"))
     assert worst >= 0.999, g.table()
 
 

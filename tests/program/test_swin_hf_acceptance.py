@@ -68,7 +68,8 @@ def hf_swin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
 
 
 @pytest.mark.parametrize("method", [
-    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS])
+    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS
+    if m != "fqvit"])  # fqvit's Swin placement (attn.logits) is refused by lower
 def test_hf_swin_every_method_integer_top1(hf_swin: tuple[Any, Any, Any], method: str) -> None:
     from refq.program import lower, run
 
