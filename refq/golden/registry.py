@@ -26,7 +26,11 @@ CASE_MODULES = (
     "refq.golden.cases_program",
     "refq.golden.cases_hls4ml",
     "refq.golden.cases_method_programs",
+<<<<<<< HEAD
     "refq.golden.cases_swin",
+=======
+    "refq.golden.cases_corners",
+>>>>>>> 4cd1ef9 (coverage: bins declared per variant (meta coverage.bins/model/unreachable/corners), a registry observer (coverage mode), coverage models and bin kinds, directed corner cases (34 cases, 206 KiB) hitting all 174 reachable bins)
 )
 
 

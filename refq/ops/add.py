@@ -180,7 +180,14 @@ declare(Variant(
                 {"seed": 3400, "scales": ("0.02", "0.03")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
     meta={"lower": Ref("refq.program.lower_kernels:add_scheme"),
-          "tosa.lowering": Ref("refq.interop.tosa.requant:add")},
+          "tosa.lowering": Ref("refq.interop.tosa.requant:add"),
+          "coverage.bins": ("operand:a",
+                             "operand:b",
+                             "tie:(a - za)·ba / 2^ca",
+                             "tie:(b - zb)·bb / 2^cb",
+                             "clamp:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:add_ivit"),
+          "coverage.corners": Ref("refq.golden.cases_corners:add_scheme")},
 ))
 declare(Variant(
     "add", "shared_shift", add_shared_shift, AddParams,
@@ -203,7 +210,14 @@ declare(Variant(
                 {"seed": 3401, "scales": ("0.02", "0.005")}),),
     strategy=Ref("refq.crosscheck.strategies:add_scheme"),
     meta={"lower": Ref("refq.program.lower_kernels:add_scheme"),
-          "tosa.lowering": Ref("refq.interop.tosa.requant:add")},
+          "tosa.lowering": Ref("refq.interop.tosa.requant:add"),
+          "coverage.bins": ("operand:a",
+                             "operand:b",
+                             "top:acc",
+                             "tie:acc / 2^c",
+                             "clamp:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:add_shared_shift"),
+          "coverage.corners": Ref("refq.golden.cases_corners:add_scheme")},
 ))
 
 

@@ -345,8 +345,26 @@ def _ln(name: str, fn: Any, title: str, produces: str, widths: tuple[Width, ...]
         golden=(Ref("refq.golden.cases_kernels:layernorm_rows", {"seed": seed}), *extra),
         strategy=Ref("refq.crosscheck.strategies:layernorm_rows"),
         meta={"lower": Ref(f"refq.program.lower_kernels:layernorm_{name}"),
-              "tosa.lowering": Ref(f"refq.interop.tosa.layernorm:{name}")},
+              "tosa.lowering": Ref(f"refq.interop.tosa.layernorm:{name}"),
+              **_ln_coverage(name)},
     ))
+
+
+def _ln_coverage(name: str) -> dict[str, Any]:
+    """Coverage points (refq.golden.coverage): input ends, special rows, shift ends, and the
+    variant's rounding: refq's one division, or the rounded mean of ibert and ivit."""
+    common = ("operand:x", "rows:rows", "ends:channel_shift")
+    if name == "refq":
+        near = "not constructed: s = ⌊√(v·4^k)⌋ is about 2^31 and exact for a square v " \
+               "only, where remainders are multiples of 2^k; no row is known"
+        return {"coverage.bins": (*common, "tie:y·2^(F+k) / s", "top:v = Σy²"),
+                "coverage.model": Ref("refq.golden.coverage_models:layernorm_refq"),
+                "coverage.unreachable": {"y·2^(F+k) / s: near_tie+": near,
+                                         "y·2^(F+k) / s: near_tie-": near},
+                "coverage.corners": Ref("refq.golden.cases_corners:layernorm")}
+    return {"coverage.bins": (*common, "tie:mean = Σa / C"),
+            "coverage.model": Ref("refq.golden.coverage_models:layernorm_mean"),
+            "coverage.corners": Ref("refq.golden.cases_corners:layernorm")}
 
 
 _ln("refq", layernorm_refq,

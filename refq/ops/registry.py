@@ -28,15 +28,29 @@ here; (2) the ``meta`` mapping, keys namespaced by the layer that reads them
 (``"tosa.lowering"``, ``"coverage.bins"``), values plain data or :class:`Ref` pointers —
 never imports of a later stage. A layer reads its own keys and ignores the others.
 
+Coverage keys (read by :mod:`refq.golden.coverage`): ``"coverage.bins"`` — the variant's
+coverage points as ``"kind:intermediate"`` strings (``"tie:x·b / 2^c"``, ``"clamp:out"``;
+the kinds and the bins each expands to are listed in :mod:`refq.golden.coverage_bins`);
+``"coverage.model"`` — a :class:`Ref` to the function that samples those intermediates from
+one call's inputs, params and output; ``"coverage.unreachable"`` — bin → the reason no input
+can hit it; ``"coverage.corners"`` — a :class:`Ref` to the directed corner-case generator.
+
+Observers (:func:`observing`): while one is installed, every call through a
+:class:`Variant` (dispatchers, :meth:`Variant.compute`, the interpreter) hands the observer
+the variant, its arguments and its output *after* computing it; with none installed the
+cost is one empty-list test per call. Observers must not modify what they are given (the
+coverage recorder receives read-only views), so results are the same with and without.
+
 refq.ops never follows a :class:`Ref`: pointers name functions in later stages (params,
 golden, crosscheck) and are resolved by those stages when they run them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -217,7 +231,11 @@ class Variant:
         if not args:
             raise SpecError(f"kernel {self.key}: called without params")
         self.check_params(args[-1])
-        return self.fn(*args, **kwargs)
+        y = self.fn(*args, **kwargs)
+        if _OBSERVERS:
+            for observer in tuple(_OBSERVERS):
+                observer(self, args, kwargs, y)
+        return y
 
     def compute(self, inputs: Mapping[str, npt.NDArray[np.integer[Any]]], params: Any) -> IntArray:
         """Run on named inputs (``self.inputs``) with ``params``."""
@@ -232,6 +250,21 @@ class Variant:
     def variant(self) -> str:
         """Deprecated alias of :attr:`name` (the former ``Kernel.variant``)."""
         return self.name
+
+
+Observer = Callable[[Variant, tuple[Any, ...], dict[str, Any], IntArray], None]
+"""``observer(variant, args, kwargs, y)``: told of one finished variant call."""
+_OBSERVERS: list[Observer] = []
+
+
+@contextlib.contextmanager
+def observing(observer: Observer) -> Iterator[Observer]:
+    """Install ``observer`` for the duration of the block (module docstring: Observers)."""
+    _OBSERVERS.append(observer)
+    try:
+        yield observer
+    finally:
+        _OBSERVERS.remove(observer)
 
 
 _VARIANTS: dict[str, Variant] = {}
@@ -355,6 +388,7 @@ __all__ = [
     "generation",
     "lookup",
     "names",
+    "observing",
     "unregister",
     "variants",
 ]

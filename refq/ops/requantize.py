@@ -225,7 +225,14 @@ declare(Variant(
     meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
           "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
           "lower.src_bits": 32,
-          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize"),
+          "coverage.bins": ("operand:x - in_zero_point",
+                             "tie:SRDHM: x·2^left·M / 2^31",
+                             "tie:RDBPOT: high / 2^right",
+                             "clamp:out",
+                             "ends:shift",),
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_double"),
+          "coverage.corners": Ref("refq.golden.cases_corners:requantize_tflite")},
 ))
 declare(Variant(
     "requantize", "single", requantize_tflite, RequantParams,
@@ -250,7 +257,13 @@ declare(Variant(
     meta={"lower": Ref("refq.program.lower_kernels:requantize_tflite"),
           "lower.min_scale": Ref("refq.program.lower_kernels:no_left_shift"),
           "lower.src_bits": 32,
-          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize"),
+          "coverage.bins": ("operand:x - in_zero_point",
+                             "tie:x·M / 2^(31-shift)",
+                             "clamp:out",
+                             "ends:shift",),
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_single"),
+          "coverage.corners": Ref("refq.golden.cases_corners:requantize_tflite")},
 ))
 declare(Variant(
     "requantize", "dyadic", requantize_dyadic, RequantParams,
@@ -271,7 +284,14 @@ declare(Variant(
     golden=(Ref(f"{_GOLDEN}:dyadic_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_dyadic"),
     meta={"lower": Ref("refq.program.lower_kernels:requantize_dyadic"),
-          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize")},
+          "tosa.lowering": Ref("refq.interop.tosa.requant:requantize"),
+          "coverage.bins": ("operand:x - in_zero_point",
+                             "tie:x·b / 2^c",
+                             "top:x·b",
+                             "clamp:out",
+                             "ends:c",),
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_dyadic"),
+          "coverage.corners": Ref("refq.golden.cases_corners:requantize_dyadic")},
 ))
 
 

@@ -190,7 +190,12 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3001, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_ibert"), "lower.in_bits": 12,
-          "tosa.lowering": Ref("refq.interop.tosa.softmax:ibert")},
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:ibert"),
+          "coverage.bins": ("ends:x",
+                             "rows:rows",
+                             "ends:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "ibert"}),
+          "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 declare(Variant(
     "softmax", "lis", softmax_lis, LisParams,
@@ -210,7 +215,12 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3005, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_lis"),
-          "tosa.lowering": Ref("refq.interop.tosa.softmax_lis:lis")},
+          "tosa.lowering": Ref("refq.interop.tosa.softmax_lis:lis"),
+          "coverage.bins": ("ends:x",
+                             "rows:rows",
+                             "ends:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "lis"}),
+          "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 
 __all__ = ["IBertSoftmaxParams", "IExpParams", "LisParams", "i_exp", "softmax_ibert", "softmax_lis"]

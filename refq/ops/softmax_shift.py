@@ -130,7 +130,16 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3002, "scale": "0.01"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax"), "lower.in_bits": 16,
-          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax")},
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax"),
+          "coverage.bins": ("ends:x",
+                             "rows:rows",
+                             "ends:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "shiftmax"}),
+          "coverage.unreachable": {
+              "out: max": "not reached at the derived parameters: a dominant row gives "
+                          "⌊e·⌊(2^31 - 1)/e⌋ / 2^(32-b)⌋ = 32750 < 32767 (S = 0.01); "
+                          "measured, not proven for every parameter set"},
+          "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 declare(Variant(
     "softmax", "shiftmax_deploy", softmax_shiftmax_deploy, ShiftmaxParams,
@@ -148,7 +157,12 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_shiftmax", {"deploy": True}),
           "lower.in_bits": 16,
-          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax_deploy")},
+          "tosa.lowering": Ref("refq.interop.tosa.softmax:shiftmax_deploy"),
+          "coverage.bins": ("ends:x",
+                             "rows:rows",
+                             "ends:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "shiftmax_deploy"}),
+          "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 
 __all__ = ["ShiftmaxParams", "shift_exp", "softmax_shiftmax", "softmax_shiftmax_deploy"]

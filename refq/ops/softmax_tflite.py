@@ -172,7 +172,12 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:softmax_rows", {"seed": 3004, "scale": "0.0625"}),),
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("0.02", "0.5")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_tflite"), "lower.in_bits": 8,
-          "tosa.lowering": Ref("refq.interop.tosa.softmax_tflite:tflite")},
+          "tosa.lowering": Ref("refq.interop.tosa.softmax_tflite:tflite"),
+          "coverage.bins": ("ends:x",
+                             "rows:rows",
+                             "ends:out",),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "tflite"}),
+          "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 
 __all__ = [
