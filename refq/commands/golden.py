@@ -6,6 +6,7 @@ import argparse
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="every registered case: the committed set plus the extended cases",
     )
+    g.add_argument(
+        "--corners",
+        action="store_true",
+        help="the directed corner cases of every variant (committed too): built to hit every "
+        "reachable coverage bin; reports the bins hit, missed and unreachable (with reasons)",
+    )
     g.add_argument("--force", action="store_true", help="replace an existing output folder")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = sub.add_parser(
+        "coverage",
+        help="per case and kernel variant: coverage bins hit / total, the missing ones named",
+        description="Re-runs every case of DIR (or one case folder) in coverage mode and "
+        "reports, per case and per kernel variant, the reachable bins hit and their total with "
+        "the missing bins named, then per variant over the whole set (unreachable bins with "
+        "their reasons). Exit 1 if any reachable bin of a variant the set exercises is missed.",
+    )
+    c.add_argument("dir", type=Path)
+    c.add_argument("--json", action="store_true", help="the whole report as JSON (for CI)")
     v = sub.add_parser(
         "verify", help="check hashes and re-compute every case; exit 0 iff all match"
     )
@@ -73,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.golden_command
     if cmd == "generate":
         t0 = time.perf_counter()
+        only = "*.corners.*" if args.corners else args.only
+        if args.corners and args.only:
+            from refq.errors import GoldenError
+
+            raise GoldenError("--corners selects the corner cases: give it without --only")
         timings = golden.generate(
-            args.out, args.only, args.force, progress=not args.quiet, include_extended=args.all
+            args.out, only, args.force, progress=not args.quiet, include_extended=args.all
         )
         by_kind: dict[str, float] = defaultdict(float)
         table = golden.cases()
@@ -85,7 +107,17 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {len(timings)} cases to {args.out} in {time.perf_counter() - t0:.2f} s "
             f"({split})"
         )
+        if args.corners:
+            return _print_coverage(golden.coverage(args.out), per_case=False)
         return 0
+    if cmd == "coverage":
+        report = golden.coverage(args.dir)
+        if args.json:
+            import json
+
+            print(json.dumps(report, indent=1, ensure_ascii=False))
+            return 1 if _incomplete(report) else 0
+        return _print_coverage(report, per_case=True)
     if cmd == "verify":
         results = golden.verify(args.dir, progress=not args.quiet)
         bad = [r for r in results if not r.ok]
@@ -142,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 elif not row.equal:
                     differ += 1
                 print(f"{'equal' if row.equal else 'DIFF '} {case}/{row.name}: {row.detail}")
+                if row.bins:
+                    print(f"      coverage bins of that element: {'; '.join(row.bins)}")
         print(f"{differ} tensor(s) differ" + (f"; {one_side} case(s) in one set only"
                                               if one_side else ""))
         return 1 if differ or one_side else 0
@@ -153,3 +187,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(entries)} registered: {n_committed} committed, "
           f"{len(entries) - n_committed} extended")
     return 0
+
+
+def _incomplete(report: dict[str, Any]) -> list[str]:
+    """Variants the set exercises (some case calls them) with a reachable bin missed."""
+    return [k for k, r in report["variants"].items() if r["cases"] and r["missing"]]
+
+
+def _print_coverage(report: dict[str, Any], per_case: bool) -> int:
+    if per_case:
+        for case, row in report["cases"].items():
+            for key, r in row.items():
+                miss = f"  missing: {', '.join(r['missing'])}" if r["missing"] else ""
+                print(f"{case:58} {key:26} {r['hit']:3}/{r['bins']:<3}{miss}")
+    print("per variant, whole set:")
+    for key, r in report["variants"].items():
+        n = len(r["cases"])
+        miss = f"  missing: {', '.join(r['missing'])}" if r["missing"] else ""
+        print(f"  {key:26} {r['hit']:3}/{r['bins']:<3} bins hit in {n} case(s){miss}")
+        for b, why in r["unreachable"].items():
+            print(f"  {'':26} unreachable {b}: {why}")
+    s = report["summary"]
+    print(f"{s['hit']} of {s['bins']} reachable bins hit over {s['variants']} variants and "
+          f"{s['cases']} cases ({s['unreachable']} bins unreachable); complete: "
+          f"{len(s['complete'])} of {s['variants']} variants")
+    return 1 if _incomplete(report) else 0

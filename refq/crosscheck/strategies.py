@@ -303,12 +303,30 @@ def _guard(make: Callable[[], Strategy]) -> Callable[[], Strategy]:
     return build
 
 
+def corner_examples(key: str) -> list[Case]:
+    """The directed corner cases of variant ``key`` (:mod:`refq.golden.cases_corners`: built
+    to hit every reachable coverage bin it declares), as kernel Cases; empty for a variant
+    that declares none. The suite runs them as explicit examples of the variant's
+    strategy, so every run hits every reachable bin."""
+    from refq.golden.cases_corners import corner_cases
+
+    return [e.make() for e in corner_cases() if e.name.startswith(f"{key}.corners.")]
+
+
 def strategy_of(v: Variant) -> Callable[[], Strategy]:
-    """The zero-argument strategy factory of ``v`` (its declared ``strategy``, guarded)."""
+    """The zero-argument strategy factory of ``v``: its declared ``strategy`` (guarded),
+    mixed with draws from its corner cases (:func:`corner_examples`) — the same coverage
+    bins the golden corner cases hit."""
     ref = v.strategy
     if ref is None:
         raise SpecError(f"variant {v.key} declares no cross-check strategy")
-    return _guard(lambda: ref(v))
+    random = _guard(lambda: ref(v))
+
+    def build() -> Strategy:
+        corners = corner_examples(v.key)
+        return st.one_of(st.sampled_from(corners), random()) if corners else random()
+
+    return build
 
 
 class _Strategies(Mapping[str, Callable[[], Strategy]]):
@@ -333,6 +351,7 @@ STRATEGIES: Mapping[str, Callable[[], Strategy]] = _Strategies()
 __all__ = [
     "STRATEGIES",
     "add_scheme",
+    "corner_examples",
     "gelu_lut",
     "gelu_scaled",
     "hls4ml_rows",

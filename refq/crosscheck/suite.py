@@ -87,8 +87,9 @@ def _hypothesis_entry(
     known: Known | None,
     artifacts: Path | None,
     seed: int | None = None,
+    explicit: list[Case] | None = None,
 ) -> Entry:
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
     from hypothesis import seed as fixed_seed
 
     stats = {"run": 0, "unsupported": 0, "gave_up": 0}
@@ -126,6 +127,8 @@ def _hypothesis_entry(
         # hypothesis reports the early stop as a flaky failure
         raise _Unsupported
 
+    for case in explicit or []:  # the variant's corner cases: every run hits every bin
+        prop = example(case)(prop)
     if seed is not None:
         prop = fixed_seed(seed)(prop)
     try:
@@ -229,7 +232,7 @@ def run_suite(
     explains only a golden case that fails, so one agreeing case of a key known to disagree
     elsewhere is not reported ``fixed?``.
     """
-    from refq.crosscheck.strategies import STRATEGIES
+    from refq.crosscheck.strategies import STRATEGIES, corner_examples
 
     known_list = load_known(known) if isinstance(known, (str, Path)) else list(known or [])
     ops_list = list(ops) if ops is not None else None
@@ -260,6 +263,7 @@ def run_suite(
                         find_known(known_list, key),
                         artifacts,
                         seed,
+                        corner_examples(key) if key in STRATEGIES else None,
                     )
                 )
     for source, case in named:

@@ -41,7 +41,7 @@ SEED = 4000
 I32_MIN, I32_MAX = INT32.min, INT32.max
 
 
-def _arr(values: list[int]) -> I64:
+def _arr(values: Any) -> I64:
     return np.array(values, dtype=np.int64)
 
 
@@ -100,7 +100,8 @@ def gemm(v: Variant) -> list[Pool]:
     if v.family == "linear":
         x = _arr([-128, 0, 127, 5, 127, 127, 127, 127]).reshape(2, 4)
         w = _arr([-128, -128, -128, -128, 127, 0, 1, 2]).reshape(2, 4)
-        return [("ends", GemmParams(), {"x": x, "w": w, "bias": _arr([(1 << 30) + (1 << 20), 0])}, "whole")]
+        bias = _arr([(1 << 30) + (1 << 20), 0])
+        return [("ends", GemmParams(), {"x": x, "w": w, "bias": bias}, "whole")]
     a = _arr([-128, 0, 0, 0, 127, 3, -7, 0]).reshape(2, 4)
     b = _arr([-128, 127, 0, 5, 1, -128, 2, 0]).reshape(4, 2)
     return [("ends", GemmParams(acc_bits=16), {"a": a, "b": b}, "whole")]
@@ -140,8 +141,8 @@ def gelu(v: Variant) -> list[Pool]:
     """Every code of a narrow input (lut: int8, every table index; ibert: int16 at its golden
     scale; shiftgelu: rows of 4 in int16, with all-equal and unique-maximum rows)."""
     if v.name == "lut":
-        p = P.gelu_lut_params(0.05, 0, 0.001, 0)
-        return [("int8", p, {"x": np.arange(-128, 128, dtype=np.int64)}, "element")]
+        lut = P.gelu_lut_params(0.05, 0, 0.001, 0)
+        return [("int8", lut, {"x": np.arange(-128, 128, dtype=np.int64)}, "element")]
     p = v.derive(_golden_scale(v, "0.001")) if v.derive is not None else None
     if p is None:
         raise GoldenError(f"variant {v.key}: no parameter derivation for its corner cases")

@@ -22,6 +22,10 @@ class TensorDiff:
     name: str
     equal: bool
     detail: str
+    index: tuple[int, ...] | None = None
+    """The first differing element's index (None when equal or not comparable)."""
+    bins: tuple[str, ...] = ()
+    """The coverage bins that element belongs to (``refq golden diff``; empty if unknown)."""
 
 
 def compare_tensor(
@@ -50,6 +54,7 @@ def compare_tensor(
         f"{count} of {a.size} elements differ; first at index {idx}: "
         f"{la}={va} ({bits(va, fmt)}) {lb}={vb} ({bits(vb, fmt)}), "
         f"xor {bits(va ^ vb, fmt)}, difference {vb - va:+d}",
+        idx,
     )
 
 

@@ -122,7 +122,7 @@ def parse_point(decl: str) -> tuple[str, str]:
 
 def bin_names(points: tuple[str, ...]) -> list[str]:
     """Every bin of the declared points, in declaration order: ``"<intermediate>: <bin>"``."""
-    out = []
+    out: list[str] = []
     for decl in points:
         kind, name = parse_point(decl)
         out.extend(f"{name}: {b}" for b in KINDS[kind])

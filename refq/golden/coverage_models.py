@@ -83,7 +83,7 @@ def requantize_double(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) 
     left, right = np.maximum(s, 0), np.maximum(-s, 0)
     scaled = xz << left
     prod = scaled * m  # |prod| < 2^62: the doubling high mul divides 2·prod by 2^31
-    high = round_shift(prod, np.int64(31), "half_away")
+    high = round_shift(prod, np.int64(31), "half_up")  # gemmlowp nudge 1 - 2^30 below 0
     high = np.minimum(high, np.int64(INT32.max))  # SRDHM saturates only at (-2^31)·(-2^31)
     pre = round_shift(high, right, "half_away") + np.int64(p.out_zero_point)
     return {"x - in_zero_point": Ends(xz, INT32.min, INT32.max, 0),

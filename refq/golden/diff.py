@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from refq.errors import GoldenError
 from refq.files import require_folder
 from refq.golden.case import read_case
 from refq.golden.compare import TensorDiff, compare_tensor
+from refq.golden.coverage import element_bins
 from refq.golden.manifest import MANIFEST
 
 
@@ -27,7 +29,9 @@ def _case_folders(root: Path) -> dict[str, tuple[Path, Path]]:
 
 
 def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
-    """Per case, per tensor: equal or the first differing element and the mismatch count.
+    """Per case, per tensor: equal or the first differing element and the mismatch count,
+    with the coverage bins of that element in ``A`` (:func:`refq.golden.coverage.element_bins`:
+    the bins of the kernel call that produced it, e.g. ``requantize.dyadic x·b / 2^c: tie-``).
 
     ``a`` and ``b`` are golden sets (folders with MANIFEST.json) or single case folders.
     """
@@ -53,7 +57,10 @@ def diff(a: Path, b: Path) -> dict[str, list[TensorDiff]]:
             if ta.fmt != tb.fmt:
                 rows.append(TensorDiff(t, False, f"format A {ta.fmt} != B {tb.fmt}"))
                 continue
-            rows.append(compare_tensor(t, ta.values, tb.values, ta.fmt))
+            row = compare_tensor(t, ta.values, tb.values, ta.fmt)
+            if not row.equal and row.index is not None:
+                row = replace(row, bins=tuple(element_bins(ca, t, row.index)))
+            rows.append(row)
         out[name] = rows
     return out
 

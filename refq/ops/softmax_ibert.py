@@ -194,7 +194,8 @@ declare(Variant(
           "coverage.bins": ("ends:x",
                              "rows:rows",
                              "ends:out",),
-          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "ibert"}),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows",
+                             {"variant": "ibert"}),
           "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 declare(Variant(
@@ -219,7 +220,8 @@ declare(Variant(
           "coverage.bins": ("ends:x",
                              "rows:rows",
                              "ends:out",),
-          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "lis"}),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows",
+                             {"variant": "lis"}),
           "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 

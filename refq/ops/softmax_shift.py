@@ -134,7 +134,8 @@ declare(Variant(
           "coverage.bins": ("ends:x",
                              "rows:rows",
                              "ends:out",),
-          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "shiftmax"}),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows",
+                             {"variant": "shiftmax"}),
           "coverage.unreachable": {
               "out: max": "not reached at the derived parameters: a dominant row gives "
                           "⌊e·⌊(2^31 - 1)/e⌋ / 2^(32-b)⌋ = 32750 < 32767 (S = 0.01); "
@@ -161,7 +162,8 @@ declare(Variant(
           "coverage.bins": ("ends:x",
                              "rows:rows",
                              "ends:out",),
-          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "shiftmax_deploy"}),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows",
+                             {"variant": "shiftmax_deploy"}),
           "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 

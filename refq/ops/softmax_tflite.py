@@ -176,7 +176,8 @@ declare(Variant(
           "coverage.bins": ("ends:x",
                              "rows:rows",
                              "ends:out",),
-          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows", {"variant": "tflite"}),
+          "coverage.model": Ref("refq.golden.coverage_models:softmax_rows",
+                             {"variant": "tflite"}),
           "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 

@@ -84,7 +84,7 @@ def test_user_adapter_passes_and_plugs_into_the_cli(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["ok"] and report["counts"]["pass"] == 8  # 1 generated + 7 golden dyadic
+    assert report["ok"] and report["counts"]["pass"] == 11  # 1 generated + 7 + 3 corner cases
 
 
 def test_assert_conforms_refuses_a_backend_that_supports_nothing() -> None:
