@@ -63,6 +63,32 @@ def requantize_tflite(v: Variant) -> list[Pool]:
             ("shift_min", rp(1 << 30, -31), {"x": _arr([I32_MIN, I32_MAX, 0])}, "element")]
 
 
+def requantize_ieee(v: Variant) -> list[Pool]:
+    """binary32 / binary64 multipliers m·2^-c: m = 2^(b-1) at c = b (x/2: final ties at odd
+    x; x to binary32 ties at 2^24 + 1, near-ties at 2^25 + 1, 2^25 + 3), m = 3·2^(b-2) at c =
+    b (rn24(x)·m ties at x = 2^24 - 2, near-ties at 2^24 - 1), and both ends of c."""
+    bits = 24 if v.name.startswith("fp32") else 53
+    top = 63 if bits == 24 else 126
+
+    def rp(m: int, c: int) -> RequantParams:
+        return RequantParams(family=v.name, multiplier=(m,), shift=(c,), out_format=INT32)
+
+    big = [(1 << 24) + 1, (1 << 25) + 1, (1 << 25) + 3, (1 << 24) - 2, (1 << 24) - 1]
+    xs = [1, 3, 5, 0, *big, *(-b for b in big), I32_MIN, I32_MAX, -1, -3, -5]
+    sat = RequantParams(family=v.name, multiplier=(1 << (bits - 1),), shift=(bits - 1,),
+                        out_format=INT8)
+    return [("half", rp(1 << (bits - 1), bits), {"x": _arr(xs)}, "element"),
+            ("three_quarters", rp(3 << (bits - 2), bits), {"x": _arr(xs)}, "element"),
+            ("saturate", sat, {"x": _arr([I32_MIN, I32_MAX, 0])}, "element"),
+            ("c0", rp(1, 0), {"x": _arr([1, -1, 7])}, "element"),
+            # m = 2^(b-1) + 1: x·m = x·2^(b-1) + x drops the low bits of x, so x = 3·2^9 ± 1
+            # is one unit from a tie of the product's rounding; m = 3, c = 2: 3x / 4 near-ties
+            ("odd_m", rp((1 << (bits - 1)) + 1, bits),
+             {"x": _arr([1537, -1537, 1535, -1535])}, "element"),
+            ("small", rp(3, 2), {"x": _arr([1, -1, 3, -3])}, "element"),
+            ("cmax", rp((1 << bits) - 1, top), {"x": _arr([I32_MAX, I32_MIN])}, "element")]
+
+
 def requantize_dyadic(v: Variant) -> list[Pool]:
     """b = 1, c = 3 (ties at ±4, ±12; near-ties at ±3, ±5; saturation at the int32 ends);
     c = 0; c = 63 with b = 2^32 (x·b = ±(2^63 - 2^32) uses the top bit of int64)."""
@@ -299,6 +325,7 @@ __all__ = [
     "gemm",
     "layernorm",
     "requantize_dyadic",
+    "requantize_ieee",
     "requantize_tflite",
     "select",
     "softmax",

@@ -93,6 +93,60 @@ def requantize_double(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) 
             "shift": Ends(s, -31, 30)}
 
 
+def _significand_drop(v: Arr, bits: int) -> Arr:
+    """The low bits a rounding of |v| to ``bits`` significant bits drops (0 if it fits)."""
+    return np.maximum(_bit_length(np.abs(v)) - np.int64(bits), 0)
+
+
+def requantize_fp32(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) -> Samples:
+    """binary32 multiplier (``fp32``, ``fp32_zp``): x to 24 significant bits, rn24(x)·m to 24
+    significant bits (ties of both), the output saturation; ``fp32`` also the final
+    half_even rounding by 2^c."""
+    from refq.ops.requantize_fp32 import fp32_scale, fp32_zp_round, round_significand
+
+    xz, p, m, c = _requant_inputs(args, kwargs)
+    r1 = round_significand(xz)
+    prod = r1 * m
+    p2 = round_significand(prod)
+    out: Samples = {"x - in_zero_point": Ends(xz, INT32.min, INT32.max, 0),
+                    "x to binary32": Shift(xz, _significand_drop(xz, 24)),
+                    "rn24(x)·m to binary32": Shift(prod, _significand_drop(prod, 24)),
+                    "c": Ends(c, 0, 63)}
+    if p.family == "fp32":
+        pre = fp32_scale(xz, m, c) + np.int64(p.out_zero_point)
+        out["rn24(rn24(x)·m) / 2^c"] = Shift(p2, c)
+    else:
+        pre = fp32_zp_round(xz, m, c, p.out_zero_point)
+    out["out"] = Clamp(pre, p.out_format.min, p.out_format.max)
+    return out
+
+
+def requantize_fp64(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) -> Samples:
+    """binary64 multiplier: input ends, the output saturation, c at its range ends (the
+    53-bit product rounding needs two limbs: not sampled)."""
+    from refq.ops.requantize_fp64 import fp64_scale
+
+    xz, p, m, c = _requant_inputs(args, kwargs)
+    pre = fp64_scale(xz, m, c) + np.int64(p.out_zero_point)
+    return {"x - in_zero_point": Ends(xz, INT32.min, INT32.max, 0),
+            "out": Clamp(pre, p.out_format.min, p.out_format.max),
+            "c": Ends(c, 0, 126)}
+
+
+def requantize_double_up(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) -> Samples:
+    """Two ties-up roundings: (x·2^l·M + 2^30) >> 31 and (y1 + 2^(r-1)) >> r."""
+    xz, p, m, s = _requant_inputs(args, kwargs)
+    left, right = np.maximum(s, 0), np.maximum(-s, 0)
+    prod = (xz << left) * m
+    y1 = round_shift(prod, np.int64(31), "half_up")
+    pre = round_shift(y1, right, "half_up") + np.int64(p.out_zero_point)
+    return {"x - in_zero_point": Ends(xz, INT32.min, INT32.max, 0),
+            "x·2^l·M / 2^31": Shift(prod, np.int64(31)),
+            "y1 / 2^r": Shift(y1, right),
+            "out": Clamp(pre, p.out_format.min, p.out_format.max),
+            "shift": Ends(s, -31, 30)}
+
+
 # ------------------------------------------------------------------ GEMM
 def _gemm_common(a: Arr, b: Arr, p: Any, acc: Arr | None, names: tuple[str, str]) -> Samples:
     out: Samples = {names[0]: _fmt_ends(a, p.a_format, p.a_zero_point),
@@ -276,7 +330,10 @@ __all__ = [
     "linear_gemm",
     "matmul_gemm",
     "requantize_double",
+    "requantize_double_up",
     "requantize_dyadic",
+    "requantize_fp32",
+    "requantize_fp64",
     "requantize_single",
     "softmax_refq",
     "softmax_rows",

@@ -114,7 +114,15 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "fp32"}),
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp32"),
-    meta={"tosa.lowering": Ref("refq.interop.tosa.requant_fp32:requantize_fp32")},
+    meta={"tosa.lowering": Ref("refq.interop.tosa.requant_fp32:requantize_fp32"),
+          "coverage.bins": ("operand:x - in_zero_point",
+                             "tie:x to binary32",
+                             "tie:rn24(x)·m to binary32",
+                             "tie:rn24(rn24(x)·m) / 2^c",
+                             "clamp:out",
+                             "ends:c",),
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_fp32"),
+          "coverage.corners": Ref("refq.golden.cases_corners:requantize_ieee")},
 ))
 
 _TINY = 40
@@ -194,6 +202,13 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "fp32_zp"}),
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp32_zp"),
+    meta={"coverage.bins": ("operand:x - in_zero_point",
+                             "tie:x to binary32",
+                             "tie:rn24(x)·m to binary32",
+                             "clamp:out",
+                             "ends:c",),
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_fp32"),
+          "coverage.corners": Ref("refq.golden.cases_corners:requantize_ieee")},
 ))
 
 __all__ = ["MAX_SHIFT", "SIGNIFICAND_BITS", "fp32_scale", "fp32_zp_round", "requantize_fp32",
