@@ -171,12 +171,9 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("3e-4", "1e-3")}),
     meta={"lower": Ref("refq.program.lower_kernels:gelu_ibert"),
           "tosa.lowering": Ref("refq.interop.tosa.gelu:ibert"),
-          "coverage.bins": ("operand:x",
-                             "clamp:|q| for min(|q|, -b_int)",
-                             "top:out",),
+          "coverage.bins": ("operand:x", "clamp:|q| for min(|q|, -b_int)", "top:out"),
           "coverage.model": Ref("refq.golden.coverage_models:gelu_ibert"),
-          "coverage.unreachable": {"|q| for min(|q|, -b_int): below":
-                                        "|q| >= 0",},
+          "coverage.unreachable": {"|q| for min(|q|, -b_int): below": "|q| >= 0"},
           "coverage.corners": Ref("refq.golden.cases_corners:gelu")},
 ))
 declare(Variant(
@@ -202,13 +199,12 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:gelu_scaled", {"scales": ("0.01", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:gelu_shiftgelu"),
           "tosa.lowering": Ref("refq.interop.tosa.gelu:shiftgelu"),
-          "coverage.bins": ("operand:x",
-                             "clamp:d + ⌊d/2⌋ - ⌊d/16⌋ at n·x0_int",
-                             "rows:rows",
-                             "top:out",),
+          "coverage.bins": ("operand:x", "clamp:d + ⌊d/2⌋ - ⌊d/16⌋ at n·x0_int", "rows:rows",
+                            "top:out"),
           "coverage.model": Ref("refq.golden.coverage_models:gelu_shiftgelu"),
-          "coverage.unreachable": {"d + ⌊d/2⌋ - ⌊d/16⌋ at n·x0_int: above":
-                                        "d = x - max(x) <= 0: only the lower clamp exists",},
+          "coverage.unreachable": {
+              "d + ⌊d/2⌋ - ⌊d/16⌋ at n·x0_int: above":
+                  "d = x - max(x) <= 0: only the lower clamp exists"},
           "coverage.corners": Ref("refq.golden.cases_corners:gelu")},
 ))
 declare(Variant(
@@ -228,8 +224,7 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:gelu_lut"),
     meta={"lower": Ref("refq.program.lower_kernels:gelu_lut"),
           "tosa.lowering": Ref("refq.interop.tosa.gelu:lut"),
-          "coverage.bins": ("operand:x",
-                             "ends:T[x - in_min]",),
+          "coverage.bins": ("operand:x", "ends:T[x - in_min]"),
           "coverage.model": Ref("refq.golden.coverage_models:gelu_lut"),
           "coverage.corners": Ref("refq.golden.cases_corners:gelu")},
 ))

@@ -224,9 +224,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:linear_cases", {"seed": 3300}),),
     strategy=Ref("refq.crosscheck.strategies:linear_gemm"),
     meta={"tosa.lowering": Ref("refq.interop.tosa.gemm:linear"),
-          "coverage.bins": ("operand:x",
-                             "operand:w",
-                             "top:acc",),
+          "coverage.bins": ("operand:x", "operand:w", "top:acc"),
           "coverage.model": Ref("refq.golden.coverage_models:linear_gemm"),
           "coverage.corners": Ref("refq.golden.cases_corners:gemm")},
 ))
@@ -246,9 +244,7 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_kernels:matmul_cases", {"seed": 3302}),),
     strategy=Ref("refq.crosscheck.strategies:matmul_gemm"),
     meta={"tosa.lowering": Ref("refq.interop.tosa.gemm:matmul"),
-          "coverage.bins": ("operand:a",
-                             "operand:b",
-                             "top:acc",),
+          "coverage.bins": ("operand:a", "operand:b", "top:acc"),
           "coverage.model": Ref("refq.golden.coverage_models:matmul_gemm"),
           "coverage.corners": Ref("refq.golden.cases_corners:gemm")},
 ))

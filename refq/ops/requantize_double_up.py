@@ -92,11 +92,8 @@ declare(Variant(
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_double_up"),
     meta={"tosa.lowering": Ref("refq.interop.tosa.requant:requantize"),
-          "coverage.bins": ("operand:x - in_zero_point",
-                             "tie:x·2^l·M / 2^31",
-                             "tie:y1 / 2^r",
-                             "clamp:out",
-                             "ends:shift",),
+          "coverage.bins": ("operand:x - in_zero_point", "tie:x·2^l·M / 2^31", "tie:y1 / 2^r",
+                            "clamp:out", "ends:shift"),
           "coverage.model": Ref("refq.golden.coverage_models:requantize_double_up"),
           "coverage.corners": Ref("refq.golden.cases_corners:requantize_tflite")},
 ))

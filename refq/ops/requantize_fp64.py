@@ -143,9 +143,7 @@ declare(Variant(
     derive=Ref("refq.params.requantize:requant_params", {"family": "fp64"}),
     golden=(Ref("refq.golden.cases_engines:engine_cases"),),
     strategy=Ref("refq.crosscheck.strategies_engines:requantize_fp64"),
-    meta={"coverage.bins": ("operand:x - in_zero_point",
-                             "clamp:out",
-                             "ends:c",),
+    meta={"coverage.bins": ("operand:x - in_zero_point", "clamp:out", "ends:c"),
           "coverage.model": Ref("refq.golden.coverage_models:requantize_fp64"),
           "coverage.corners": Ref("refq.golden.cases_corners:requantize_ieee")},
 ))

@@ -190,29 +190,17 @@ declare(Variant(
     strategy=Ref("refq.crosscheck.strategies:softmax_rows", {"scales": ("2e-3", "0.1")}),
     meta={"lower": Ref("refq.program.lower_kernels:softmax_refq"), "lower.in_bits": 16,
           "tosa.lowering": Ref("refq.interop.tosa.softmax:refq"),
-          "coverage.bins": ("ends:x",
-                             "rows:rows",
-                             "ends:out",
-                             "tie:t / 2^(c-L)",
-                             "ends:j",
-                             "clamp:k",
-                             "tie:T[j] / 2^min(k, 20)",
-                             "tie:e·(2^b - 1) / Σe",),
+          "coverage.bins": ("ends:x", "rows:rows", "ends:out", "tie:t / 2^(c-L)", "ends:j",
+                            "clamp:k", "tie:T[j] / 2^min(k, 20)", "tie:e·(2^b - 1) / Σe"),
           "coverage.model": Ref("refq.golden.coverage_models:softmax_refq"),
-          "coverage.unreachable": {"t / 2^(c-L): tie-":
-                                        "t = (max(x) - x)·m >= 0",
-                                    "t / 2^(c-L): near_tie-":
-                                        "t = (max(x) - x)·m >= 0",
-                                    "k: below":
-                                        "k = u >> L >= 0",
-                                    "T[j] / 2^min(k, 20): tie-":
-                                        "table entries are >= 0",
-                                    "T[j] / 2^min(k, 20): near_tie-":
-                                        "table entries are >= 0",
-                                    "e·(2^b - 1) / Σe: tie-":
-                                        "e >= 0",
-                                    "e·(2^b - 1) / Σe: near_tie-":
-                                        "e >= 0",},
+          "coverage.unreachable": {
+              "t / 2^(c-L): tie-": "t = (max(x) - x)·m >= 0",
+              "t / 2^(c-L): near_tie-": "t = (max(x) - x)·m >= 0",
+              "k: below": "k = u >> L >= 0",
+              "T[j] / 2^min(k, 20): tie-": "table entries are >= 0",
+              "T[j] / 2^min(k, 20): near_tie-": "table entries are >= 0",
+              "e·(2^b - 1) / Σe: tie-": "e >= 0",
+              "e·(2^b - 1) / Σe: near_tie-": "e >= 0"},
           "coverage.corners": Ref("refq.golden.cases_corners:softmax")},
 ))
 
