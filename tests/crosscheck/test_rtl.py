@@ -43,7 +43,9 @@ def test_units_conform_on_generated_and_golden_cases(backend: RtlBackend) -> Non
     counts = report.counts()
     assert counts["fail"] == counts["error"] == 0
     golden_run = [e for e in report.entries if e.source == "golden" and e.status == "pass"]
-    assert len(golden_run) == 14  # 6 tflite_double + 7 dyadic + gelu.ibert.int32
+    # 6 tflite_double + 7 dyadic + gelu.ibert.int32 + the corner cases of the units
+    # (requantize.double 4, requantize.dyadic 3, gelu.ibert.corners.int16)
+    assert len(golden_run) == 22
     assert backend.simulator_launches == 1
     assert backend.elements > 1000
 
