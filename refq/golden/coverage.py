@@ -10,6 +10,9 @@ output to the variant's coverage model, whose sampled intermediates are counted 
 (:mod:`refq.golden.coverage_bins`). The observer sees read-only views after the kernel has
 computed its result, so results are the same byte for byte with the mode on or off
 (``tests/golden/test_coverage.py``). Off (the default) it costs one empty-list test per call.
+Programs are observed when run op by op (``refq.program.run.run(..., keep="all")``, what
+:func:`case_coverage` does): with ``keep="outputs"`` the interpreter's fused row-block
+chains call kernel functions on blocks directly, and those calls are not observed.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def case_coverage(case: Case) -> Recorder:
             from refq.program.run import run
 
             program, inputs = program_of(case)
-            run(program, inputs, keep="outputs")
+            run(program, inputs, keep="all")  # op by op: every kernel call is observed
         elif "op" in case.meta:
             from refq.golden.kernels import kernel_of, params_of
 
