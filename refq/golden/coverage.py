@@ -10,9 +10,10 @@ output to the variant's coverage model, whose sampled intermediates are counted 
 (:mod:`refq.golden.coverage_bins`). The observer sees read-only views after the kernel has
 computed its result, so results are the same byte for byte with the mode on or off
 (``tests/golden/test_coverage.py``). Off (the default) it costs one empty-list test per call.
-Programs are observed when run op by op (``refq.program.run.run(..., keep="all")``, what
-:func:`case_coverage` does): with ``keep="outputs"`` the interpreter's fused row-block
-chains call kernel functions on blocks directly, and those calls are not observed.
+Programs are observed op by op (:func:`run_op_by_op`: each kernel op through its variant):
+the interpreter's execution plan (:mod:`refq.program.run`) fuses row-block chains that call
+kernel functions on blocks directly, and those calls are not observed; a test checks that
+the op-by-op run gives the interpreter's tensors byte for byte.
 """
 
 from __future__ import annotations
@@ -125,10 +126,9 @@ def case_coverage(case: Case) -> Recorder:
     with recording() as rec:
         if "program" in case.meta:
             from refq.golden.cases_program import program_of
-            from refq.program.run import run
 
             program, inputs = program_of(case)
-            run(program, inputs, keep="all")  # op by op: every kernel call is observed
+            run_op_by_op(program, inputs)
         elif "op" in case.meta:
             from refq.golden.kernels import kernel_of, params_of
 
@@ -136,6 +136,27 @@ def case_coverage(case: Case) -> Recorder:
             v.compute({n: case.tensors[n].values.astype(np.int64) for n in v.inputs},
                       params_of(case))
     return rec
+
+
+def run_op_by_op(program: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every tensor of ``program`` (a :class:`refq.program.ir.Program`) run op by op, each
+    kernel op through its registry variant (so an observer sees every call) and each
+    movement op through its function; no range checks (the interpreter's job)."""
+    from refq.program.movement import movement
+
+    env: dict[str, Any] = {n: np.asarray(inputs[n], dtype=np.int64) for n in program.inputs}
+    env.update({n: np.asarray(a, dtype=np.int64) for n, a in program.consts.items()})
+    for op in program.ops:
+        args = [env[i] for i in op.inputs]
+        if op.kind == "kernel":
+            v = lookup(op.key)
+            outs: tuple[Any, ...] = (v.compute(dict(zip(v.inputs, args, strict=True)),
+                                               v.params_type.from_dict(op.params)),)
+        else:
+            outs = tuple(movement(op.key)(*args, **op.params))
+        for name, value in zip(op.outputs, outs, strict=True):
+            env[name] = np.asarray(value, dtype=np.int64)
+    return {n: a for n, a in env.items() if n not in program.consts}
 
 
 @dataclass
@@ -264,6 +285,7 @@ __all__ = [
     "describe_kinds",
     "element_bins",
     "recording",
+    "run_op_by_op",
     "sample",
     "spec_of",
 ]

@@ -79,15 +79,18 @@ def test_coverage_mode_changes_no_output_byte() -> None:
     assert sum(rec.calls.values()) >= len(calls)
     for a, b in zip(off, on, strict=True):
         assert a.tobytes() == b.tobytes() and a.dtype == b.dtype and a.shape == b.shape
-    # a whole program (block case): every tensor byte-identical with the mode on
+    # a whole program (block case): every tensor byte-identical with the mode on, and the
+    # op-by-op run that coverage observes gives the interpreter's tensors
     case = read_case(GOLDEN / "block.deit_digits.minmax.w8a8.ibert.encoder")
     program, inputs = program_of(case)
     plain = run(program, inputs)
     with cov.recording() as rec:
         observed = run(program, inputs)
-    assert rec.calls and set(plain) == set(observed)
+        by_op = cov.run_op_by_op(program, inputs)
+    assert rec.calls and set(plain) == set(observed) == set(by_op)
     for name in plain:
         assert plain[name].tobytes() == observed[name].tobytes(), name
+        assert np.asarray(plain[name], dtype=np.int64).tobytes() == by_op[name].tobytes(), name
 
 
 def test_observer_gets_read_only_views() -> None:
