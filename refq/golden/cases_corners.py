@@ -222,6 +222,25 @@ def layernorm(v: Variant) -> list[Pool]:
     return pools
 
 
+def layernorm_hls4ml(v: Variant) -> list[Pool]:
+    """The hls4ml LayerNorm's boundary points: rows of the committed case's params (16
+    channels of ap_fixed<16,6>) at the input's ends, all equal, one outlier; and the same rows
+    through γ = 4 into a saturating ap_fixed<8,3,AP_RND_CONV,AP_SAT>, where an outlier's
+    normalized value (±√15·4) saturates at both output ends."""
+    from refq.golden.cases_hls4ml import LAYERNORM_C, layernorm_catalogue
+    from refq.params.hls4ml import hls4ml_layernorm_params
+
+    c = LAYERNORM_C
+    lo, hi = -(1 << 15), (1 << 15) - 1
+    rows = [[lo] * c, [hi] * c, [7] * c, [hi] + [0] * (c - 1), [lo] + [0] * (c - 1),
+            [lo, hi] * (c // 2)]
+    x = _arr([v_ for row in rows for v_ in row]).reshape(-1, c)
+    sat = hls4ml_layernorm_params("ap_fixed<16,6>", "ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
+                                  np.full(c, 4.0), np.zeros(c))
+    return [("rows", layernorm_catalogue(), {"x": x}, "row"),
+            ("saturate", sat, {"x": x}, "row")]
+
+
 # ------------------------------------------------------------------ selection
 def _candidate_hits(v: Variant, p: Any, inputs: dict[str, I64], unit: str) -> dict[str, I64]:
     """bin → bool per candidate (axis 0 of the inputs)."""

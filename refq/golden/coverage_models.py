@@ -267,6 +267,25 @@ def gelu_shiftgelu(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) -> 
             "out": Top(_i64(y), 32)}
 
 
+def hls4ml_rows(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any, *,
+                op: str) -> Samples:
+    """hls4ml softmaxes and LayerNorm (ap_fixed types): boundary points only — input ends
+    (in_type), special rows, output ends (out_type); their table indices and ap_fixed casts
+    are not modelled."""
+    x, p = _i64(args[0]), args[-1]
+    fin, fout = p.types["in_type"].fmt, p.types["out_type"].fmt
+    rows = row_flags(x, y, 0) if op == "softmax" else _ln_rows(x)
+    return {"x": _fmt_ends(x, fin), "rows": rows, "out": _fmt_ends(y, fout)}
+
+
+def requantize_ap_fixed(args: tuple[Any, ...], kwargs: Mapping[str, Any], y: Any) -> Samples:
+    """ap_fixed cast: boundary points only — input ends (in_format) and output ends
+    (out_type's raw codes); the quantization and overflow modes' internals are not
+    modelled."""
+    x, p = _i64(args[0]), args[-1]
+    return {"x": _fmt_ends(x, p.in_format), "out": _fmt_ends(y, p.out_format)}
+
+
 # ------------------------------------------------------------------ LayerNorm
 def _ln_rows(x: Arr) -> Flags:
     """all_equal: zero variance; one_dominant: every element but one equal (one outlier)."""

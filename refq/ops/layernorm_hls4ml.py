@@ -137,6 +137,10 @@ declare(Variant(
     accuracy="the table's: 1/√var sampled on N points of [10^-e, 10^-e + 2^-p)",
     golden=(Ref("refq.golden.cases_hls4ml:layernorm_cases"),),
     strategy=Ref("refq.crosscheck.strategies:hls4ml_rows"),
+    meta={"coverage.bins": ("ends:x", "rows:rows", "ends:out"),  # boundary points only
+          "coverage.model": Ref("refq.golden.coverage_models:hls4ml_rows",
+                                {"op": "layernorm"}),
+          "coverage.corners": Ref("refq.golden.cases_corners:layernorm_hls4ml")},
 ))
 
 __all__ = ["Hls4mlLayerNormParams", "layernorm_hls4ml"]

@@ -133,6 +133,8 @@ declare(Variant(
     accuracy=None,
     golden=(Ref("refq.golden.cases_hls4ml:cast_cases"),),
     strategy=Ref("refq.crosscheck.strategies:requantize_apfixed"),
+    meta={"coverage.bins": ("ends:x", "ends:out"),  # boundary points only
+          "coverage.model": Ref("refq.golden.coverage_models:requantize_ap_fixed")},
 ))
 
 __all__ = ["ApFixedRequantParams", "requantize_apfixed"]

@@ -198,6 +198,9 @@ _SOURCE = ("hls4ml 1.3 templates/vivado/nnet_utils/nnet_activation.h ({}), nnet_
            "(reduce); ap_types ap_fixed_base.h")
 _GOLDEN = (Ref("refq.golden.cases_hls4ml:softmax_cases"),)
 _STRATEGY = Ref("refq.crosscheck.strategies:hls4ml_rows")
+_COVERAGE = {"coverage.bins": ("ends:x", "rows:rows", "ends:out"),  # boundary points only
+             "coverage.model": Ref("refq.golden.coverage_models:hls4ml_rows",
+                                   {"op": "softmax"})}
 _TABLE_ROUNDINGS = (
     RoundingStep("e → accum_type, every partial sum → accum_type", "params.accum_type"),
     RoundingStep("Σ → inv_inp_type", "params.inv_inp_type"),
@@ -218,7 +221,7 @@ declare(Variant(
     output="proven",
     source=_SOURCE.format("softmax_stable"),
     accuracy="the tables' (hls4ml's own: table resolution 2^-(N) of the index type)",
-    golden=_GOLDEN, strategy=_STRATEGY,
+    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
 ))
 declare(Variant(
     "softmax", "hls4ml_latency", softmax_hls4ml_latency, Hls4mlSoftmaxParams,
@@ -233,7 +236,7 @@ declare(Variant(
     output="proven",
     source=_SOURCE.format("softmax_latency"),
     accuracy="the tables' (no max subtraction: large inputs leave the exp table's range)",
-    golden=_GOLDEN, strategy=_STRATEGY,
+    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
 ))
 declare(Variant(
     "softmax", "hls4ml_legacy", softmax_hls4ml_legacy, Hls4mlSoftmaxParams,
@@ -252,7 +255,7 @@ declare(Variant(
     output="proven",
     source=_SOURCE.format("softmax_legacy"),
     accuracy="the tables' (exp sampled on [-8, 8), 1/x on [0, 64))",
-    golden=_GOLDEN, strategy=_STRATEGY,
+    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
 ))
 
 __all__ = ["IMPLEMENTATIONS", "Hls4mlSoftmaxParams", "softmax_hls4ml", "softmax_hls4ml_latency",

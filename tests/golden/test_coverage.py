@@ -146,7 +146,10 @@ def test_corners_hit_every_reachable_bin(tmp_path: Path) -> None:
     out = tmp_path / "corners"
     assert main(["golden", "generate", "--out", str(out), "--corners", "--quiet"]) == 0
     report = cov.coverage(out)
+    with_corners = {v.key for v in variants() if "coverage.corners" in v.meta}
     for key, r in report["variants"].items():
+        if key not in with_corners:  # boundary bins hit by its ordinary cases (next test)
+            continue
         assert r["missing"] == [], key
         assert r["hit"] == r["bins"] > 0
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
