@@ -28,9 +28,10 @@ CASE_MODULES = (
     "refq.golden.cases_method_programs",
 <<<<<<< HEAD
     "refq.golden.cases_swin",
+    "refq.golden.cases_corners",
 =======
     "refq.golden.cases_corners",
->>>>>>> 4cd1ef9 (coverage: bins declared per variant (meta coverage.bins/model/unreachable/corners), a registry observer (coverage mode), coverage models and bin kinds, directed corner cases (34 cases, 206 KiB) hitting all 174 reachable bins)
+>>>>>>> 9e1f2a2 (after the rebase onto tosa and recipes: declarations carry both tosa.lowering and coverage keys; golden regenerated (138 cases, 21.07 MiB; the 81 others byte-identical); generated reference pages and published schemas; sizes in golden/README.md and docs/golden.md)
 )
 
 
