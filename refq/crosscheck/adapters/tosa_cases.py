@@ -142,7 +142,18 @@ def supported(case: Case) -> bool:
     if "program" in case.meta:
         ops = case.meta["program"].get("ops", [])
         return all(o.get("kind") != "kernel" or exportable(str(o.get("key"))) for o in ops)
-    return exportable(kernel_key(case))
+    if not exportable(kernel_key(case)):
+        return False
+    if ".corners." in case.name:
+        # directed corner cases reach parameter ends (a multiplier of 2^32, Σy² near 2^53)
+        # that TOSA's int32 encodings cannot hold: such a corner is unsupported, not an error
+        from refq.interop.tosa.graph import ExportError
+
+        try:
+            prepare(case)
+        except ExportError:
+            return False
+    return True
 
 
 __all__ = ["REFUSED_BY_NAME", "Prepared", "ProgramMismatch", "exportable", "finish", "kernel_key",
