@@ -26,12 +26,8 @@ CASE_MODULES = (
     "refq.golden.cases_program",
     "refq.golden.cases_hls4ml",
     "refq.golden.cases_method_programs",
-<<<<<<< HEAD
     "refq.golden.cases_swin",
     "refq.golden.cases_corners",
-=======
-    "refq.golden.cases_corners",
->>>>>>> 9e1f2a2 (after the rebase onto tosa and recipes: declarations carry both tosa.lowering and coverage keys; golden regenerated (138 cases, 21.07 MiB; the 81 others byte-identical); generated reference pages and published schemas; sizes in golden/README.md and docs/golden.md)
 )
 
 
