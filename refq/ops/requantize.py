@@ -3,9 +3,10 @@
 Families (DESIGN.md numeric contract 3; METHODS.md §3):
 
 ``double``  TFLite default build: MultiplyByQuantizedMultiplier with two roundings
-            (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT; both ties away from
-            zero). ``multiplier`` in [2^30, 2^31) (or 0), ``shift`` in [-31, 30] is the
-            exponent (positive = left shift). Input must be int32.
+            (SaturatingRoundingDoublingHighMul, ties toward +inf, then
+            RoundingDivideByPOT, ties away from zero). ``multiplier`` in [2^30, 2^31)
+            (or 0), ``shift`` in [-31, 30] is the exponent (positive = left shift).
+            Input must be int32.
 ``single``  TFLITE_SINGLE_ROUNDING: (x·M + 2^(30-shift)) >> (31-shift), ties toward +∞.
 ``dyadic``  I-ViT / HAWQ: round(x·b / 2^c) with a named rounding; ``multiplier`` = b >= 0,
             ``shift`` = c in 0..63 (a RIGHT shift). x·b must fit int64 (RangeError).
@@ -212,7 +213,7 @@ declare(Variant(
             Width("SRDHM(x·2^max(shift, 0), M)", "int32", "saturated"),
             Width("y + out_zero_point", "int64", "proven"),
             Width("out", "out_format", "saturated")),
-    roundings=(RoundingStep("SaturatingRoundingDoublingHighMul(x, M)", "half_away"),
+    roundings=(RoundingStep("SaturatingRoundingDoublingHighMul(x, M)", "half_up"),
                RoundingStep("RoundingDivideByPOT(·, -shift)", "half_away")),
     output="saturated",
     source="TFLite kernels/internal/common.h MultiplyByQuantizedMultiplier; gemmlowp "

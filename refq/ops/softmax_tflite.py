@@ -10,7 +10,7 @@ Pinned from gemmlowp fixed point (METHODS.md §3) with int32 intermediates throu
     rec = one_over_one_plus_x_for_x_in_0_1(shifted)    Q0.31 (Newton, 48/17 and -32/17, 3 steps)
     out = RDBPOT(SRDHM(rec, e), (12 - headroom) + 31 - 8) - 128, clamped to [-128, 127]
 
-Every multiply is SaturatingRoundingDoublingHighMul (ties away from zero), every shift
+Every multiply is SaturatingRoundingDoublingHighMul (ties toward +inf), every shift
 RoundingDivideByPOT, every left shift saturating, as gemmlowp. Output scale 1/256, zero
 point -128 (int8) or 0 with ``out_format`` uint8. Accuracy vs float: <= 1 LSB (tested).
 """
