@@ -41,6 +41,9 @@ def iree() -> IreeBackend:
     return backend
 
 
+# iree-compile of every committed case takes CPU-minutes: -m slow (the reference model's
+# golden-set test runs by default)
+@pytest.mark.slow
 def test_committed_golden_set_every_tensor_identical(iree: IreeBackend) -> None:
     cases = golden_cases(GOLDEN)
     kernels = [c for c in cases if "program" not in c.meta]
