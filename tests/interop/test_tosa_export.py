@@ -32,8 +32,11 @@ from refq.ops.table import KERNELS  # noqa: E402
 def test_every_variant_declares_a_translation_that_resolves() -> None:
     table = translations()
     assert set(table) == set(KERNELS)
-    # the binary32-with-zero-point and binary64 engine requantizations are refused by name
-    refused = {"requantize.fp32_zp", "requantize.fp64"}
+    # the binary32-with-zero-point and binary64 engine requantizations, and the hls4ml-style
+    # variants (ap_fixed types), are refused by name
+    refused = {"requantize.fp32_zp", "requantize.fp64", "requantize.ap_fixed",
+               "layernorm.hls4ml", "softmax.hls4ml_stable", "softmax.hls4ml_latency",
+               "softmax.hls4ml_legacy"}
     assert {k for k, v in table.items() if not v} == refused
     assert all(v.startswith("refq.interop.tosa.") for k, v in table.items() if k not in refused)
 
