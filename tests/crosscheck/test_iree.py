@@ -76,7 +76,12 @@ def test_every_variant_passes_and_the_iree_defect_is_named(iree: IreeBackend) ->
                                      ops=["layernorm.ibert"]).entries
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
-    assert {k for k, s in status.items() if s == "pass"} == set(KERNELS) - NOT_TRANSLATED
+    # hls4ml-style variants (ap_fixed types) declare no TOSA translation: skipped by name
+    other_family = {k for k in KERNELS if not tosa_cases.exportable(k)}
+    assert other_family and {status[k] for k in other_family} == {"skip"}
+    # layernorm.ibert passes (not "fixed?"): the avoiding backend drops the key-level entry
+    assert {k for k, s in status.items() if s == "pass"} == (
+        set(KERNELS) - NOT_TRANSLATED - other_family)
     assert {k for k, s in status.items() if s == "known"} == NOT_TRANSLATED
     regress = run_tosa_suite(iree, ops=[])
     assert regress.ok, regress.text()
@@ -116,6 +121,9 @@ def test_single_round_where_double_round_is_meant_is_caught(
     iree.precompile(wrong)
     report = run_suite(iree, golden=GOLDEN, generated=False, ops=["requantize.double"])
     failed = [e for e in report.entries if e.status == "fail"]
-    assert failed and all(e.key.startswith("requantize.tflite_double") for e in failed)
+    # the committed cases of the key (its directed corner cases too) and nothing else
+    assert failed and all(e.key.startswith(("requantize.tflite_double",
+                                            "requantize.double.corners.")) for e in failed)
+    assert any(e.key.startswith("requantize.tflite_double") for e in failed)
     m = failed[0].mismatches[0]
     assert abs(m.expected - m.got) == 1  # one rounding step off
