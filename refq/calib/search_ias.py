@@ -28,6 +28,7 @@ from refq.calib.metrics import Metric
 from refq.calib.quantile import Arith, check_arith, official_quantile_rows
 from refq.errors import SpecError
 from refq.quant import UniformQuantizer
+from refq.quant.arith import log_cr
 from refq.quant.sulq import ShiftUniformLog2Quantizer
 
 ACT_PERCENTILES: tuple[float, ...] = (0.999, 0.9999, 0.99999)
@@ -165,20 +166,24 @@ SulqArith = Literal["refq", "float64", "float32"]
 def _sulq_official_init(x: FloatArray, bits: int, etas: Sequence[float], arith: str
                         ) -> tuple[int, list[float], list[tuple[float, float]]]:
     """I&S-ViT ``LogSqrt2Quantizer.init_quantization_scale`` (quant/quantizer.py of
-    zysxmu/IaS-ViT 9300cea): for each η, y = ln(x + η)/ln(2) (its ``logk``), range = min/max
+    zysxmu/IaS-ViT 9300cea): for each η, y = ln(x + η)/ln(2) (its ``logk``; ln correctly
+    rounded, as torch's CPU log is wherever we measured it), range = min/max
     of y, the INIT form x̂ = 2^round(clamp(round((y - y_min)/Δ), 0, 2^b-1)·Δ + y_min) - η with
     Δ = (y_max - y_min)/(2^b - 1), score = mean |x - x̂|², first strictly smallest wins.
     Returns (index, scores, ranges)."""
     dt: Any = np.float64 if arith == "float64" else np.float32
+    is32 = dt is np.float32
     xa = np.asarray(x, dtype=dt)
-    ln2 = np.log(dt(2.0))
+    ln2 = dt(log_cr(np.array(2.0), "ln", is32))
     n = dt(2**bits - 1)
     best, idx = np.inf, 0
     scores: list[float] = []
     ranges: list[tuple[float, float]] = []
     for k, eta in enumerate(etas):
         with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log(xa + dt(eta)) / ln2
+            # ln correctly rounded (torch's CPU log is, here; NumPy's SIMD log is not: it
+            # is one ulp off at ln(0.992427062106646))
+            y = dt(log_cr(xa + dt(eta), "ln", is32)) / ln2
         hi, lo = y.max(), y.min()
         d = (hi - lo) / n
         q = np.clip(np.rint((y - lo) / d), dt(0), n)

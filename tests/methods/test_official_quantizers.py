@@ -104,18 +104,29 @@ def test_logsqrt2_init(seed: int, bits: int) -> None:
     assert (rec["index"], q.scale) == (k, _f(d))
 
 
-SULQ_LOG_ULPS: list[str] = []
-"""Cases where a SULQ range bound differs from torch's in the last bit (filled by the test;
-each one checked to come from ``np.log`` vs ``torch.log`` of that one value)."""
+def _torch_ln_is_correctly_rounded(t: float) -> bool:
+    """torch's CPU float64 ln(t) is the float64 nearest to ln(t) (decimal arithmetic at 60
+    digits, independent of refq and of NumPy)."""
+    import decimal
+
+    import torch
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        exact = decimal.Decimal(t).ln()
+        got = float(torch.log(torch.tensor(t, dtype=torch.float64)))
+        err = abs(decimal.Decimal(got) - exact)
+        return all(err <= abs(decimal.Decimal(n) - exact)
+                   for n in (np.nextafter(got, -np.inf), np.nextafter(got, np.inf)))
 
 
 @pytest.mark.parametrize("seed,bits", GRID)
 def test_sulq_init_and_code_forward(seed: int, bits: int) -> None:
-    """η and the code-form forward exactly; the y range (ln of the two extreme values over
-    ln 2) exactly unless the platform's log differs from torch's in the last bit there —
-    each such difference is traced to ``np.log`` vs ``torch.log`` of that one value."""
-    import torch
-
+    """η, the y range (ln of the two extreme values over ln 2) and the code-form forward,
+    exactly. refq's ln is correctly rounded; so is torch's CPU log at every value this grid
+    reaches (checked per value: a platform whose torch log is not would be skipped by name,
+    not passed). Seed 4, 8 bits pins the value where NumPy's SIMD log is one ulp off:
+    ln(0.992427062106646)."""
     from .oracles.repq_ias import SULQ_BIASES, sulq_forward, sulq_init
 
     p = softmax_probs(_rng(seed, bits, 3), (2, 2, 20, 20))
@@ -124,14 +135,10 @@ def test_sulq_init_and_code_forward(seed: int, bits: int) -> None:
     assert rec["index"] == st["chosen"]
     eta = SULQ_BIASES[st["chosen"]]
     assert q.eta == _f(st["delta"]) == float(np.float32(eta))
-    for ours, theirs, v in ((q.y_min, _f(st["minv"]), p.min()), (q.y_max, _f(st["maxv"]),
-                                                                     p.max())):
-        if ours != theirs:
-            ln2 = np.log(2.0)
-            assert ours == np.log(v + eta) / ln2
-            assert theirs == float(torch.log(_t(np.array(v + eta))) / torch.log(_t(np.array(2.0))))
-            assert abs(ours - theirs) <= np.spacing(abs(theirs))
-            SULQ_LOG_ULPS.append(f"seed {seed} bits {bits}")
+    for v in (p.min(), p.max()):
+        if not _torch_ln_is_correctly_rounded(float(v + eta)):
+            pytest.skip(f"torch's CPU log is not correctly rounded at {float(v + eta)!r}")
+    assert (q.y_min, q.y_max) == (_f(st["minv"]), _f(st["maxv"]))
     # the forward on the official parameters: η rounded to float32, the code form
     qo = ShiftUniformLog2Quantizer(bits, _f(st["delta"]), _f(st["minv"]), _f(st["maxv"]),
                                    "code")
