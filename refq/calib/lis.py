@@ -31,6 +31,7 @@ import numpy.typing as npt
 from refq.calib._common import FloatArray, check_bits
 from refq.calib.quantile import Arith, check_arith
 from refq.errors import SpecError
+from refq.quant.arith import log_cr
 
 IEXP_X0 = -0.6931
 """I-BERT's -ln 2 (as the sources write it)."""
@@ -40,8 +41,10 @@ IEXP_COEF = (0.35815147, 0.96963238, 1.0)
 
 
 def _log_round(v: FloatArray) -> FloatArray:
+    """round(log2 v) as FQ-ViT forms it: floor(log2 v) plus one where v - 2^floor ≥
+    2^(floor-1); log2 correctly rounded in v's precision (not NumPy's SIMD log2)."""
+    big = np.floor(log_cr(v, "log2", v.dtype == np.float32)).astype(v.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        big = np.floor(np.log2(v))
         extra = (v - np.exp2(big)) >= np.exp2(big - 1)
     return np.where(extra, big + 1, big)
 
