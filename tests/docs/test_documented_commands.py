@@ -5,7 +5,8 @@ are marked: tests/docs/marks.py; the convention for writers: tests/docs/README.m
 Each page's commands run in page order in a fresh scratch copy of the repository (its
 committed and untracked files, golden/ included), from the copy's root, with ``python`` and
 ``refq`` resolving to this interpreter and the copy's refq (PYTHONPATH), one BLAS thread,
-each required to exit 0. Quick commands must stay under FAST_CPU_SECONDS of CPU time.
+each required to exit 0. A quick command over FAST_CPU_SECONDS of CPU time is reported
+with a warning (a budget, not a verdict: CPU time grows on a loaded machine).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -164,9 +166,12 @@ def _run_page(page: str, tmp: Path, files: list[Path], full: bool) -> None:
             f"{c.id}: `{text}` exited {out.returncode}\n--- stdout\n{out.stdout[-4000:]}\n"
             f"--- stderr\n{out.stderr[-4000:]}"
         )
-        if not full and kind_of(c) == "fast":
-            assert cpu <= FAST_CPU_SECONDS, (
-                f"{c.id}: `{text}` took {cpu:.1f} CPU-s; mark it slow in tests/docs/marks.py")
+        if not full and kind_of(c) == "fast" and cpu > FAST_CPU_SECONDS:
+            # a budget signal, not a verdict: CPU time grows on a loaded machine, and speed
+            # is measured in tools/bench, never asserted in a test
+            warnings.warn(f"{c.id}: `{text}` took {cpu:.1f} CPU-s (budget "
+                          f"{FAST_CPU_SECONDS:.0f}); mark it slow in tests/docs/marks.py "
+                          f"if it does so on an idle machine", stacklevel=1)
 
 
 @pytest.mark.parametrize("page", FAST)
