@@ -230,8 +230,9 @@ def apply_log(
         r3 = r32.astype(np.float64)
         side = np.where(r > r3, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
         nb = np.nextafter(r32, side).astype(np.float64)
-        mid = (r3 + nb) / 2.0
-        amb = fin & (np.abs(r - mid) <= _LOG_ULPS * np.spacing(np.abs(r)))
+        with np.errstate(invalid="ignore"):  # ±inf, NaN (t <= 0): not finite, kept as is
+            mid = (r3 + nb) / 2.0
+            amb = fin & (np.abs(r - mid) <= _LOG_ULPS * np.spacing(np.abs(r)))
         out = r3.copy()
         for i in np.flatnonzero(amb.ravel()):
             out.ravel()[i] = _log_cr_scalar(float(ta.ravel()[i]), kind, True)
