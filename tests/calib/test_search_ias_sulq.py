@@ -6,9 +6,11 @@ that η and y range."""
 
 from __future__ import annotations
 
+import decimal
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from refq.calib import SULQ_ETAS, sulq_eta_search
@@ -27,9 +29,21 @@ def _sulq(x: np.ndarray, bits: int, eta: float, lo: float, hi: float,
     return out
 
 
+def _ln(v: float) -> float:
+    """ln v correctly rounded to float64 (a 40-digit decimal ln, then the correctly rounded
+    conversion; -inf at 0) — independent of NumPy's SIMD log, which can be one ulp off."""
+    if v == 0.0:
+        return -np.inf
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        return float(decimal.Decimal(v).ln())
+
+
 def _logk(t: np.ndarray) -> np.ndarray:
-    """I&S-ViT's ``logk(t, 2)``: ln(t) / ln(2) (quant/quantizer.py), not log2(t)."""
-    out: np.ndarray = np.log(t) / np.log(2.0)
+    """I&S-ViT's ``logk(t, 2)``: ln(t) / ln(2) (quant/quantizer.py), not log2(t); its ln is
+    torch's, correctly rounded on the CPUs measured."""
+    ln = np.vectorize(_ln, otypes=[np.float64])
+    out: np.ndarray = ln(np.asarray(t, dtype=np.float64)) / _ln(2.0)
     return out
 
 
@@ -78,6 +92,7 @@ def test_score_mode_code_picks_by_the_code_forms_own_mse(seed: int, bits: int) -
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), bits=st.sampled_from([3, 4, 6]),
        scale=st.floats(0.5, 4.0), mode=st.sampled_from(["paper", "code"]))
+@example(seed=410, bits=4, scale=2.0, mode="paper")  # NumPy's log is 1 ulp off at a y bound
 def test_official_flow_property(seed: int, bits: int, scale: float, mode: str) -> None:
     x = softmax_probs(np.random.default_rng(seed), (1, 1, 12, 16), scale=scale)
     eta, lo, hi, _ = _official(x, bits)
