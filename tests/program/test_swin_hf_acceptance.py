@@ -68,8 +68,7 @@ def hf_swin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
 
 
 @pytest.mark.parametrize("method", [
-    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS
-    if m != "fqvit"])  # fqvit's Swin placement (attn.logits) is refused by lower
+    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS])
 def test_hf_swin_every_method_integer_top1(hf_swin: tuple[Any, Any, Any], method: str) -> None:
     from refq.program import lower, run
 
@@ -82,5 +81,7 @@ def test_hf_swin_every_method_integer_top1(hf_swin: tuple[Any, Any, Any], method
     d = prog.tensors["head"]
     assert d.scale is not None
     yi = (out["head"] - d.zero_point) * d.scale
-    assert int((yi.argmax(1) != yq.argmax(1)).sum()) <= 1  # within 1 image in 50
+    differ = int((yi.argmax(1) != yq.argmax(1)).sum())
+    print(f"\n{method} W8A8: integer top-1 differs from fake-quant on {differ} of {N_TEST}")
+    assert differ <= 1  # within 1 image in 50
     assert len(np.unique(yq.argmax(1))) >= 2  # the comparison has classes to confuse
