@@ -6,8 +6,9 @@ input, every intermediate and the logits stored.
 heads (2, 4), window 4, 5 classes — stage 0 (8 x 8 tokens, 4 windows) shifts its second
 block (cyclic shift, shifted-window mask), stage 1 (4 x 4 tokens after a patch merging) has
 one window equal to the resolution (no shift). ``program.swin_tiny_random.minmax.w8a8``:
-swin_tiny_patch4_window7_224's full geometry, every intermediate. All three are extended
-cases (registered and verifiable by name, not committed: :data:`COMMITTED`).
+swin_tiny_patch4_window7_224's full geometry, every intermediate, is an extended
+case (registered and verifiable by name, not committed); the two small ones are committed
+(:data:`COMMITTED`).
 
 Weights: :func:`refq.nn.factory.random_params` with the case's seed (N(0, 0.02^2), LayerNorm
 weights 1 + N(0, 0.1^2)); images: ``numpy default_rng(seed).integers(0, 256)`` as uint8,
@@ -33,10 +34,9 @@ SMALL = SwinConfig(name="swin_random", img_size=16, patch_size=2, embed_dim=8, d
                    num_heads=(2, 4), window_size=4, num_classes=5)
 SEED = 11
 N_CALIB = 4
-COMMITTED = False
-"""The small cases are about 0.95 MiB each (meta.json's program alone is 0.55 MB: four GELU
-tables of 4096 entries, per-channel multipliers), together most of what golden/'s 20 MiB
-budget leaves: registered and verifiable by name, not committed (True commits both)."""
+COMMITTED = True
+"""The small cases are committed: about 0.7 MiB each (meta.json's program with four GELU
+tables of 4096 entries is 0.3 MB, its number arrays one line each)."""
 
 
 @lru_cache(maxsize=4)

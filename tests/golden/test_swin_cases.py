@@ -18,6 +18,7 @@ from refq.golden.registry import cases
 from refq.golden.verify import verify
 
 NAMES = ("program.swin_random.minmax.w8a8", "program.swin_random.minmax.w4a4")
+COMMITTED = Path(__file__).resolve().parents[2] / "golden"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,8 @@ def test_registered() -> None:
     table = cases()
     for n in (*NAMES, "program.swin_tiny_random.minmax.w8a8"):
         assert n in table and table[n].kind == "program"
+    assert all(table[n].committed for n in NAMES)
+    assert not table["program.swin_tiny_random.minmax.w8a8"].committed
 
 
 def test_generated_cases_verify(swin_set: Path) -> None:
@@ -72,11 +75,15 @@ def test_tampered_intermediate_is_caught(swin_set: Path, tmp_path: Path) -> None
 @pytest.mark.torch
 @pytest.mark.skipif(os.environ.get("CI") != "true" and not __import__("importlib").util
                     .find_spec("torch"), reason="torch not installed (CI installs it)")
-def test_torch_interpreter_reproduces_every_stored_tensor(swin_set: Path) -> None:
+@pytest.mark.parametrize("where", ["generated", "committed"])
+def test_torch_interpreter_reproduces_every_stored_tensor(swin_set: Path, where: str) -> None:
+    """From a freshly generated set and from the committed golden/ folder (both cases are
+    committed)."""
     from refq.crosscheck.adapters.torch_program import run_program_torch
 
+    root = swin_set if where == "generated" else COMMITTED
     for name in NAMES:
-        case = read_case(swin_set / name)
+        case = read_case(root / name)
         prog, inputs = program_of(case)
         got = run_program_torch(prog, inputs)
         stored = {n: t.values for n, t in case.tensors.items()
