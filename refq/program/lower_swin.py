@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from refq.errors import SpecError
-from refq.intmath import INT32, UINT8, IntFormat
+from refq.intmath import UINT8, IntFormat
 from refq.nn.configs import SwinConfig
 from refq.nn.swin import relative_position_index, shift_mask
+from refq.ops.softmax_ibert import IExpParams
 from refq.program.lower_blocks import attention, layernorm, mlp, residual_add
 from refq.program.lower_quant import F64, MARGIN, Acc, Act, Builder, fmt_for
 
@@ -231,9 +232,8 @@ def _iexp_clamp(b: Builder, tap: str, x: Act) -> int | None:
     """n·x0_int of an i-exp softmax variant (ibert, lis) at ``x``'s scale, else None."""
     v = b.variant("softmax")
     q = b.spec.activations.get(tap.rsplit(".attn.", 1)[0] + ".attn.softmax")
-    p = b.place(v, tap, x.scale, INT32, q is not None).params
-    x0, nn = getattr(p, "x0_int", None), getattr(p, "n", None)
-    return None if x0 is None or nn is None else int(x0) * int(nn)
+    p = b.place(v, tap, x.scale, x.fmt, q is not None).params
+    return int(p.x0_int) * int(p.n) if isinstance(p, IExpParams) else None
 
 
 def masked_value(b: Builder, tap: str, x: Act) -> int:

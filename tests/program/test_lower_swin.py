@@ -294,3 +294,22 @@ def test_swin_tiny_geometry_lowers_and_runs() -> None:
     out = run(prog, {"input": image}, keep="outputs")
     assert out["head"].shape == (1, 1000)
     assert prog.tensors["layers.3.downsample.in"].fmt.bits == 16
+
+
+@pytest.mark.parametrize("kernels", [None, "ibert", "ivit", "tflite"])
+def test_quantized_logits_under_every_profile(swin, kernels: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A quantizer on ``attn.logits`` (fqvit with a float-softmax log2 quantizer, so any
+    softmax variant may sit) lowers under every kernel profile: the masked lanes hold one
+    code below the logits' codes and the variant gives them exactly 0 (proven at lowering
+    time, and seen in the run)."""
+    x = pixels(N_CAL)
+    spec = quantize_model(swin, "fqvit", 8, 8, x, softmax="log2")
+    prog = lower(swin, spec, x, kernels=kernels)
+    pre = "layers.0.blocks.1.attn."
+    assert "proven to give masked lanes exactly 0" in prog.meta["notes"][pre + "masked"]
+    out = run(prog, {"input": pixels(2, seed=9)})
+    sel = np.broadcast_to(np.tile(shift_mask(8, 4, 2) != 0, (2, 1, 1))[:, None],
+                          out[pre + "masked"].shape)
+    raw = next(n for n in (pre + "softmax.raw", pre + "softmax") if n in out)
+    d = prog.tensors[raw]
+    assert np.all(out[raw][sel] == d.zero_point) and np.any(out[raw][~sel] != d.zero_point)
