@@ -64,7 +64,7 @@ from refq.calib.metrics import WeightedMSE, weighted_mse
 from refq.errors import SpecError
 from refq.nn.backward import cross_entropy_logits, kl_logits
 from refq.nn.configs import SwinConfig
-from refq.nn.grad_swin import swin_op_output_grads
+from refq.nn.grad_swin import swin_backward, swin_forward_tapped, swin_op_output_grads
 from refq.nn.grad_vit import (
     vit_backward,
     vit_forward_cached,
@@ -87,11 +87,20 @@ def fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[str, FloatA
     (true Fisher: an expectation over labels drawn from the model's own softmax; the sum over
     images is that of the per-image KL, no 1/B). At the FP point
     ``Σ_b KL(p_b || p_b(O + ε e_j)) = ½ w_j ε² + O(ε³)``. Float64; one forward pass and one
-    backward pass per class (:func:`refq.nn.grad_vit.vit_backward` with
-    ``dL/dlogits[b] = p[b] - onehot(y)``).
+    backward pass per class (:func:`refq.nn.grad_vit.vit_backward`, Swin:
+    :func:`refq.nn.grad_swin.swin_backward`, with ``dL/dlogits[b] = p[b] - onehot(y)``);
+    a Swin window op's weight has the (B·W, ...) layout of its output, an image's W
+    windows consecutive.
     """
-    x = np.asarray(calib_images, dtype=np.float64)
-    logits, cache = vit_forward_cached(model, x)
+    backward: Callable[[FloatArray], dict[str, FloatArray]]
+    if isinstance(model.config, SwinConfig):
+        logits, taps = swin_forward_tapped(model, calib_images)
+        def backward(gl: FloatArray) -> dict[str, FloatArray]:
+            return swin_backward(model, taps, gl)
+    else:
+        logits, cache = vit_forward_cached(model, np.asarray(calib_images, dtype=np.float64))
+        def backward(gl: FloatArray) -> dict[str, FloatArray]:
+            return vit_backward(model, cache, gl)
     z = logits - logits.max(axis=-1, keepdims=True)
     prob = np.exp(z)
     prob /= prob.sum(axis=-1, keepdims=True)
@@ -100,8 +109,10 @@ def fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[str, FloatA
         gl = prob.copy()
         gl[:, y] -= 1.0
         py = prob[:, y]
-        for op, g in vit_backward(model, cache, gl).items():
-            term = py.reshape((-1,) + (1,) * (g.ndim - 1)) * (g * g)
+        for op, g in backward(gl).items():
+            # Swin's window ops are batched over B·W windows, an image's W consecutive
+            pb = np.repeat(py, g.shape[0] // py.shape[0])
+            term = pb.reshape((-1,) + (1,) * (g.ndim - 1)) * (g * g)
             w[op] = term if op not in w else w[op] + term
     return w
 
@@ -149,7 +160,10 @@ def balanced_fisher_diagonal(model: Any, calib_images: npt.ArrayLike) -> dict[st
     WHICH elements of an image matter and drops its choice of which images matter. Cost as
     :func:`fisher_diagonal`. Float64.
     """
-    return {op: balance_images(v) for op, v in fisher_diagonal(model, calib_images).items()}
+    b = int(np.asarray(calib_images).shape[0])
+    # per image: a Swin window op's (B·W, ...) weight is balanced over all W windows of it
+    return {op: balance_images(v.reshape(b, -1)).reshape(v.shape)
+            for op, v in fisher_diagonal(model, calib_images).items()}
 
 
 def layer_output_grads(
@@ -274,9 +288,10 @@ def sequential_state(
     ``L = mean_b KL(softmax(pred_fp) || softmax(pred))`` (the official
     ``F.kl_div(log_softmax(pred), softmax(pred_fp), reduction="batchmean")``,
     ``dL/dpred = (softmax(pred) - softmax(pred_fp)) / B``) to every op output through
-    :func:`refq.nn.grad_vit.vit_backward` at the partially quantized
-    activations (:func:`refq.nn.grad_vit.vit_forward_tapped`; ``pred_fp`` = the float
-    model's logits on the same images, same order).
+    :func:`refq.nn.grad_vit.vit_backward` (Swin: :func:`refq.nn.grad_swin.swin_backward`)
+    at the partially quantized activations (:func:`refq.nn.grad_vit.vit_forward_tapped`,
+    :func:`refq.nn.grad_swin.swin_forward_tapped`; ``pred_fp`` = the float model's logits
+    on the same images, same order).
 
     Exact vs approximate: the backward treats fake quantization as the identity, so
     ``grads[op]`` is the exact gradient of the KL (float64) for every op whose output reaches
@@ -287,14 +302,20 @@ def sequential_state(
     backward is skipped when ``grads`` is False: 1). Float64 (SpecError for a float32
     model or a logits shape mismatch).
     """
-    x = np.asarray(calib_images, dtype=np.float64)
     model_q, tap = fake_quantized_model(model, weights, activations)
-    logits, cache, taps = vit_forward_tapped(model_q, x, tap)
+    swin = isinstance(model.config, SwinConfig)
+    if swin:
+        logits, taps = swin_forward_tapped(model_q, calib_images, tap)
+    else:
+        logits, cache, taps = vit_forward_tapped(
+            model_q, np.asarray(calib_images, dtype=np.float64), tap)
     pf = np.asarray(pred_fp, dtype=np.float64)
     if pf.shape != logits.shape:
         raise SpecError(f"sequential_state: pred_fp shape {pf.shape} != logits {logits.shape}")
     kl, gl = kl_logits(pf, logits)
-    g = vit_backward(model_q, cache, gl) if grads else None
+    g = None
+    if grads:
+        g = swin_backward(model_q, taps, gl) if swin else vit_backward(model_q, cache, gl)
     return SequentialState(logits, taps, kl, g)
 
 

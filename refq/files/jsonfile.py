@@ -28,6 +28,34 @@ def json_bytes(obj: Any) -> bytes:
             + "\n").encode()
 
 
+def json_bytes_flat_arrays(obj: Any) -> bytes:
+    """:func:`json_bytes` except that an array holding no object or array is written on
+    one line, without spaces (``[1,-2,3]``): the same JSON value, parsed identically,
+    without a line per number of a long table (golden case ``meta.json``: GELU tables,
+    thresholds, per-channel multipliers)."""
+    def dump(o: Any, ind: str) -> str:
+        if isinstance(o, dict):
+            if not o:
+                return "{}"
+            inner = ind + "  "
+            items = [f"{inner}{_scalar(k)}: {dump(o[k], inner)}" for k in sorted(o)]
+            return "{\n" + ",\n".join(items) + "\n" + ind + "}"
+        if isinstance(o, (list, tuple)):
+            if all(not isinstance(v, (dict, list, tuple)) for v in o):
+                return "[" + ",".join(_scalar(v) for v in o) + "]"
+            inner = ind + "  "
+            return "[\n" + ",\n".join(inner + dump(v, inner) for v in o) + "\n" + ind + "]"
+        return _scalar(o)
+
+    return (dump(obj, "") + "\n").encode()
+
+
+def _scalar(v: Any) -> str:
+    if not isinstance(v, (str, int, float, bool)) and v is not None:
+        raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+    return json.dumps(v, ensure_ascii=True, allow_nan=False)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -89,4 +117,5 @@ def load_json(path: Path | str, limit: int = JSON_LIMIT, root: Path | None = Non
     return parse_json(read_bytes(path, limit, root, error, what), path, error)
 
 
-__all__ = ["JSON_LIMIT", "json_bytes", "load_json", "parse_json", "sha256_bytes", "sha256_file"]
+__all__ = ["JSON_LIMIT", "json_bytes", "json_bytes_flat_arrays", "load_json", "parse_json",
+           "sha256_bytes", "sha256_file"]

@@ -13,7 +13,15 @@ import numpy.typing as npt
 
 from refq._version import __version__
 from refq.errors import GoldenError, SpecError
-from refq.files import atomic_folder, json_bytes, load_json, npy_bytes, read_bytes, require_folder
+from refq.files import (
+    atomic_folder,
+    json_bytes,
+    json_bytes_flat_arrays,
+    load_json,
+    npy_bytes,
+    read_bytes,
+    require_folder,
+)
 from refq.files.npy import NPY_LIMIT, parse_header, parse_npy
 from refq.files.safe import MiB
 from refq.files.schema import validate
@@ -104,7 +112,7 @@ def write_case_files(case: Case, folder: Path) -> list[Path]:
     """Write ``case``'s files into the existing, empty ``folder`` (inside an atomic write of
     a whole set); returns the files written."""
     written = [folder / "meta.json"]
-    written[0].write_bytes(json_bytes(case.full_meta()))
+    written[0].write_bytes(json_bytes_flat_arrays(case.full_meta()))
     for name, t in sorted(case.tensors.items()):
         path = folder / f"{name}.npy"
         path.write_bytes(npy_bytes(t.values))

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refq.errors import GoldenError
-from refq.files import json_bytes, read_bytes
+from refq.files import json_bytes, json_bytes_flat_arrays, read_bytes
 from refq.golden.case import META_LIMIT, read_case
 from refq.golden.compare import compare_tensor
 from refq.golden.manifest import check_files, read_manifest
@@ -60,7 +60,10 @@ def _compare_case(root: Path, name: str, res: CaseResult) -> None:
         res.problems.append(str(exc))
         return
     stored_meta = read_bytes(root / name / "meta.json", META_LIMIT, root, GoldenError)
-    if json_bytes(fresh.full_meta()) != stored_meta:
+    meta = fresh.full_meta()
+    # canonical JSON with one-line number arrays; the fully indented form that refq wrote
+    # before (the same JSON value) is accepted too
+    if stored_meta not in (json_bytes_flat_arrays(meta), json_bytes(meta)):
         res.problems.append(f"{name}/meta.json: differs from the re-computed case")
     for tname in sorted(set(stored.tensors) | set(fresh.tensors)):
         if tname not in fresh.tensors or tname not in stored.tensors:

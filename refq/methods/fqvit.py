@@ -18,6 +18,11 @@ Reproduced by default:
   input) is NOT quantized;
 - LayerNorm inputs (``embed``, ``blocks.i.add1``, ``blocks.i.add2``): PTF
   (:func:`refq.calib.ptf_alpha_search`);
+- Swin (``models/swin_quant.py``, docs/methods.md "fqvit on Swin"): also the
+  relative position bias table (``qact_table``), the logits after the bias (``qact2``, the
+  LIS input scale; the shift mask is added after it), the patch embedding's LayerNorm input
+  and output (uniform), the patch merging's LayerNorm output (uniform) and reduction output
+  (``PatchMerging.qact2``: PTF, the next stage's LayerNorm input), the pooled features;
 - the activation quantizers' forward as FQ-ViT's ``round(x/s + z)`` (the zero point added
   before rounding: ``zp_in_round``, PTF ``mode="code"``);
 - the softmax: the log-int softmax of the quantized logits (uint4 log2 codes;
@@ -88,7 +93,10 @@ def run(ctx: Ctx, o: FQViTOptions, seed: int = 0) -> QuantSpec:
     names = set(ctx.model.tap_names())
     ln_out = ctx.layernorm_output_taps()
     ln_in = ctx.layernorm_input_taps()
-    sums = ctx.residual_sum_taps() if o.ptf else []
+    # PTF (FQ-ViT's QAct with the A_LN observer): the residual sums and, on Swin, the patch
+    # merging's reduction output (``PatchMerging.qact2``), the next stage's residual stream
+    sums = [*ctx.residual_sum_taps(), *(op.output for op in ctx.ops
+                                         if op.role == "reduction")] if o.ptf else []
     qkv_out = [op.output for op in ctx.ops if op.role == "qkv"]
     # op outputs FQ-ViT quantizes: the attention logits (softmax input; Swin: also after
     # the relative position bias), proj, fc2, patch merging (Swin) and the logits
@@ -99,7 +107,7 @@ def run(ctx: Ctx, o: FQViTOptions, seed: int = 0) -> QuantSpec:
     softmax_taps = ctx.taps_of_kind("post_softmax")
     plain = [t for t in ctx.op_input_taps()
              if t not in softmax_taps and not _is_qkv_part(ctx, t)]
-    uniform = sorted({*plain, *outs, *ln_out, *(t for t in ln_in if t not in sums)})
+    uniform = sorted({*plain, *outs, *ln_out, *ln_in} - set(sums))
     ranged = sorted({*uniform, *qkv_out, *sums, "patch_embed"})
     rows = ctx.head_rows()
     lo: dict[str, float] = {}

@@ -32,7 +32,7 @@ from refq.nn.backward import (
 )
 from refq.nn.configs import SwinConfig
 from refq.nn.grad_vit import LossGrad
-from refq.nn.layers import FloatArray
+from refq.nn.layers import FloatArray, TapFn
 from refq.nn.swin import patch_merge, window_partition, window_reverse
 
 
@@ -95,27 +95,39 @@ def _block_backward(cfg: SwinConfig, p: dict[str, FloatArray], taps: dict[str, F
     return gx
 
 
-def swin_op_output_grads(model: Any, images: Any, loss_grad: LossGrad
-                         ) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """``(logits, {op name: dL/d(op output)})`` of a float64 Swin (module docstring)."""
+def swin_forward_tapped(model: Any, images: Any, tap: TapFn | None = None
+                        ) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """``(logits, taps)``: the model's own forward (``forward_with_taps`` with the hook
+    ``tap``, every tap recorded after replacement), float64; the input of
+    :func:`swin_backward`. Integer pixels carried as floats are passed as uint8 (a model
+    with its normalisation folded takes uint8 pixels). SpecError for a model that is not a
+    float64 Swin."""
     cfg = model.config
     if not isinstance(cfg, SwinConfig):
-        raise SpecError(f"swin_op_output_grads: {cfg.name} is not a Swin")
+        raise SpecError(f"swin_forward_tapped: {cfg.name} is not a Swin")
     if np.dtype(model.dtype) != np.float64:
-        raise SpecError(f"swin_op_output_grads: needs a float64 model, got {model.dtype}")
+        raise SpecError(f"swin_forward_tapped: needs a float64 model, got {model.dtype}")
     x = np.asarray(images)
     if model.pixel_input and x.dtype.kind == "f":  # integer pixels carried as floats
         if not bool(np.all((x == np.rint(x)) & (x >= 0) & (x <= 255))):
-            raise SpecError("swin_op_output_grads: this model takes uint8 pixels")
+            raise SpecError("swin_forward_tapped: this model takes uint8 pixels")
         x = x.astype(np.uint8)
-    logits, t = model.forward_with_taps(x)
+    logits, t = model.forward_with_taps(x, tap=tap)
     taps = {k: np.asarray(v, dtype=np.float64) for k, v in t.items()}
+    return np.asarray(logits, dtype=np.float64), taps
+
+
+def swin_backward(model: Any, taps: dict[str, FloatArray], logits_grad: FloatArray
+                  ) -> dict[str, FloatArray]:
+    """``{op name: dL/d(op output)}`` from the taps of :func:`swin_forward_tapped` and
+    ``logits_grad = dL/dlogits`` (B, K) (module docstring); ``taps`` is not modified, so
+    several backward passes (one per class: the Fisher diagonal) share one forward."""
+    cfg = model.config
     p = {k: np.asarray(v, dtype=np.float64) for k, v in model.params.items()}
-    logits = np.asarray(logits, dtype=np.float64)
-    gl = np.asarray(loss_grad(logits), dtype=np.float64)
-    if gl.shape != logits.shape:
-        raise SpecError(f"swin_op_output_grads: loss gradient shape {gl.shape} != logits "
-                        f"{logits.shape}")
+    gl = np.asarray(logits_grad, dtype=np.float64)
+    if gl.shape != taps["head"].shape:
+        raise SpecError(f"swin_backward: loss gradient shape {gl.shape} != logits "
+                        f"{taps['head'].shape}")
     out: dict[str, FloatArray] = {"head": gl}
     gpool, _, _ = linear_backward(taps["pool"], p["head.fc.weight"], gl)
     ntok = taps["norm"].shape[1]
@@ -142,7 +154,18 @@ def swin_op_output_grads(model: Any, images: Any, loss_grad: LossGrad
             g = _unmerge(gm, cfg.stage_resolution(st))
     out["patch_embed.proj"] = layernorm_backward(
         taps["patch_embed"], p["patch_embed.norm.weight"], cfg.ln_eps, g)[0]
-    return logits, out
+    return out
 
 
-__all__ = ["swin_op_output_grads"]
+def swin_op_output_grads(model: Any, images: Any, loss_grad: LossGrad
+                         ) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """``(logits, {op name: dL/d(op output)})`` of a float64 Swin (module docstring)."""
+    logits, taps = swin_forward_tapped(model, images)
+    gl = np.asarray(loss_grad(logits), dtype=np.float64)
+    if gl.shape != logits.shape:
+        raise SpecError(f"swin_op_output_grads: loss gradient shape {gl.shape} != logits "
+                        f"{logits.shape}")
+    return logits, swin_backward(model, taps, gl)
+
+
+__all__ = ["swin_backward", "swin_forward_tapped", "swin_op_output_grads"]

@@ -31,6 +31,7 @@ The pieces beyond a ViT block (docs/lowering.md, "Swin"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +41,18 @@ from refq.errors import SpecError
 from refq.intmath import UINT8, IntFormat
 from refq.nn.configs import SwinConfig
 from refq.nn.swin import relative_position_index, shift_mask
+from refq.ops.softmax_ibert import IExpParams
 from refq.program.lower_blocks import attention, layernorm, mlp, residual_add
-from refq.program.lower_quant import MARGIN, Acc, Act, Builder, fmt_for
+from refq.program.lower_quant import F64, MARGIN, Acc, Act, Builder, fmt_for
 
 MASK_GAP = 32.0
 """Real distance (in logit units) by which every masked lane lies below every unmasked one:
 exp(-32) < 2^-46, far below half an LSB of any softmax output of <= 16 bits."""
 
+FINE_BITS = 8
+"""Quantized logits (FQ-ViT): q@k's codes are shifted left by this many bits and the
+relative position bias rounded (half_even) to that finer grid, before the logits
+quantizer's thresholds (a bias error of at most 2^-9 of q@k's scale)."""
 LOGIT_BITS = 32
 MERGE_BITS = 16
 """Width of the patch merging's input: the int20 residual stream is requantized (dyadic,
@@ -76,30 +82,55 @@ def embed(b: Builder, cfg: SwinConfig) -> Act:
     return layernorm(b, pe, "patch_embed.norm", "patch_embed.norm")
 
 
-def mask_proof(b: Builder, tap: str, x: Act, lo: int, hi: int, n: int) -> None:
+SWEEP_SPAN = 1024
+"""Unmasked ranges of at most this many codes get the sweep proof of :func:`mask_proof`."""
+
+
+def mask_proof(b: Builder, tap: str, x: Act, lo: int, hi: int, n: int,
+               masked: int | None = None) -> None:
     """Prove that the chosen softmax variant gives a masked lane exactly 0.
 
-    Every softmax variant computes a lane's output from e = E(x_lane - max) and the row's
-    Σe, with E nondecreasing and the output 0 when e = 0; a row's max is >= ``lo`` (the
-    smallest unmasked value: the diagonal lane is never masked) and <= ``hi`` (the largest),
-    and every lane is >= the masked value m = ``x.fmt.min``. So the masked lane's output is
-    largest on the rows ``[u, m, ..., m]`` (n lanes) for u in [lo, hi]. The variant is run on all of
-    them (exact integers); any nonzero masked output raises SpecError naming the variant.
+    Every softmax variant computes a lane's output from its own e = E(x_lane - max) and
+    the row's Σe, non-increasing in Σe for a fixed e (a larger sum only lowers a lane's
+    share), and a row's max is an unmasked lane in [``lo``, ``hi``] (the diagonal lane is
+    never masked, and the masked value m = ``masked`` (default ``x.fmt.min``) lies below
+    ``lo``). For a row max u, the masked lane's output is therefore largest where Σe is
+    smallest: the row ``[u, m, w, ..., w]`` (n lanes) with w the value in {m} ∪ [lo, u]
+    of least E(w - u). Where [lo, hi] spans at most :data:`SWEEP_SPAN` codes every such
+    row is run (every u and w: no assumption on E); on a wider range E is nondecreasing in
+    every variant here and w = m, the rows ``[u, m, ..., m]``. The variant is run on those
+    rows (exact integers); a nonzero masked output (for a variant whose output is codes,
+    ``extra["decode"]``: a code that does not decode to 0) raises SpecError naming the
+    variant.
     """
     v = b.variant("softmax")
     q = b.spec.activations.get(tap.rsplit(".attn.", 1)[0] + ".attn.softmax")
     placed = b.place(v, tap, x.scale, x.fmt, q is not None)
-    u = np.arange(lo, hi + 1, dtype=np.int64)
-    rows = np.full((u.size, n), x.fmt.min, dtype=np.int64)
+    m = x.fmt.min if masked is None else masked
+    if not m < lo:
+        raise SpecError(f"lower: {tap}: the masked value {m} is not below the unmasked "
+                        f"range [{lo}, {hi}]")
+    if hi - lo < SWEEP_SPAN:
+        uu, ww = np.meshgrid(np.arange(lo, hi + 1), np.arange(lo, hi + 1), indexing="ij")
+        keep = ww <= uu
+        u = np.concatenate([np.arange(lo, hi + 1), uu[keep]]).astype(np.int64)
+        w = np.concatenate([np.full(hi - lo + 1, m), ww[keep]]).astype(np.int64)
+    else:
+        u = np.arange(lo, hi + 1, dtype=np.int64)
+        w = np.full(u.size, m, dtype=np.int64)
+    rows = np.repeat(w[:, None], n, axis=1)
     rows[:, 0] = u
+    rows[:, 1] = m
     out = np.asarray(v.compute({v.inputs[0]: rows}, placed.params))
-    bad = out[:, 1:] != placed.zp
+    decode = placed.extra.get("decode")
+    val = out[:, 1] if decode is None else np.asarray(decode, dtype=np.int64)[out[:, 1]]
+    bad = val != (placed.zp if decode is None else 0)
     if bool(bad.any()):
-        i = int(np.argmax(bad.any(axis=1)))
-        raise SpecError(f"lower: {v.key} at {tap}: a masked lane (logit code {x.fmt.min}) "
+        i = int(np.argmax(bad))
+        raise SpecError(f"lower: {v.key} at {tap}: a masked lane (logit code {m}) "
                         f"gets {int(out[i, 1])}, not 0, beside a row max {int(u[i])}: the "
                         "shifted-window mask would not be exact")
-    b.notes[tap] = (f"shifted-window mask: masked lanes at {x.fmt.min}, unmasked in "
+    b.notes[tap] = (f"shifted-window mask: masked lanes at {m}, unmasked in "
                     f"[{lo}, {hi}], {v.key} proven to give masked lanes exactly 0")
 
 
@@ -113,12 +144,11 @@ def window_logits(b: Builder, cfg: SwinConfig, st: int, j: int) -> Callable[[Act
 
     def fn(qk: Act) -> Act:
         tap = a + "logits"
-        if tap in b.spec.activations:
-            raise SpecError(f"lower: {tap}: a quantizer on Swin's attention logits is not "
-                            "lowered (quantize attn.q@k or attn.softmax)")
         table = np.asarray(b.params[a + "relative_position_bias_table"], dtype=np.float64)
         bias = table[relative_position_index(w).reshape(-1)].reshape(n, n, heads)
         bias = bias.transpose(2, 0, 1)
+        if tap in b.spec.activations:
+            return quantized_logits(b, qk, bias, a, r, w, shift)
         bq = np.rint(bias / qk.scale).astype(np.int64) - qk.zp  # rint: half_even
         bc = b.const(a + "rel_bias", bq, doc="relative position bias at the q@k tap's scale "
                      "(half_even) minus its zero point")
@@ -151,6 +181,69 @@ def window_logits(b: Builder, cfg: SwinConfig, st: int, j: int) -> Callable[[Act
         return out
 
     return fn
+
+
+def quantized_logits(b: Builder, qk: Act, bias: F64, a: str, r: int, w: int,
+                     shift: int) -> Act:
+    """The spec quantizes ``attn.logits`` (FQ-ViT: ``qact2`` on q@k plus the bias): q@k's
+    codes on a 2^-:data:`FINE_BITS` finer grid plus the bias there (half_even), then the
+    logits quantizer by exact thresholds (its codes); in a shifted block the masked lanes
+    become one value ``m`` below every code (module docstring, :func:`masked_value`),
+    proven to give 0 (:func:`mask_proof`)."""
+    tap = a + "logits"
+    heads, n = bias.shape[0], bias.shape[-1]
+    shape = (-1, heads, n, n)
+    sg = qk.scale / 2.0**FINE_BITS
+    fine = a + "q@k.fine"
+    ffmt = fmt_for(qk.fmt.min << FINE_BITS, qk.fmt.max << FINE_BITS)
+    b.value(fine, shape, ffmt, sg, qk.zp << FINE_BITS)
+    b.move("shift_left", [qk.name], [fine], a + "rel_bias", shift=FINE_BITS)
+    bq = np.rint(bias / sg).astype(np.int64) - (qk.zp << FINE_BITS)  # rint: half_even
+    bc = b.const(a + "rel_bias", bq, doc=f"relative position bias at 2^-{FINE_BITS} of the "
+                 "q@k tap's scale (half_even) minus its zero point there")
+    sfmt = fmt_for(ffmt.min + int(bq.min()), ffmt.max + int(bq.max()))
+    sname = a + "logits.acc"
+    b.value(sname, shape, sfmt, sg)
+    b.move("add_exact", [fine, bc], [sname], a + "rel_bias")
+    x = b.to_tap(Acc(sname, np.array([sg]), sfmt, shape), tap)
+    if not shift:
+        return x
+    masked = a + "masked"
+    mask = shift_mask(r, w, shift) != 0
+    if bool(np.any(np.diagonal(mask, axis1=1, axis2=2))):
+        raise SpecError(f"lower: {masked}: a token is masked from itself")  # pragma: no cover
+    lo, hi = x.fmt.min, x.fmt.max
+    m = masked_value(b, masked, x)
+    fmt = fmt_for(m, hi)
+    mc = b.const(a + "mask", mask.astype(np.int64), IntFormat(2, True),
+                 "1 where a lane is masked (tokens of different regions)")
+    b.value(masked, shape, fmt, x.scale, x.zp)
+    b.move("window_mask", [x.name, mc], [masked], masked, value=m)
+    out = Act(masked, x.scale, x.zp, fmt, shape)
+    mask_proof(b, masked, out, lo, hi, n, masked=m)
+    clamp = _iexp_clamp(b, masked, x)
+    if clamp is not None and (hi - lo) - 100.0 / x.scale <= clamp:
+        b.notes[masked] += ("; i-exp clamp reached, as by the float model's logit - 100 at "
+                            "this scale (the same e for every masked lane)")
+    return out
+
+
+def _iexp_clamp(b: Builder, tap: str, x: Act) -> int | None:
+    """n·x0_int of an i-exp softmax variant (ibert, lis) at ``x``'s scale, else None."""
+    v = b.variant("softmax")
+    q = b.spec.activations.get(tap.rsplit(".attn.", 1)[0] + ".attn.softmax")
+    p = b.place(v, tap, x.scale, x.fmt, q is not None).params
+    return int(p.x0_int) * int(p.n) if isinstance(p, IExpParams) else None
+
+
+def masked_value(b: Builder, tap: str, x: Act) -> int:
+    """The code of a masked lane next to quantized logits ``x`` (codes in [lo, hi]):
+    ``lo`` minus the larger of ⌈MASK_GAP / S⌉ and, for an i-exp softmax (ibert, lis), the
+    i-exp clamp n·|x0_int| — so that x - max is at or past the clamp on every row, where
+    FQ-ViT's float logit - 100 also lies (e = c_int there, as in its forward)."""
+    clamp = _iexp_clamp(b, tap, x)
+    gap = math.ceil(MASK_GAP / x.scale)
+    return x.fmt.min - max(gap, 0 if clamp is None else -clamp)
 
 
 def block(b: Builder, h: Act, cfg: SwinConfig, st: int, j: int) -> Act:
@@ -220,5 +313,5 @@ def lower_swin(b: Builder, cfg: SwinConfig) -> str:
     return head(b, h, cfg)
 
 
-__all__ = ["MASK_GAP", "block", "embed", "head", "lower_swin", "mask_proof", "merge",
-           "window_logits"]
+__all__ = ["FINE_BITS", "MASK_GAP", "SWEEP_SPAN", "block", "embed", "head", "lower_swin",
+           "mask_proof", "masked_value", "merge", "quantized_logits", "window_logits"]

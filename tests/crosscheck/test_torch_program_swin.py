@@ -1,7 +1,8 @@
 """Lowered Swin programs (windows, cyclic shift, relative position bias, shifted-window mask,
 patch merging, integer mean pooling) run in torch int64 ops
 (refq.crosscheck.adapters.torch_program) agree with refq.program.run on EVERY intermediate
-tensor, bit for bit — at W8A8 and W4A4, under every kernel profile.
+tensor, bit for bit — at W8A8 and W4A4, under every kernel profile, and fqvit's program
+(quantized logits, the log-int softmax beside the shifted-window mask).
 
 Device: ``REFQ_TORCH_DEVICE`` (default "cpu")."""
 
@@ -64,7 +65,7 @@ def _lowered(swin: tuple[Any, Any, Any], method: str, bits: int, kernels: str | 
 
 @pytest.mark.parametrize("method,bits,kernels", [
     ("minmax", 8, None), ("minmax", 4, None), ("repq", 4, None), ("tsptq", 8, None),
-    ("minmax", 8, "ibert"), ("minmax", 8, "ivit"), ("minmax", 8, "tflite")])
+    ("fqvit", 8, None), ("minmax", 8, "ibert"), ("minmax", 8, "ivit"), ("minmax", 8, "tflite")])
 def test_every_intermediate_equal(swin: tuple[Any, Any, Any], method: str, bits: int,
                                   kernels: str | None) -> None:
     from refq.crosscheck.adapters.torch_program import run_program_torch

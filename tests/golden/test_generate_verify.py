@@ -196,3 +196,33 @@ def test_cli_diff_counts_changed_tensors_and_one_sided_cases(
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "1 tensor(s) differ; 1 case(s) in one set only", lines[-1]
     assert f"DIFF  {cases[1].name}/*: case only in A" in lines
+
+
+def test_meta_json_arrays_are_one_line_and_the_indented_form_still_verifies(
+    golden_set: Path, tmp_path: Path
+) -> None:
+    """meta.json holds each array of numbers on one line (the same JSON value as the fully
+    indented form); a set whose meta.json files are in the older fully indented form (hashes
+    fixed) verifies too, and a changed value in either form (hashes fixed) does not."""
+    import json
+
+    work = tmp_path / "w"
+    shutil.copytree(golden_set, work)
+    m = read_manifest(work)
+    metas = sorted(work.glob("*/meta.json"))
+    assert metas
+    raw = metas[0].read_bytes()
+    assert b"[\n" not in raw or b'"ops"' in raw  # only arrays of objects/arrays span lines
+    assert any(b"[-" in p.read_bytes() or b",1" in p.read_bytes() for p in metas)
+    for p in metas:
+        p.write_bytes(json_bytes(json.loads(p.read_bytes())))
+        m["files"][f"{p.parent.name}/meta.json"] = sha256(p)
+    (work / MANIFEST).write_bytes(json_bytes(m))
+    assert all(r.ok for r in verify(work, progress=False))
+    obj = json.loads(metas[0].read_bytes())
+    obj["seed"] = int(obj["seed"]) + 1
+    metas[0].write_bytes(json_bytes(obj))
+    m["files"][f"{metas[0].parent.name}/meta.json"] = sha256(metas[0])
+    (work / MANIFEST).write_bytes(json_bytes(m))
+    bad = [r for r in verify(work, progress=False) if not r.ok]
+    assert len(bad) == 1 and "meta.json: differs" in " ".join(bad[0].problems)

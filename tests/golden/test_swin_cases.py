@@ -17,7 +17,9 @@ from refq.golden.generate import generate
 from refq.golden.registry import cases
 from refq.golden.verify import verify
 
-NAMES = ("program.swin_random.minmax.w8a8", "program.swin_random.minmax.w4a4")
+NAMES = ("program.swin_random.minmax.w8a8", "program.swin_random.minmax.w4a4",
+         "program.swin_random.fqvit.w8a8")
+COMMITTED = Path(__file__).resolve().parents[2] / "golden"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,8 @@ def test_registered() -> None:
     table = cases()
     for n in (*NAMES, "program.swin_tiny_random.minmax.w8a8"):
         assert n in table and table[n].kind == "program"
+    assert all(table[n].committed for n in NAMES)
+    assert not table["program.swin_tiny_random.minmax.w8a8"].committed
 
 
 def test_generated_cases_verify(swin_set: Path) -> None:
@@ -66,17 +70,21 @@ def test_tampered_intermediate_is_caught(swin_set: Path, tmp_path: Path) -> None
     results = {r.name: r for r in verify(bad, progress=False)}
     assert results[name].problems
     assert not any("sha256" in p for p in results[name].problems), results[name].problems
-    assert not results[NAMES[1]].problems
+    assert not results[NAMES[1]].problems and not results[NAMES[2]].problems
 
 
 @pytest.mark.torch
 @pytest.mark.skipif(os.environ.get("CI") != "true" and not __import__("importlib").util
                     .find_spec("torch"), reason="torch not installed (CI installs it)")
-def test_torch_interpreter_reproduces_every_stored_tensor(swin_set: Path) -> None:
+@pytest.mark.parametrize("where", ["generated", "committed"])
+def test_torch_interpreter_reproduces_every_stored_tensor(swin_set: Path, where: str) -> None:
+    """From a freshly generated set and from the committed golden/ folder (both cases are
+    committed)."""
     from refq.crosscheck.adapters.torch_program import run_program_torch
 
+    root = swin_set if where == "generated" else COMMITTED
     for name in NAMES:
-        case = read_case(swin_set / name)
+        case = read_case(root / name)
         prog, inputs = program_of(case)
         got = run_program_torch(prog, inputs)
         stored = {n: t.values for n, t in case.tensors.items()
@@ -85,3 +93,31 @@ def test_torch_interpreter_reproduces_every_stored_tensor(swin_set: Path) -> Non
         for n, want in stored.items():
             np.testing.assert_array_equal(got[n], want.astype(np.int64), strict=True,
                                           err_msg=f"{name}: {n}")
+
+
+def test_stored_fqvit_spec_is_the_recipe_output() -> None:
+    """The stored spec of program.swin_random.fqvit.w8a8 is what the fqvit recipe gives
+    today (a recipe change must rewrite it: ``python -m refq.golden.cases_swin --write``,
+    then regenerate golden/); it puts FQ-ViT's quantizer on the logits after the bias."""
+    from refq.golden.cases_swin import calibrate_fqvit, stored_fqvit_spec
+    from refq.golden.specs import compare_specs
+
+    stored = stored_fqvit_spec()
+    assert compare_specs(calibrate_fqvit(), stored) in ("equal", "close")
+    assert "layers.0.blocks.1.attn.logits" in stored.activations
+    assert stored.kernels == {"softmax": "lis"}
+
+
+def test_fqvit_case_masked_lanes_are_zero() -> None:
+    """In the committed fqvit case every masked lane of the shifted block holds the one
+    masked code and its log-int softmax code is the zero code 16 (value 0)."""
+    from refq.nn.swin import shift_mask
+
+    case = read_case(COMMITTED / NAMES[2])
+    pre = "layers.0.blocks.1.attn."
+    masked = case.tensors[pre + "masked"].values
+    code = case.tensors[pre + "softmax.code"].values
+    sel = np.broadcast_to((shift_mask(8, 4, 2) != 0)[:, None], masked.shape)
+    assert int(sel.sum()) > 0 and len(np.unique(masked[sel])) == 1
+    assert int(masked[sel][0]) < int(masked[~sel].min())
+    assert np.all(code[sel] == 16) and np.all(code[~sel] < 16)

@@ -49,13 +49,16 @@ def test_fqvit_swin_placement(specs: dict[str, Any]) -> None:
     LayerNorm input and output); per block qact1 (norm1), the qkv output, qact_attn1
     (q@k), qact_table (the bias table), qact2 (logits + bias, the LIS scale), qact3
     (attn@v), qact4 (proj output), Block.qact2 / qact4 (PTF, the sums), qact3 (norm2),
-    the MLP's two; PatchMerging's qact1 (norm) and qact2 (reduction output); the final
-    norm, the pooled features, the logits."""
+    the MLP's two; PatchMerging's qact1 (norm, uniform) and qact2 (reduction output: PTF,
+    ``swin_quant.py:439-444`` at 5daf591 builds it with ``CALIBRATION_MODE_A_LN`` /
+    ``OBSERVER_A_LN``, ``ptf`` under ``--ptf``: it is the next stage's LayerNorm input);
+    the final norm, the pooled features, the logits."""
     s = specs["fqvit"]
     a = s.activations
-    for t in ("input", "patch_embed", "patch_embed.norm", "layers.1.downsample.norm",
-              "layers.1.downsample.reduction", "norm", "pool", "head"):
+    for t in ("input", "patch_embed", "patch_embed.norm", "layers.1.downsample.norm", "norm",
+              "pool", "head"):
         assert a[t].kind == "uniform" and a[t].axis is None, t
+    assert a["layers.1.downsample.reduction"].kind == "ptf"
     b = "layers.0.blocks.1."
     for t in ("norm1", "attn.q", "attn.k", "attn.v", "attn.q@k", "attn.logits",
               "attn.attn@v", "attn.proj", "norm2", "mlp.gelu", "mlp.fc2"):

@@ -21,8 +21,8 @@ from refq.program.movement import movement
 from tests.nn.swin_util import TINY, pixels, random_swin
 
 N_CAL, N_TEST = 6, 16
-LOWERED = [m for m in METHODS if m != "fqvit"]
-"""The methods whose Swin placement lowers (fqvit quantizes ``attn.logits``: refused)."""
+LOWERED = list(METHODS)
+"""Every method's Swin placement lowers (fqvit's with quantized ``attn.logits``)."""
 
 
 @st.composite
@@ -190,15 +190,71 @@ def test_every_method_lowers_and_agrees(swin, method: str) -> None:  # type: ign
         assert float(np.abs(v - taps[t]).mean()) <= 0.02 * float(np.abs(taps[t]).max()), t
 
 
-def test_fqvit_swin_placement_is_refused(swin) -> None:  # type: ignore[no-untyped-def]
-    """fqvit's Swin placement (FQ-ViT ``swin_quant.py``: ``qact2`` on the logits plus the
-    relative position bias, the LIS scale) puts a quantizer on ``attn.logits``, which the
-    Swin lowering does not realise: SpecError naming the tap, not a wrong program."""
+@pytest.fixture(scope="module")
+def fq_lowered(swin):  # type: ignore[no-untyped-def]
     x = pixels(N_CAL)
     spec = quantize_model(swin, "fqvit", 8, 8, x)
-    assert "layers.0.blocks.0.attn.logits" in spec.activations
-    with pytest.raises(SpecError, match=r"attn\.logits: a quantizer on Swin's attention logits"):
-        lower(swin, spec, x)
+    return spec, lower(swin, spec, x)
+
+
+def test_fqvit_logits_and_mask(swin, fq_lowered) -> None:  # type: ignore[no-untyped-def]
+    """fqvit (FQ-ViT ``swin_quant.py`` 191-213 at 5daf591: ``qact2`` on q@k plus the
+    quantized bias table, the shift mask after it, the LIS at qact2's scale): the logits
+    tap holds the logits quantizer's codes of q@k + bias on a 2^-8 finer grid (re-derived
+    here from the program's own q@k codes and the spec), every masked lane of
+    ``attn.masked`` holds one value below the i-exp clamp of every row, and the LIS gives
+    every masked lane exactly 0 (the zero code, 2^4)."""
+    spec, prog = fq_lowered
+    out = run(prog, {"input": pixels(3, seed=9)})
+    w, heads = 4, 2
+    for pre, shifted in (("layers.0.blocks.0.attn.", False), ("layers.0.blocks.1.attn.", True)):
+        table = np.asarray(spec.params[pre + "relative_position_bias_table"], np.float64)
+        coords = [(i, j) for i in range(w) for j in range(w)]
+        bias = np.empty((heads, w * w, w * w))
+        for a, (ia, ja) in enumerate(coords):
+            for c, (ic, jc) in enumerate(coords):
+                bias[:, a, c] = table[(ia - ic + w - 1) * (2 * w - 1) + (ja - jc + w - 1)]
+        qk = prog.tensors[pre + "q@k"]
+        assert qk.scale is not None
+        sg = qk.scale / 256
+        fine = (out[pre + "q@k"] - qk.zero_point) * 256 + np.rint(bias / sg).astype(np.int64)
+        want = spec.activations[pre + "logits"].quantize(fine * sg)
+        np.testing.assert_array_equal(out[pre + "logits"], want, strict=True)
+        assert (pre + "masked" in prog.tensors) == shifted
+    pre = "layers.0.blocks.1.attn."
+    mask = shift_mask(8, 4, 2) != 0
+    masked, logits = out[pre + "masked"], out[pre + "logits"]
+    sel = np.broadcast_to(np.tile(mask, (3, 1, 1))[:, None], masked.shape)
+    assert int(sel.sum()) > 0
+    m = int(masked[sel][0])
+    assert np.all(masked[sel] == m)
+    np.testing.assert_array_equal(masked[~sel], logits[~sel], strict=True)
+    d = prog.tensors[pre + "logits"]
+    assert d.scale is not None
+    x0 = int(np.floor(-0.6931 / d.scale))
+    assert m - 0 <= 30 * x0 and m <= -MASK_GAP / d.scale  # past the clamp from any max >= 0
+    assert np.all(out[pre + "softmax.code"][sel] == 16) and np.all(out[pre + "softmax"][sel] == 0)
+    assert np.all(out[pre + "softmax.code"][~sel] < 16)  # the diagonal at least is nonzero
+    note = prog.meta["notes"][pre + "masked"]
+    assert "softmax.lis proven to give masked lanes exactly 0" in note
+
+
+def test_fqvit_mask_proof_refuses_a_small_gap(fq_lowered) -> None:  # type: ignore[no-untyped-def]
+    """Negative control: masked lanes right below the LIS's uint8 codes are not zero (the
+    sweep over the row's other lanes finds the counterexample)."""
+    from refq.intmath import IntFormat
+    from refq.program.ir import Program
+    from refq.program.lower_quant import Act, Builder
+
+    spec, prog = fq_lowered
+    b = Builder(Program("t"), spec, {}, {})
+    t = prog.tensors["layers.0.blocks.1.attn.logits"]
+    assert t.scale is not None
+    x = Act("l", t.scale, t.zero_point, IntFormat(16, True), (-1, 2, 16, 16))
+    with pytest.raises(SpecError, match=r"softmax\.lis at .*masked lane"):
+        mask_proof(b, "layers.0.blocks.1.attn.masked", x, 0, 255, 16, masked=-8)
+    mask_proof(b, "layers.0.blocks.1.attn.masked", x, 0, 255, 16, masked=-5000)
+
 
 def test_tiny_config_shapes() -> None:
     assert TINY.stage_resolution(1) == TINY.stage_window(1) == 4  # window == resolution
@@ -238,3 +294,22 @@ def test_swin_tiny_geometry_lowers_and_runs() -> None:
     out = run(prog, {"input": image}, keep="outputs")
     assert out["head"].shape == (1, 1000)
     assert prog.tensors["layers.3.downsample.in"].fmt.bits == 16
+
+
+@pytest.mark.parametrize("kernels", [None, "ibert", "ivit", "tflite"])
+def test_quantized_logits_under_every_profile(swin, kernels: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A quantizer on ``attn.logits`` (fqvit with a float-softmax log2 quantizer, so any
+    softmax variant may sit) lowers under every kernel profile: the masked lanes hold one
+    code below the logits' codes and the variant gives them exactly 0 (proven at lowering
+    time, and seen in the run)."""
+    x = pixels(N_CAL)
+    spec = quantize_model(swin, "fqvit", 8, 8, x, softmax="log2")
+    prog = lower(swin, spec, x, kernels=kernels)
+    pre = "layers.0.blocks.1.attn."
+    assert "proven to give masked lanes exactly 0" in prog.meta["notes"][pre + "masked"]
+    out = run(prog, {"input": pixels(2, seed=9)})
+    sel = np.broadcast_to(np.tile(shift_mask(8, 4, 2) != 0, (2, 1, 1))[:, None],
+                          out[pre + "masked"].shape)
+    raw = next(n for n in (pre + "softmax.raw", pre + "softmax") if n in out)
+    d = prog.tensors[raw]
+    assert np.all(out[raw][sel] == d.zero_point) and np.any(out[raw][~sel] != d.zero_point)

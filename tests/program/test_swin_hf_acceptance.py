@@ -46,7 +46,11 @@ def hf_swin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
     try:
         cfg = transformers.SwinConfig(image_size=64, patch_size=2, embed_dim=16, depths=[2, 2],
                                       num_heads=[2, 4], window_size=4, num_labels=10)
-        model = perturb(transformers.SwinForImageClassification(cfg), seed=11, std=0.1)
+        # transformers initialises from torch's global generator: seeded here (and the
+        # global state restored), so the model does not depend on which tests ran before
+        with torch.random.fork_rng():
+            torch.manual_seed(11)
+            model = perturb(transformers.SwinForImageClassification(cfg), seed=11, std=0.1)
         folder: Path = tmp_path_factory.mktemp("hf_swin")
         model.float().save_pretrained(folder)
         assert (folder / "model.safetensors").is_file()
@@ -68,8 +72,7 @@ def hf_swin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
 
 
 @pytest.mark.parametrize("method", [
-    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS
-    if m != "fqvit"])  # fqvit's Swin placement (attn.logits) is refused by lower
+    m if m == "minmax" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS])
 def test_hf_swin_every_method_integer_top1(hf_swin: tuple[Any, Any, Any], method: str) -> None:
     from refq.program import lower, run
 
@@ -82,5 +85,7 @@ def test_hf_swin_every_method_integer_top1(hf_swin: tuple[Any, Any, Any], method
     d = prog.tensors["head"]
     assert d.scale is not None
     yi = (out["head"] - d.zero_point) * d.scale
-    assert int((yi.argmax(1) != yq.argmax(1)).sum()) <= 1  # within 1 image in 50
+    differ = int((yi.argmax(1) != yq.argmax(1)).sum())
+    print(f"\n{method} W8A8: integer top-1 differs from fake-quant on {differ} of {N_TEST}")
+    assert differ <= 1  # within 1 image in 50
     assert len(np.unique(yq.argmax(1))) >= 2  # the comparison has classes to confuse
