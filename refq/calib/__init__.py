@@ -21,6 +21,9 @@ Submodules   refq.calib.hessian (PTQ4ViT's Hessian metric: policies, sequential 
 
 from __future__ import annotations
 
+# the submodule refq.calib.minmax (minmax_spec) is loaded before the minmax observer is
+# bound: importing it later would otherwise rebind refq.calib.minmax to the module
+import refq.calib.minmax as _minmax_spec_module  # noqa: F401
 from refq.calib.grid import GridResult, grid_search
 from refq.calib.metrics import (
     METRICS,
