@@ -24,7 +24,7 @@ then B searched per head with A twin-quantized.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,25 @@ from refq.calib.ptq4vit_grid import (
 from refq.calib.search_twin import gelu_twin_quantizer, softmax_twin_quantizer
 from refq.errors import SpecError
 from refq.quant import Quantizer, UniformQuantizer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class GridOptions(TypedDict, total=False):
+    """The loss and the candidate grid of a search; an option left out takes the search
+    function's default (cosine, α = ALPHA, β = BETA, n = N_CANDIDATES)."""
+
+    metric: str | Metric
+    alpha: float
+    beta: float
+    n: int
+
+
+class SearchOptions(GridOptions, total=False):
+    """:class:`GridOptions` and the number of alternating rounds (default ROUNDS)."""
+
+    rounds: int
 
 
 def _linear(x: FloatArray, w: FloatArray, b: FloatArray | None) -> FloatArray:
@@ -314,15 +333,12 @@ def ptq4vit_search_channels(
     bias: npt.ArrayLike | None = None,
     *,
     w_bits: int,
-    metric: str | Metric = "cosine",
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    n: int = N_CANDIDATES,
+    **options: Unpack[GridOptions],
 ) -> tuple[UniformQuantizer, dict[str, Any]]:
     """:func:`search_channel_scales` as a quantizer: the signed symmetric per-output-
-    channel (axis 0) UniformQuantizer of the chosen scales, and the record."""
-    rec = search_channel_scales(x, weight, bias, w_bits=w_bits, metric=metric, alpha=alpha,
-                                beta=beta, n=n)
+    channel (axis 0) UniformQuantizer of the chosen scales, and the record. ``options``:
+    ``metric``, ``alpha``, ``beta``, ``n`` as there."""
+    rec = search_channel_scales(x, weight, bias, w_bits=w_bits, **options)
     return _sym_quantizer(rec["w_delta"], w_bits, 0), rec
 
 
@@ -338,25 +354,21 @@ def ptq4vit_search(
     *,
     w_bits: int,
     a_bits: int,
-    metric: str | Metric = "cosine",
-    rounds: int = ROUNDS,
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    n: int = N_CANDIDATES,
     weight_blocks: int = 1,
     post_gelu: bool = False,
+    **options: Unpack[SearchOptions],
 ) -> tuple[Quantizer, Quantizer, dict[str, Any]]:
     """PTQ4ViT search of a linear layer ``y = x Wᵀ + bias``: (weight quantizer, input
-    quantizer, record). See :func:`search_linear_scales` for the arguments and the record.
+    quantizer, record). See :func:`search_linear_scales` for the arguments (``options``:
+    ``metric``, ``rounds``, ``alpha``, ``beta``, ``n``) and the record.
 
     Weight quantizer: signed symmetric UniformQuantizer, per tensor (``weight_blocks`` = 1)
     or per output channel (axis 0) holding each row block's scale. Input quantizer: per
     tensor signed UniformQuantizer, or for ``post_gelu`` the twin GELU quantizer
     (:func:`refq.calib.search_twin.gelu_twin_quantizer`).
     """
-    rec = search_linear_scales(x, weight, bias, w_bits=w_bits, a_bits=a_bits, metric=metric,
-                               rounds=rounds, alpha=alpha, beta=beta, n=n,
-                               weight_blocks=weight_blocks, post_gelu=post_gelu)
+    rec = search_linear_scales(x, weight, bias, w_bits=w_bits, a_bits=a_bits,
+                               weight_blocks=weight_blocks, post_gelu=post_gelu, **options)
     w = np.asarray(weight)
     if weight_blocks == 1:
         wq = _sym_quantizer(rec["w_delta"][0], w_bits, None)
@@ -376,19 +388,16 @@ def ptq4vit_search_matmul(
     *,
     a_bits: int,
     b_bits: int,
-    metric: str | Metric = "cosine",
-    rounds: int = ROUNDS,
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    n: int = N_CANDIDATES,
     softmax: bool = False,
     twin_mode: str = "code",
+    **options: Unpack[SearchOptions],
 ) -> tuple[Quantizer, Quantizer, dict[str, Any]]:
     """PTQ4ViT search of ``a @ b`` ((B,H,M,K) @ (B,H,K,N)): (A quantizer, B quantizer,
     record). Per-head signed UniformQuantizers (axis 1); with ``softmax`` (A = attention
     probabilities) A is the post-softmax twin uniform quantizer with split 2^-m searched
     over m = 0..19 (``twin_mode`` "code" | "paper", see refq.quant's TwinUniformQuantizer).
-    See :func:`search_matmul_scales` for the record.
+    See :func:`search_matmul_scales` for ``options`` (``metric``, ``rounds``, ``alpha``,
+    ``beta``, ``n``) and the record.
     """
     a_twin: Callable[[FloatArray, int], FloatArray] | None = None
     if softmax:
@@ -397,8 +406,7 @@ def ptq4vit_search_matmul(
 
         a_twin = _twin
 
-    rec = search_matmul_scales(a, b, a_bits=a_bits, b_bits=b_bits, metric=metric,
-                               rounds=rounds, alpha=alpha, beta=beta, n=n, a_twin=a_twin)
+    rec = search_matmul_scales(a, b, a_bits=a_bits, b_bits=b_bits, a_twin=a_twin, **options)
     aq: Quantizer
     if softmax:
         aq = softmax_twin_quantizer(rec["a_split_m"], a_bits, twin_mode)
@@ -409,7 +417,8 @@ def ptq4vit_search_matmul(
     return aq, bq, rec
 
 
-__all__ = ["ALPHA", "BETA", "GELU_NEG_RANGE", "N_CANDIDATES", "ROUNDS", "gelu_twin_fake_quant",
+__all__ = ["ALPHA", "BETA", "GELU_NEG_RANGE", "N_CANDIDATES", "ROUNDS", "GridOptions",
+           "SearchOptions", "gelu_twin_fake_quant",
            "ptq4vit_candidates", "ptq4vit_search", "ptq4vit_search_channels",
            "ptq4vit_search_matmul", "search_channel_scales", "search_linear_scales",
            "search_matmul_scales", "sym_fake_quant", "symmetric_delta0"]

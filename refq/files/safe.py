@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from refq.errors import RefqError, SpecError
@@ -56,6 +57,21 @@ def inside(path: Path, root: Path) -> bool:
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
+def _stat(path: Path, how: Callable[[Path], os.stat_result], error: type[RefqError],
+          missing: str, parent_is_file: str) -> os.stat_result:
+    """``how(path)`` (os.stat or os.lstat), or ``error``: "path: ``missing``" when there is
+    nothing there, "path: ``parent_is_file``" when a parent is not a folder, "cannot read"
+    otherwise."""
+    try:
+        return how(path)
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except NotADirectoryError:
+        raise error(f"{path}: {parent_is_file}") from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: cannot read ({exc})") from None
+
+
 def read_bytes(path: Path | str, limit: int, root: Path | None = None,
                error: type[RefqError] = SpecError, what: str = "file") -> bytes:
     """The bytes of the regular file ``path`` (at most ``limit`` bytes), or ``error``.
@@ -63,14 +79,8 @@ def read_bytes(path: Path | str, limit: int, root: Path | None = None,
     ``root``: the folder being read; ``path`` (after following links) must lie inside it.
     """
     path = Path(path)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise error(f"{path}: missing ({what})") from None
-    except NotADirectoryError:
-        raise error(f"{path}: missing ({what}; a parent is a file)") from None
-    except (OSError, ValueError) as exc:
-        raise error(f"{path}: cannot read ({exc})") from None
+    st = _stat(path, os.lstat, error, f"missing ({what})",
+               f"missing ({what}; a parent is a file)")
     if root is not None and not inside(path, root):
         raise error(f"{path}: a link leading outside {root}; refused")
     if not stat.S_ISLNK(st.st_mode) and not stat.S_ISREG(st.st_mode):
@@ -112,14 +122,7 @@ def require_folder(path: Path | str, error: type[RefqError] = SpecError,
     """``path`` as a Path if it is a folder (links followed), else ``error`` saying what it
     is instead."""
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
-    except NotADirectoryError:
-        raise error(f"{path}: no such {what} (a parent is a file)") from None
-    except (OSError, ValueError) as exc:
-        raise error(f"{path}: cannot read ({exc})") from None
+    st = _stat(path, os.stat, error, f"no such {what}", f"no such {what} (a parent is a file)")
     if not stat.S_ISDIR(st.st_mode):
         kind = "a file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
         raise error(f"{path}: {kind}, not a {what}")

@@ -267,19 +267,28 @@ def _method_lowered(method: str, bits: int) -> tuple[Program, dict[str, npt.NDAr
     return program, run(program, {"input": golden_image()})
 
 
-def _method_block_case(method: str, bits: int, block: str, name: str, seed: int) -> Case:
-    from refq.golden.specs import MODEL_NOTE, N_CALIB, spec_name
-
-    program, values = _method_lowered(method, bits)
-    sub = subprogram(program, BLOCKS[block], f"{program.name}.{block}")
+def _block_on_first_tokens(program: Program, values: dict[str, Any], part: str,
+                           tokens: int) -> tuple[Program, dict[str, Any]]:
+    """Block ``part`` of ``program`` (BLOCKS) as its own program on the first ``tokens``
+    tokens, and its inputs: those tokens of the whole program's ``values``."""
+    sub = subprogram(program, BLOCKS[part], f"{program.name}.{part}")
     n_tok = program.tensors["embed"].shape[1]
-    short = with_tokens(sub, n_tok, BLOCK_TOKENS, sub.name)
+    short = with_tokens(sub, n_tok, tokens, sub.name)
     inputs = {}
     for t in sub.inputs:
         v = values[t]
         for ax in token_axes(sub.tensors[t], n_tok):
-            v = np.take(v, np.arange(BLOCK_TOKENS), axis=ax)
+            v = np.take(v, np.arange(tokens), axis=ax)
         inputs[t] = v
+    return short, inputs
+
+
+def _method_block_case(method: str, bits: int, block: str, name: str, seed: int) -> Case:
+    from refq.golden.specs import MODEL_NOTE, N_CALIB, spec_name
+
+    program, values = _method_lowered(method, bits)
+    n_tok = program.tensors["embed"].shape[1]
+    short, inputs = _block_on_first_tokens(program, values, block, BLOCK_TOKENS)
     extra = {"block": {
         "block": "blocks.0",
         "part": block,
@@ -411,15 +420,8 @@ def _profile_block_case(profile: str, bits: int, name: str, seed: int) -> Case:
 
     program, pixels = _lowered(bits, profile)
     values = run(program, {"input": pixels})
-    sub = subprogram(program, BLOCKS["encoder"], f"{program.name}.encoder")
     n_tok = program.tensors["embed"].shape[1]
-    short = with_tokens(sub, n_tok, PROFILE_TOKENS, sub.name)
-    inputs = {}
-    for t in sub.inputs:
-        v = values[t]
-        for ax in token_axes(sub.tensors[t], n_tok):
-            v = np.take(v, np.arange(PROFILE_TOKENS), axis=ax)
-        inputs[t] = v
+    short, inputs = _block_on_first_tokens(program, values, "encoder", PROFILE_TOKENS)
     extra = {
         "kernels": {"profile": profile, **program.meta["kernels"]},
         "block": {

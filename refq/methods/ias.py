@@ -31,11 +31,10 @@ import numpy as np
 from refq.calib import percentile_mse_init, reparameterize_quantizer, sulq_eta_search
 from refq.calib.inorder import Fitter, fit_in_order
 from refq.calib.quantile import Arith
-from refq.calib.search_ias import ACT_PERCENTILES
 from refq.errors import SpecError
 from refq.methods.context import Ctx, FloatArray, f64
 from refq.methods.options import RecipeOptions, positive
-from refq.methods.repq import fit_weights, weight_candidates
+from refq.methods.repq import fit_weights, percentile_fitter, weight_candidates
 from refq.quant import Quantizer, QuantSpec, UniformQuantizer
 
 
@@ -77,14 +76,6 @@ class IaSOptions(RecipeOptions):
             positive(f"ias.{k}", getattr(self, k))
 
 
-def _pct(bits: int, axis: int | None, arith: Arith) -> Fitter:
-    def fit(x: FloatArray) -> Quantizer:
-        rows = x.reshape(-1, x.shape[-1]) if axis is not None else x
-        return percentile_mse_init(rows, bits, candidates=ACT_PERCENTILES, axis=axis,
-                                   arith=arith)[0]
-    return fit
-
-
 def _sulq(bits: int, mode: str, arith: Arith) -> Fitter:
     def fit(x: FloatArray) -> Quantizer:
         return sulq_eta_search(x, bits, mode=mode, arith=arith)[0]
@@ -103,11 +94,11 @@ def run(ctx: Ctx, o: IaSOptions, seed: int = 0) -> QuantSpec:
         for t, kind in zip(op.inputs, op.input_kinds, strict=True):
             if kind == "image":
                 if o.quantize_input:
-                    fitters[t] = _pct(ctx.a_bits, None, o.arith)
+                    fitters[t] = percentile_fitter(ctx.a_bits, None, o.arith)
             elif kind == "post_softmax":
                 fitters[t] = _sulq(ctx.a_bits, o.sulq, o.arith)
             else:
-                fitters[t] = _pct(ctx.a_bits, -1 if t in fold_taps else None, o.arith)
+                fitters[t] = percentile_fitter(ctx.a_bits, -1 if t in fold_taps else None, o.arith)
     model = ctx.model
     if o.arith == "float32":
         model = model.with_params(model.params, dtype=np.float32)

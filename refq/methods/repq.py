@@ -98,7 +98,10 @@ def fit_weights(ctx: Ctx, names: list[str], candidates: tuple[float, ...],
         ctx.weights[name] = q
 
 
-def _pct(bits: int, axis: int | None, arith: Arith) -> Fitter:
+def percentile_fitter(bits: int, axis: int | None, arith: Arith) -> Fitter:
+    """The activation fitter of RepQ-ViT and I&S-ViT: the percentile-MSE initialisation
+    over ACT_PERCENTILES, per tensor or (``axis``) per channel of the last axis."""
+
     def fit(x: FloatArray) -> Quantizer:
         rows = x.reshape(-1, x.shape[-1]) if axis is not None else x
         return percentile_mse_init(rows, bits, candidates=ACT_PERCENTILES, axis=axis,
@@ -135,13 +138,13 @@ def run(ctx: Ctx, o: RepQOptions, seed: int = 0) -> QuantSpec:
     for op in ctx.ops:
         for t, kind in zip(op.inputs, op.input_kinds, strict=True):
             if kind == "image":
-                fitters[t] = (_pct(INPUT_BITS, None, o.arith) if o.observer == "percentile"
-                              else _minmax(INPUT_BITS, False))
+                fitters[t] = (percentile_fitter(INPUT_BITS, None, o.arith)
+                              if o.observer == "percentile" else _minmax(INPUT_BITS, False))
             elif kind == "post_softmax":
                 fitters[t] = _softmax_fitter(ctx, method, o.arith)
             else:
                 chan = t in fold_taps
-                fitters[t] = (_pct(ctx.a_bits, -1 if chan else None, o.arith)
+                fitters[t] = (percentile_fitter(ctx.a_bits, -1 if chan else None, o.arith)
                               if o.observer == "percentile" else _minmax(ctx.a_bits, chan))
     model = ctx.model
     if o.arith == "float32":
@@ -168,5 +171,5 @@ def _softmax_fitter(ctx: Ctx, method: str, arith: Arith) -> Fitter:
     return fit
 
 
-__all__ = ["INPUT_BITS", "DopQOptions", "RepQOptions", "fit_weights", "run",
-           "weight_candidates"]
+__all__ = ["INPUT_BITS", "DopQOptions", "RepQOptions", "fit_weights", "percentile_fitter",
+           "run", "weight_candidates"]

@@ -213,6 +213,17 @@ def need_format(v: Any, name: str) -> IntFormat:
     return v
 
 
+def need_shift_exp(p: Any) -> None:
+    """The fields of I-ViT's shift-exp params (Shiftmax, ShiftGELU): x0_int = ⌊-1/S⌋ < 0
+    in int32, n in 0..30 with n·x0_int in int32, out_bits in 2..31, in_format."""
+    need_int(p.x0_int, "x0_int", -(2**31), -1)
+    need_int(p.n, "n", 0, 30)
+    need_int(p.out_bits, "out_bits", 2, 31)
+    need_format(p.in_format, "in_format")
+    if p.n * p.x0_int < -(2**31):
+        raise SpecError(f"{type(p).__name__}: n·x0_int does not fit int32")
+
+
 def need_choice(v: Any, name: str, choices: tuple[str, ...]) -> str:
     if v not in choices:
         raise SpecError(f"{name}: {v!r} is not one of {choices}")

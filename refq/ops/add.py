@@ -156,14 +156,15 @@ def _ab(p: AddParams) -> tuple[IntFormat, IntFormat]:
     return (p.a_format, p.b_format)
 
 
+_SCHEME_IO: dict[str, Any] = {  # what both add schemes take and give
+    "accepts": "a: a_format, b: b_format (x - zero point must fit int32)",
+    "produces": "out_format (saturated), scale S_out",
+    "inputs": ("a", "b"), "in_formats": _ab, "out_format": _out,
+}
 declare(Variant(
     "add", "ivit", add_ivit, AddParams,
     title="residual add, each branch requantized on its own (I-ViT QuantAct with identity)",
-    accepts="a: a_format, b: b_format (x - zero point must fit int32)",
-    produces="out_format (saturated), scale S_out",
-    inputs=("a", "b"),
-    in_formats=_ab,
-    out_format=_out,
+    **_SCHEME_IO,
     widths=(Width("a - a_zero_point, b - b_zero_point", "int32"),
             Width("(a - za)·ba, (b - zb)·bb", "int64", "proven"),
             Width("y_a + y_b + out_zero_point", "int64", "proven"),
@@ -189,11 +190,7 @@ declare(Variant(
 declare(Variant(
     "add", "shared_shift", add_shared_shift, AddParams,
     title="residual add with one rounding: both branches on one accumulator, one shift",
-    accepts="a: a_format, b: b_format (x - zero point must fit int32)",
-    produces="out_format (saturated), scale S_out",
-    inputs=("a", "b"),
-    in_formats=_ab,
-    out_format=_out,
+    **_SCHEME_IO,
     widths=(Width("a - a_zero_point, b - b_zero_point", "int32"),
             Width("(a - za)·ma + (b - zb)·mb", "int<acc_bits>"),
             Width("out", "out_format", "saturated")),

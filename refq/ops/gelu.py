@@ -26,7 +26,15 @@ import numpy as np
 
 from refq.errors import SpecError
 from refq.intmath import INT8, INT32, IntArray, IntFormat, check_range, round_div
-from refq.ops._common import Params, int_input, need_format, need_int, need_ints, signed
+from refq.ops._common import (
+    Params,
+    int_input,
+    need_format,
+    need_int,
+    need_ints,
+    need_shift_exp,
+    signed,
+)
 from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare, find, names
 
 _I32_MAX = 2**31 - 1
@@ -71,12 +79,7 @@ class ShiftGeluParams(Params):
     in_format: IntFormat = INT32
 
     def __post_init__(self) -> None:
-        need_int(self.x0_int, "x0_int", -(2**31), -1)
-        need_int(self.n, "n", 0, 30)
-        need_int(self.out_bits, "out_bits", 2, 31)
-        need_format(self.in_format, "in_format")
-        if self.n * self.x0_int < -(2**31):
-            raise SpecError("ShiftGeluParams: n·x0_int does not fit int32")
+        need_shift_exp(self)
 
 
 def _shift_exp_sat(d: IntArray, x0: int, n: int) -> IntArray:

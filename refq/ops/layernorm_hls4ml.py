@@ -34,6 +34,7 @@ from refq.errors import SpecError
 from refq.intmath import IntArray
 from refq.intmath.apfixed import ApType, ap_cast
 from refq.ops._common import Params, int_input, need_int, need_ints
+from refq.ops.hls4ml_io import ap_types_io
 from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 
@@ -121,10 +122,7 @@ def layernorm_hls4ml(x: Any, params: Hls4mlLayerNormParams) -> IntArray:
 declare(Variant(
     "layernorm", "hls4ml", layernorm_hls4ml, Hls4mlLayerNormParams,
     title="hls4ml LayerNormalization: accum_t statistics, 1/√var table on ap_fixed",
-    accepts="x: in_type raw codes (C = len(scale) channels)",
-    produces="out_type raw codes",
-    in_formats=lambda p: (p.types["in_type"].fmt,),
-    out_format=lambda p: p.types["out_type"].fmt,
+    **ap_types_io("x: in_type raw codes (C = len(scale) channels)"),
     widths=(Width("a, s, mean, d, d², s2, var", "accum_type", "proven"),
             Width("d·table·scale", "int<W_acc + W_table + W_scale>", "proven"),
             Width("out", "out_type", "proven")),

@@ -52,6 +52,7 @@ from refq.errors import SpecError
 from refq.intmath import IntArray
 from refq.intmath.apfixed import ApType, ap_cast
 from refq.ops._common import Params, int_input, need_choice, need_ints
+from refq.ops.hls4ml_io import ap_types_io
 from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 IMPLEMENTATIONS = ("stable", "latency", "legacy")
@@ -206,57 +207,49 @@ _TABLE_ROUNDINGS = (
     RoundingStep("Σ → inv_inp_type", "params.inv_inp_type"),
     RoundingStep("e·inv → out_type", "params.out_type"),
 )
-declare(Variant(
-    "softmax", "hls4ml_stable", softmax_hls4ml_stable, Hls4mlSoftmaxParams,
-    title="hls4ml softmax_stable: max subtracted, exp and 1/x tables on ap_fixed",
-    accepts="x: in_type raw codes",
-    produces="out_type raw codes",
-    in_formats=lambda p: (p.types["in_type"].fmt,),
-    out_format=lambda p: p.types["out_type"].fmt,
-    widths=(Width("max - x", "in_type + 1 bit", "proven"),
-            Width("d", "inp_norm_type", "proven"), Width("e, Σ", "accum_type", "proven"),
-            Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
-    roundings=(RoundingStep("max - x → inp_norm_type", "params.inp_norm_type"),
-               *_TABLE_ROUNDINGS),
-    output="proven",
-    source=_SOURCE.format("softmax_stable"),
-    accuracy="the tables' (hls4ml's own: table resolution 2^-(N) of the index type)",
-    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
-))
-declare(Variant(
-    "softmax", "hls4ml_latency", softmax_hls4ml_latency, Hls4mlSoftmaxParams,
-    title="hls4ml softmax_latency: exp table indexed by the input's top bits, 1/x table",
-    accepts="x: in_type raw codes",
-    produces="out_type raw codes",
-    in_formats=lambda p: (p.types["in_type"].fmt,),
-    out_format=lambda p: p.types["out_type"].fmt,
-    widths=(Width("e, Σ", "accum_type", "proven"),
-            Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
-    roundings=_TABLE_ROUNDINGS,
-    output="proven",
-    source=_SOURCE.format("softmax_latency"),
-    accuracy="the tables' (no max subtraction: large inputs leave the exp table's range)",
-    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
-))
-declare(Variant(
-    "softmax", "hls4ml_legacy", softmax_hls4ml_legacy, Hls4mlSoftmaxParams,
-    title="hls4ml softmax_legacy: pairwise exp(x_j - x_i) table sums, 1/x table",
-    accepts="x: in_type raw codes",
-    produces="out_type raw codes",
-    in_formats=lambda p: (p.types["in_type"].fmt,),
-    out_format=lambda p: p.types["out_type"].fmt,
-    widths=(Width("x_j - x_i", "in_type + 1 bit", "proven"),
-            Width("s_i", "exp_table_type (table_t)", "proven"),
-            Width("out", "out_type", "proven")),
-    roundings=(RoundingStep("index (x_j - x_i)·N/16", "trunc"),
-               RoundingStep("s_i + e_ij → table_t", "params.exp_table_type"),
-               RoundingStep("index s_i·N/64", "trunc"),
-               RoundingStep("table → out_type", "params.out_type")),
-    output="proven",
-    source=_SOURCE.format("softmax_legacy"),
-    accuracy="the tables' (exp sampled on [-8, 8), 1/x on [0, 64))",
-    golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
-))
+
+
+def _declare(name: str, fn: Any, title: str, widths: tuple[Width, ...],
+             roundings: tuple[RoundingStep, ...], accuracy: str) -> None:
+    """One hls4ml softmax variant: ap_fixed raw codes in and out, output proven by the
+    out_type cast, hls4ml's function ``softmax_<name>`` as its source."""
+    declare(Variant(
+        "softmax", f"hls4ml_{name}", fn, Hls4mlSoftmaxParams, title=title, **ap_types_io(),
+        widths=widths, roundings=roundings, output="proven",
+        source=_SOURCE.format(f"softmax_{name}"), accuracy=accuracy,
+        golden=_GOLDEN, strategy=_STRATEGY, meta=dict(_COVERAGE),
+    ))
+
+
+_declare(
+    "stable", softmax_hls4ml_stable,
+    "hls4ml softmax_stable: max subtracted, exp and 1/x tables on ap_fixed",
+    (Width("max - x", "in_type + 1 bit", "proven"),
+     Width("d", "inp_norm_type", "proven"), Width("e, Σ", "accum_type", "proven"),
+     Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
+    (RoundingStep("max - x → inp_norm_type", "params.inp_norm_type"), *_TABLE_ROUNDINGS),
+    "the tables' (hls4ml's own: table resolution 2^-(N) of the index type)",
+)
+_declare(
+    "latency", softmax_hls4ml_latency,
+    "hls4ml softmax_latency: exp table indexed by the input's top bits, 1/x table",
+    (Width("e, Σ", "accum_type", "proven"),
+     Width("e·inv", "int<W_acc + W_inv>", "proven"), Width("out", "out_type", "proven")),
+    _TABLE_ROUNDINGS,
+    "the tables' (no max subtraction: large inputs leave the exp table's range)",
+)
+_declare(
+    "legacy", softmax_hls4ml_legacy,
+    "hls4ml softmax_legacy: pairwise exp(x_j - x_i) table sums, 1/x table",
+    (Width("x_j - x_i", "in_type + 1 bit", "proven"),
+     Width("s_i", "exp_table_type (table_t)", "proven"),
+     Width("out", "out_type", "proven")),
+    (RoundingStep("index (x_j - x_i)·N/16", "trunc"),
+     RoundingStep("s_i + e_ij → table_t", "params.exp_table_type"),
+     RoundingStep("index s_i·N/64", "trunc"),
+     RoundingStep("table → out_type", "params.out_type")),
+    "the tables' (exp sampled on [-8, 8), 1/x on [0, 64))",
+)
 
 __all__ = ["IMPLEMENTATIONS", "Hls4mlSoftmaxParams", "softmax_hls4ml", "softmax_hls4ml_latency",
            "softmax_hls4ml_legacy", "softmax_hls4ml_stable", "top_bits", "tree_sum"]

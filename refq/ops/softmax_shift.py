@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from refq.errors import SpecError
 from refq.intmath import INT32, IntArray, IntFormat, check_range, round_div
-from refq.ops._common import Params, int_input, need_format, need_int, unsigned
+from refq.ops._common import Params, int_input, need_shift_exp, unsigned
 from refq.ops.registry import Ref, RoundingStep, Variant, Width, declare
 
 _I32_MAX = 2**31 - 1
@@ -41,12 +40,7 @@ class ShiftmaxParams(Params):
     in_format: IntFormat = INT32
 
     def __post_init__(self) -> None:
-        need_int(self.x0_int, "x0_int", -(2**31), -1)
-        need_int(self.n, "n", 0, 30)
-        need_int(self.out_bits, "out_bits", 2, 31)
-        need_format(self.in_format, "in_format")
-        if self.n * self.x0_int < -(2**31):
-            raise SpecError("ShiftmaxParams: n·x0_int does not fit int32")
+        need_shift_exp(self)
 
 
 def shift_exp(d: IntArray, x0_int: int, n: int, deploy: bool, op: str) -> IntArray:
@@ -113,14 +107,16 @@ def _widths(exp: str) -> tuple[Width, ...]:
 _ROUNDINGS = (RoundingStep("⌊d/2⌋, ⌊d/16⌋", "floor"), RoundingStep("q = d' / x0_int", "floor"),
               RoundingStep("f = (2^31 - 1) / sum", "floor"),
               RoundingStep("out = exp·f / 2^(32-b)", "floor"))
-_OUT = "uint<out_bits-1>, scale 2^-(out_bits-1)"
+_SHIFTMAX_IO: dict[str, Any] = {  # what both Shiftmax variants take and give
+    "accepts": "x: in_format (default int32), scale S",
+    "produces": "uint<out_bits-1>, scale 2^-(out_bits-1)",
+    "out_format": lambda p: unsigned(p.out_bits - 1),
+}
 
 declare(Variant(
     "softmax", "shiftmax", softmax_shiftmax, ShiftmaxParams,
     title="I-ViT Shiftmax, training code (shift-exp, n = 15, b = 16)",
-    accepts="x: in_format (default int32), scale S",
-    produces=_OUT,
-    out_format=lambda p: unsigned(p.out_bits - 1),
+    **_SHIFTMAX_IO,
     widths=_widths("exp = ((r - 2·x0_int)·2^(n-q)) >> 1"),
     roundings=(*_ROUNDINGS, RoundingStep("exp = (r/2 - x0_int)·2^(n-q)", "floor")),
     output="checked",
@@ -143,9 +139,7 @@ declare(Variant(
 declare(Variant(
     "softmax", "shiftmax_deploy", softmax_shiftmax_deploy, ShiftmaxParams,
     title="I-ViT Shiftmax, deployment (TVM) code (n = 16, b = 8, r >> 1)",
-    accepts="x: in_format (default int32), scale S",
-    produces=_OUT,
-    out_format=lambda p: unsigned(p.out_bits - 1),
+    **_SHIFTMAX_IO,
     widths=_widths("exp = ((r >> 1) - x0_int) << (n-q)"),
     roundings=(*_ROUNDINGS, RoundingStep("r >> 1", "floor")),
     output="checked",

@@ -68,43 +68,35 @@ def fp32_multiplier(real: Any) -> tuple[int, int]:
     ``real`` is taken exactly (a Python float is its binary64 value; a string or Fraction its
     decimal value). SpecError if real < 0, if it rounds to a value >= 2^24 or needs c > 63
     (below ~2^-40; binary32 subnormals are not needed at that size)."""
-    f = exact(real, "real", positive=False)
-    if f < 0:
-        raise SpecError(f"fp32_multiplier: real must be >= 0, got {real}")
-    if f == 0:
-        return 0, 0
-    q, e = frexp_exact(f)  # f = q·2^e, q in [1/2, 1)
-    m = round_fraction(q * 2**24, "half_even")  # 24 significant bits
-    c = 24 - e
-    while m and m % 2 == 0 and c > 0:
-        m //= 2
-        c -= 1
-    if m >= 1 << 24 or c < 0:
-        raise SpecError(f"fp32_multiplier: real {real} >= 2^24 (needs a left shift)")
-    if c > 63:
-        raise SpecError(f"fp32_multiplier: real {real} needs shift {c} > 63")
-    return m, c
+    return _binary_multiplier(real, 24, 63, "fp32_multiplier")
 
 
 def fp64_multiplier(real: Any) -> tuple[int, int]:
     """(m, c) with m·2^-c the binary64 value nearest to ``real`` (ties to even), m < 2^53,
     c in 0..126, reduced so that m is odd (or c = 0, or m = 0). A Python
     float is taken as is (its exact value). SpecError if real < 0 or >= 2^53."""
+    return _binary_multiplier(real, 53, 126, "fp64_multiplier")
+
+
+def _binary_multiplier(real: Any, digits: int, max_shift: int, what: str) -> tuple[int, int]:
+    """(m, c): ``real`` rounded to ``digits`` significant bits, ties to even, as m·2^-c
+    with m odd (or c = 0, or m = 0), m < 2^digits, c in 0..max_shift; SpecError naming
+    ``what`` otherwise."""
     f = exact(real, "real", positive=False)
     if f < 0:
-        raise SpecError(f"fp64_multiplier: real must be >= 0, got {real}")
+        raise SpecError(f"{what}: real must be >= 0, got {real}")
     if f == 0:
         return 0, 0
-    q, e = frexp_exact(f)
-    m = round_fraction(q * 2**53, "half_even")
-    c = 53 - e
+    q, e = frexp_exact(f)  # f = q·2^e, q in [1/2, 1)
+    m = round_fraction(q * 2**digits, "half_even")  # ``digits`` significant bits
+    c = digits - e
     while m and m % 2 == 0 and c > 0:
         m //= 2
         c -= 1
-    if m >= 1 << 53 or c < 0:
-        raise SpecError(f"fp64_multiplier: real {real} >= 2^53 (needs a left shift)")
-    if c > 126:
-        raise SpecError(f"fp64_multiplier: real {real} needs shift {c} > 126")
+    if m >= 1 << digits or c < 0:
+        raise SpecError(f"{what}: real {real} >= 2^{digits} (needs a left shift)")
+    if c > max_shift:
+        raise SpecError(f"{what}: real {real} needs shift {c} > {max_shift}")
     return m, c
 
 

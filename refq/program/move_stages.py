@@ -16,8 +16,8 @@ from refq.intmath import IntFormat
 from refq.program.carriers import dtype_range, widen, within
 from refq.program.context import PlanContext, static_proof
 from refq.program.ir import Op
+from refq.program.movement import affine, threshold
 from refq.program.movement import lookup as lookup_op
-from refq.program.movement import threshold
 from refq.program.sources import Buffers, check_block, out_decl
 from refq.program.steps import Decline, Env
 
@@ -142,7 +142,7 @@ def _lookup(x: Any, table: Any, *, offset: int) -> Any:
 
 
 def _affine(x: Any, m: Any, b: Any) -> Any:
-    return (x * m + b,)
+    return affine(x, m, b)  # range-checked in int64
 
 
 def _add_exact(x: Any, b: Any) -> Any:

@@ -308,11 +308,33 @@ def add_exact(a: IntArray, b: IntArray) -> tuple[IntArray]:
     return (a + b,)
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _max_abs(v: IntArray) -> int:
+    """max |v| as a Python int (0 for an empty array; |-2^63| does not wrap)."""
+    a = np.asarray(v)
+    return max(-int(a.min()), int(a.max())) if a.size else 0
+
+
 def affine(x: IntArray, m: IntArray, b: IntArray) -> tuple[IntArray]:
     """x · m + b exactly, m and b integer constants broadcast against x (e.g. per channel:
     LayerNorm γ and β at a fixed-point scale; a bias too wide for int32 added after a GEMM).
-    The caller declares a wide enough output format (checked by run)."""
-    return (x * m + b,)
+    The caller declares a wide enough output format (checked by run).
+
+    Width: computed in int64. max|x|·max|m| + max|b| <= 2^63 - 1 (Python integers) proves
+    the product and the sum exact; otherwise the exact result is computed on Python
+    integers and a value outside int64 is a RangeError naming ``affine`` — never a value
+    wrapped modulo 2^64 (which could land inside the declared format unnoticed).
+    """
+    if _max_abs(x) * _max_abs(m) + _max_abs(b) <= _INT64_MAX:
+        return (x * m + b,)
+    exact = (np.asarray(x).astype(object) * np.asarray(m).astype(object)
+             + np.asarray(b).astype(object))
+    lo, hi = (int(exact.min()), int(exact.max())) if exact.size else (0, 0)
+    if lo < -_INT64_MAX - 1 or hi > _INT64_MAX:
+        raise RangeError(f"affine: x·m + b reaches [{lo}, {hi}], outside int64")
+    return (exact.astype(np.int64),)
 
 
 MOVEMENT: dict[str, Callable[..., tuple[IntArray, ...]]] = {

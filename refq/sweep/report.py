@@ -269,16 +269,8 @@ def plots(tables: list[Setup], folder: Path) -> list[Path]:
                             marker="o", color=color, label=f"{m} {tag}")
         if setup.fp is not None and setup.fp.top1 is not None:
             ax.axhline(100 * setup.fp.top1, color="k", linestyle=":", label="FP")
-        ax.set_xlabel("bits")
-        ax.set_ylabel("top-1 %")
-        ax.set_title(setup.title, fontsize=7, wrap=True)
-        ax.legend(fontsize=7)
-        path = folder / f"accuracy{suffix}.png"
-        fig.tight_layout()
-        with atomic_file(path, force=True) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(plt, fig, ax, "top-1 %", setup.title,
+                             folder / f"accuracy{suffix}.png"))
         if setup.integer:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             width = 0.8 / max(1, len(methods))
@@ -292,17 +284,22 @@ def plots(tables: list[Setup], folder: Path) -> list[Path]:
             ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(bits))],
                           bits)
             ax.axhline(0, color="k", linewidth=0.8)
-            ax.set_xlabel("bits")
-            ax.set_ylabel("integer − fake-quant, top-1 points")
-            ax.set_title(setup.title, fontsize=7, wrap=True)
-            ax.legend(fontsize=7)
-            path = folder / f"gap{suffix}.png"
-            fig.tight_layout()
-            with atomic_file(path, force=True) as tmp:
-                fig.savefig(tmp, format="png", dpi=110)
-            plt.close(fig)
-            written.append(path)
+            written.append(_save(plt, fig, ax, "integer − fake-quant, top-1 points",
+                                 setup.title, folder / f"gap{suffix}.png"))
     return written
+
+
+def _save(plt: Any, fig: Any, ax: Any, ylabel: str, title: str, path: Path) -> Path:
+    """Label ``ax`` (x: bits), write ``fig`` to ``path`` as a PNG (atomically), close it."""
+    ax.set_xlabel("bits")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=7, wrap=True)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_file(path, force=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _y(line: Line | None, attr: str) -> float | None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..extras import require_extra
+
 pytestmark = pytest.mark.hls
 
-_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-if importlib.util.find_spec("hls4ml") is None or shutil.which("g++") is None:
-    if _CI:
-        raise RuntimeError("CI=true: the hls extra (hls4ml) and g++ must be installed")
-    pytest.skip("hls extra or g++ not installed", allow_module_level=True)
+require_extra("hls", ("hls4ml",), ("g++",))
 
 from refq.crosscheck import run_suite  # noqa: E402
 from refq.crosscheck.adapters.hls4ml_backend import Hls4mlBackend  # noqa: E402

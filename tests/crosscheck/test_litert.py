@@ -5,20 +5,14 @@ carry exactly the scales given, and a wrong adapter is caught."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
+from ..extras import require_extra
+
 pytestmark = pytest.mark.litert
 
-_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-if any(importlib.util.find_spec(m) is None for m in ("ai_edge_litert", "tflite", "flatbuffers")):
-    if _CI:
-        raise RuntimeError("CI=true: the litert extra (ai-edge-litert, tflite, flatbuffers) "
-                           "must be installed")
-    pytest.skip("litert extra not installed", allow_module_level=True)
+require_extra("litert", ("ai_edge_litert", "tflite", "flatbuffers"))
 
 from refq.crosscheck.adapters.litert_backend import LiteRtResolver  # noqa: E402
 from refq.crosscheck.adapters.litert_rules import RULES, derive, scales_for_family  # noqa: E402

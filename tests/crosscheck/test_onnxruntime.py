@@ -3,19 +3,14 @@ disagreements are reported as known (never hidden)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
+from ..extras import require_extra
+
 pytestmark = pytest.mark.onnx
 
-_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
-    if _CI:
-        raise RuntimeError("CI=true: the onnx extra (onnx, onnxruntime) must be installed")
-    pytest.skip("onnx extra not installed", allow_module_level=True)
+require_extra("onnx", ("onnxruntime", "onnx"))
 
 from refq.crosscheck.adapters.onnx_oracles import to_f32_exact  # noqa: E402
 from refq.crosscheck.adapters.onnx_suite import check_known_file, run_onnx_suite  # noqa: E402

@@ -3,30 +3,18 @@ generated (hypothesis) and golden cases for every kernel it claims."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-try:
-    import torch  # noqa: F401
+from ..torch_oracle import needs_torch
+from .torch_programs import DEVICE
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(
-        not HAVE_TORCH and os.environ.get("CI") != "true",
-        reason="torch not installed (CI installs it)",
-    ),
-]
+pytestmark = [pytest.mark.torch, needs_torch]
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")  # tools/gpu_check.sh sets "cuda"
 
 
 def test_torch_kernels_conform_on_generated_and_golden_cases() -> None:

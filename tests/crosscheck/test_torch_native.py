@@ -4,28 +4,17 @@ adapter is caught."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-try:
-    import torch
+from ..torch_oracle import needs_torch
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(
-        not HAVE_TORCH and os.environ.get("CI") != "true",
-        reason="torch not installed (CI installs it)",
-    ),
-]
+pytestmark = [pytest.mark.torch, needs_torch]
 
 
 def _engines() -> list[str]:
+    import torch
+
     return [e for e in torch.backends.quantized.supported_engines if e != "none"]
 
 

@@ -7,42 +7,25 @@ Device: ``REFQ_TORCH_DEVICE`` (default "cpu"; tools/gpu_check.sh sets "cuda").""
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-try:
-    import torch  # noqa: F401
+from ..torch_oracle import needs_torch
+from .torch_programs import DEVICE, compare_every_tensor, one_torch_thread
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
+pytestmark = [pytest.mark.torch, needs_torch]
 
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(
-        not HAVE_TORCH and os.environ.get("CI") != "true",
-        reason="torch not installed (CI installs it)",
-    ),
-]
-
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
 N_CAL = 8
 N_TEST = 4
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
-    """torch intra-op threads spin badly on a shared 2-core machine: use one, then restore."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -89,21 +72,6 @@ def programs(bundled: tuple[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-def _compare_all(prog: Any, x: Any, backend: Any = None) -> dict[str, Any]:
-    from refq.crosscheck.adapters.torch_program import run_program_torch
-    from refq.program import run
-
-    want = run(prog, {"input": x})
-    got = run_program_torch(prog, {"input": x}, device=DEVICE, backend=backend)
-    assert sorted(got) == sorted(want)
-    for name in want:
-        np.testing.assert_array_equal(
-            got[name].astype(np.int64), want[name].astype(np.int64), strict=True,
-            err_msg=f"tensor {name}",
-        )
-    return want
-
-
 PROFILES = ("ibert", "ivit", "tflite")
 PROFILE_KEYS = {
     "ibert": {"softmax.ibert", "gelu.ibert", "layernorm.ibert", "add.ivit",
@@ -119,7 +87,7 @@ def test_every_intermediate_equal(which: str, programs: dict[str, Any],
                                   bundled: tuple[Any, Any, Any]) -> None:
     prog = programs[which]
     _, _, test = bundled
-    want = _compare_all(prog, test)
+    want = compare_every_tensor(prog, test)
     # the whole model: every op's output was compared, logits included
     produced = {o for op in prog.ops for o in op.outputs}
     assert produced <= set(want) and prog.outputs[0] in want and len(produced) >= 170
@@ -170,7 +138,7 @@ def test_broadcast_matmul_path_on_a_whole_program(programs: dict[str, Any],
     from refq.crosscheck.adapters.torch_backend import TorchBackend
 
     _, _, test = bundled
-    _compare_all(programs["w8a8"], test, TorchBackend(DEVICE, matmul="broadcast"))
+    compare_every_tensor(programs["w8a8"], test, TorchBackend(DEVICE, matmul="broadcast"))
 
 
 def test_a_changed_rounding_is_detected(programs: dict[str, Any],

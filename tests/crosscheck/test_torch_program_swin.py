@@ -9,39 +9,22 @@ Device: ``REFQ_TORCH_DEVICE`` (default "cpu")."""
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-try:
-    import torch  # noqa: F401
+from ..torch_oracle import needs_torch
+from .torch_programs import DEVICE, compare_every_tensor, one_torch_thread
 
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
-
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(
-        not HAVE_TORCH and os.environ.get("CI") != "true",
-        reason="torch not installed (CI installs it)",
-    ),
-]
-
-DEVICE = os.environ.get("REFQ_TORCH_DEVICE", "cpu")
+pytestmark = [pytest.mark.torch, needs_torch]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +51,8 @@ def _lowered(swin: tuple[Any, Any, Any], method: str, bits: int, kernels: str | 
     ("fqvit", 8, None), ("minmax", 8, "ibert"), ("minmax", 8, "ivit"), ("minmax", 8, "tflite")])
 def test_every_intermediate_equal(swin: tuple[Any, Any, Any], method: str, bits: int,
                                   kernels: str | None) -> None:
-    from refq.crosscheck.adapters.torch_program import run_program_torch
-    from refq.program import run
-
     prog = _lowered(swin, method, bits, kernels)
-    x = swin[2]
-    want = run(prog, {"input": x})
-    got = run_program_torch(prog, {"input": x}, device=DEVICE)
-    assert sorted(got) == sorted(want)
-    for name in want:
-        np.testing.assert_array_equal(got[name].astype(np.int64), want[name].astype(np.int64),
-                                      strict=True, err_msg=f"tensor {name}")
+    want = compare_every_tensor(prog, swin[2])
     keys = {op.key for op in prog.ops}
     assert {"roll", "window_partition", "window_reverse", "patch_merge", "window_mask",
             "mean_pool"} <= keys

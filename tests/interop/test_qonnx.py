@@ -6,22 +6,18 @@ and the kernel cases."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ..extras import require_extra
+
 pytestmark = pytest.mark.hls
 
-_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-if importlib.util.find_spec("qonnx") is None or importlib.util.find_spec("onnxruntime") is None:
-    if _CI:
-        raise RuntimeError("CI=true: the hls extra (qonnx, onnxruntime) must be installed")
-    pytest.skip("hls extra not installed", allow_module_level=True)
+require_extra("hls", ("qonnx", "onnxruntime"))
 
 from refq.errors import SpecError  # noqa: E402
 from refq.golden.case import Case, read_case  # noqa: E402

@@ -234,6 +234,23 @@ def _check_uniform(q: Any, delta: Any, zp: Any) -> None:
                                   np.asarray(zp, np.float64).reshape(-1), strict=True)
 
 
+def _folded(m: Any) -> set[str]:
+    """The LayerNorm outputs whose per-channel quantizers the recipes fold into the norm."""
+    return {f"blocks.{i}.norm{j}" for i in range(m.config.depth) for j in (1, 2)}
+
+
+def _check_weights(spec: QuantSpec, m: Any, bits: int, pcts: Any) -> None:
+    """Every weight quantizer of ``spec`` is the official per-channel initialisation (with
+    percentile candidates ``pcts``) of the weight it quantizes (the folded one if folded)."""
+    from .oracles.repq_ias import uniform_init_channels
+
+    for name, q in spec.weights.items():
+        w = spec.params.get(name, m.params[name])
+        d, z, _ = uniform_init_channels(_t(np.asarray(w, np.float64)), bits, pcts,
+                                        is_act=False)
+        _check_uniform(q, d, z)
+
+
 @pytest.mark.parametrize("bits", [4, pytest.param(8, marks=pytest.mark.slow)])
 def test_repq_on_its_calibration_tensors(bundled: tuple[Any, np.ndarray], bits: int) -> None:
     """Every activation quantizer fitted on the tensor that reached it (upstream quantized)
@@ -249,7 +266,7 @@ def test_repq_on_its_calibration_tensors(bundled: tuple[Any, np.ndarray], bits: 
     m, x = bundled
     with _capturing(repq_mod) as seen:
         spec = quantize_model(m, "repq", bits, bits, x)
-    folded = {f"blocks.{i}.norm{j}" for i in range(m.config.depth) for j in (1, 2)}
+    folded = _folded(m)
     assert sorted(seen) == sorted({*folded, *(t for t in spec.activations if t not in folded)})
     for tap, v in seen.items():
         if tap == "input":
@@ -267,11 +284,7 @@ def test_repq_on_its_calibration_tensors(bundled: tuple[Any, np.ndarray], bits: 
         else:
             d, z, _ = uniform_init_tensor(_t(v), bits, REPQ_PCTS)
             _check_uniform(spec.activations[tap], d, z)
-    for name, q in spec.weights.items():
-        w = spec.params.get(name, m.params[name])
-        d, z, _ = uniform_init_channels(_t(np.asarray(w, np.float64)), bits, REPQ_PCTS,
-                                        is_act=False)
-        _check_uniform(q, d, z)
+    _check_weights(spec, m, bits, REPQ_PCTS)
 
 
 @pytest.mark.parametrize("bits", [4, pytest.param(8, marks=pytest.mark.slow)])
@@ -291,7 +304,7 @@ def test_ias_on_its_calibration_tensors(bundled: tuple[Any, np.ndarray], bits: i
     with _capturing(ias_mod) as seen:
         spec = quantize_model(m, "ias", bits, bits, x)
     assert "input" not in spec.activations  # the image stays float
-    folded = {f"blocks.{i}.norm{j}" for i in range(m.config.depth) for j in (1, 2)}
+    folded = _folded(m)
     for tap, v in seen.items():
         q = spec.activations[tap]
         if tap in folded:
@@ -307,11 +320,7 @@ def test_ias_on_its_calibration_tensors(bundled: tuple[Any, np.ndarray], bits: i
             d, z, _ = uniform_init_tensor(_t(v), bits, IAS_ACT_PCTS)
             _check_uniform(q, d, z)
     assert seen["norm"].shape[1] == 1  # the head's input: the class token only
-    for name, q in spec.weights.items():
-        w = spec.params.get(name, m.params[name])
-        d, z, _ = uniform_init_channels(_t(np.asarray(w, np.float64)), bits, IAS_WEIGHT_PCTS,
-                                        is_act=False)
-        _check_uniform(q, d, z)
+    _check_weights(spec, m, bits, IAS_WEIGHT_PCTS)
 
 
 @pytest.mark.parametrize("bits", [4, 8])

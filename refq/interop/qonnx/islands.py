@@ -170,6 +170,14 @@ def _note(b: Builder, op: Op, reason: str) -> None:
     b.notes.append(Note(op.outputs[0], name, "int64-path", reason))
 
 
+def _int64_input(ctx: Ctx, op: Op, reason: str) -> tuple[Builder, Int, str]:
+    """The start of an op computed on int64: the note saying why (``reason``), the
+    builder, its exact int64 arithmetic and the op's first input cast to int64."""
+    b = ctx[0]
+    _note(b, op, reason)
+    return b, Int(b), b.cast(op.inputs[0], "i64")
+
+
 def _finish(ctx: Ctx, op: Op, y: str) -> None:
     b, _, _, cont = ctx
     b.finish(y, op.outputs[0], cont[op.outputs[0]])
@@ -218,11 +226,9 @@ def _i_exp(z: Int, x: str, x0: int, b_int: int, c_int: int, n: int) -> str:
 
 
 def softmax_ibert(ctx: Ctx, op: Op) -> None:
-    b = ctx[0]
-    z = Int(b)
     p = IBertSoftmaxParams.from_dict(op.params)
-    _note(b, op, "I-BERT i-exp reaches ~2^40: int64")
-    e = _i_exp(z, b.cast(op.inputs[0], "i64"), p.x0_int, p.b_int, p.c_int, p.n)
+    b, z, q = _int64_input(ctx, op, "I-BERT i-exp reaches ~2^40: int64")
+    e = _i_exp(z, q, p.x0_int, p.b_int, p.c_int, p.n)
     e16 = b.round_shift_i64(z.mul(e, z.c(p.exp_multiplier)), np.asarray(p.exp_shift),
                             "half_even")
     e16 = b.clip_i64(e16, -(2**15), 2**15 - 1)
@@ -233,11 +239,8 @@ def softmax_ibert(ctx: Ctx, op: Op) -> None:
 
 
 def gelu_ibert(ctx: Ctx, op: Op) -> None:
-    b = ctx[0]
-    z = Int(b)
     p = IBertGeluParams.from_dict(op.params)
-    _note(b, op, "I-BERT i-GELU: int64")
-    q = b.cast(op.inputs[0], "i64")
+    _, z, q = _int64_input(ctx, op, "I-BERT i-GELU: int64")
     a = z.op("Min", z.op("Abs", q), z.c(-p.b_int))
     ab = z.add(a, z.c(p.b_int))
     y = z.mul(z.op("Sign", q), z.add(z.mul(ab, ab), z.c(p.c_int)))
@@ -259,11 +262,8 @@ def _shift_exp_sat(z: Int, d: str, x0: int, n: int) -> str:
 
 
 def gelu_shiftgelu(ctx: Ctx, op: Op) -> None:
-    b = ctx[0]
-    z = Int(b)
     p = ShiftGeluParams.from_dict(op.params)
-    _note(b, op, "I-ViT ShiftGELU: shift-exps and a division on int64")
-    q = b.cast(op.inputs[0], "i64")
+    _, z, q = _int64_input(ctx, op, "I-ViT ShiftGELU: shift-exps and a division on int64")
     m = z.op("ReduceMax", q, axes=[-1], keepdims=1)
     e1 = _shift_exp_sat(z, z.sub(q, m), p.x0_int, p.n)
     e2 = _shift_exp_sat(z, z.op("Neg", m), p.x0_int, p.n)
@@ -274,11 +274,8 @@ def gelu_shiftgelu(ctx: Ctx, op: Op) -> None:
 
 
 def _shiftmax(ctx: Ctx, op: Op, deploy: bool) -> None:
-    b = ctx[0]
-    z = Int(b)
     p = ShiftmaxParams.from_dict(op.params)
-    _note(b, op, "I-ViT Shiftmax: shift-exp and a division on int64")
-    x = b.cast(op.inputs[0], "i64")
+    _, z, x = _int64_input(ctx, op, "I-ViT Shiftmax: shift-exp and a division on int64")
     d = z.sub(x, z.op("ReduceMax", x, axes=[-1], keepdims=1))
     d = z.sub(z.add(d, z.floor_div(d, z.c(2))), z.floor_div(d, z.c(16)))
     d = z.op("Max", d, z.c(p.n * p.x0_int))
@@ -296,11 +293,9 @@ def _shiftmax(ctx: Ctx, op: Op, deploy: bool) -> None:
 
 
 def softmax_tflite(ctx: Ctx, op: Op) -> None:
-    b = ctx[0]
-    z = Int(b)
     p = TfliteSoftmaxParams.from_dict(op.params)
-    _note(b, op, "TFLite softmax: gemmlowp fixed-point exp and reciprocal on int64")
-    x = b.cast(op.inputs[0], "i64")
+    b, z, x = _int64_input(ctx, op,
+                           "TFLite softmax: gemmlowp fixed-point exp and reciprocal on int64")
     diff = z.sub(x, z.op("ReduceMax", x, axes=[-1], keepdims=1))
     valid = z.cmp("GreaterOrEqual", diff, z.c(p.diff_min))
     shifted = z.mul(z.where(valid, diff, z.c(0)), z.c(1 << p.input_left_shift))

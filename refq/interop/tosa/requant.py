@@ -256,6 +256,18 @@ RESCALE_ROUNDING = {"double": "DOUBLE_ROUND", "single": "SINGLE_ROUND"}
 """The RESCALE rounding mode of each TFLite requantization family."""
 
 
+def centered_input(g: Graph, x: Val, p: RequantParams) -> tuple[Val, int, int]:
+    """The requantizations' common start: x - in_zero_point as int32 (its interval within
+    int32), and the output range relative to the output zero point, fmt.min - zp and
+    fmt.max - zp, that the scaled value saturates to."""
+    xi = g.i32(x)
+    if p.in_zero_point:
+        xi = g.addc(xi, -p.in_zero_point)
+    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
+    fmt, zp = p.out_format, p.out_zero_point
+    return xi, fmt.min - zp, fmt.max - zp
+
+
 def tflite_reference(x: int, m: int, s: int, family: str) -> int:
     """TFLite MultiplyByQuantizedMultiplier on Python ints (static bounds only)."""
     if family == "single":
@@ -279,12 +291,8 @@ def tflite(g: Graph, x: Val, p: RequantParams) -> Val:
     the RESCALE and records the data-dependent precondition (TOSA: UNPREDICTABLE beyond it).
     """
     family = p.family
-    xi = g.i32(x)
-    if p.in_zero_point:
-        xi = g.addc(xi, -p.in_zero_point)
-    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
+    xi, m_lo, m_hi = centered_input(g, x, p)
     fmt, zp = p.out_format, p.out_zero_point
-    m_lo, m_hi = fmt.min - zp, fmt.max - zp
     rank = xi.rank
     mults, shifts = list(p.multiplier), [31 - s for s in p.shift]
     lo_b, hi_b = [], []
@@ -347,12 +355,8 @@ def double_up(g: Graph, x: Val, p: RequantParams) -> Val:
     in x), which bounds every intermediate; refq's own check that x·2^l fits int32 is an
     input precondition (RangeError in refq, recorded as an assumption where it can fail).
     """
-    xi = g.i32(x)
-    if p.in_zero_point:
-        xi = g.addc(xi, -p.in_zero_point)
-    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
-    fmt, zp = p.out_format, p.out_zero_point
-    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    xi, m_lo, m_hi = centered_input(g, x, p)
+    zp = p.out_zero_point
     rank = xi.rank
     mults, shifts = [int(v) for v in p.multiplier], [int(v) for v in p.shift]
     lo_b, hi_b = [], []

@@ -34,7 +34,7 @@ import numpy as np
 
 from refq.interop.tosa import wide
 from refq.interop.tosa.graph import ExportError, Graph, Val
-from refq.interop.tosa.requant import _first_true, _last_true, _vec
+from refq.interop.tosa.requant import _first_true, _last_true, _vec, centered_input
 from refq.interop.tosa.values import Operand, as_i32
 from refq.intmath import IntFormat
 from refq.ops.requantize import RequantParams
@@ -75,12 +75,8 @@ def _low_bits(g: Graph, v: Val, d: Val) -> Val:
 
 def fp32(g: Graph, x: Val, p: RequantParams) -> Val:
     """``requantize.fp32`` (module docstring)."""
-    xi = g.i32(x)
-    if p.in_zero_point:
-        xi = g.addc(xi, -p.in_zero_point)
-    xi = g.with_interval(xi, max(xi.lo, -(2**31)), min(xi.hi, 2**31 - 1))
-    fmt, zp = p.out_format, p.out_zero_point
-    m_lo, m_hi = fmt.min - zp, fmt.max - zp
+    xi, m_lo, m_hi = centered_input(g, x, p)
+    zp = p.out_zero_point
     rank = xi.rank
     ms, cs = [int(v) for v in p.multiplier], [int(v) for v in p.shift]
     if any(not 0 <= m < 1 << 24 for m in ms) or any(not 0 <= c <= 63 for c in cs):
