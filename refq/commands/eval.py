@@ -126,7 +126,8 @@ def format_recipe_options(opts: dict[str, dict[str, Any]]) -> str:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --weights, --data, --labels, --calib, --limit, --seed, --quiet."""
     parser.add_argument("--model", default="bundled",
-                        help="'bundled' (default), a model config name (see refq.nn.CONFIGS) "
+                        help="'bundled' (default: the bundled digits DeiT), 'swin_digits' "
+                        "(the bundled digits Swin), a model config name (see refq.nn.CONFIGS) "
                         "with --weights or as NAME=FILE, or a Hugging Face / timm checkpoint "
                         "folder (config.json + model.safetensors)")
     parser.add_argument("--weights", type=Path,
@@ -200,7 +201,7 @@ def load_workload(args: argparse.Namespace) -> Workload:
 
     from refq.nn import load_digits
     from refq.nn.fit import calib_eval_split
-    from refq.nn.sources import parse_model
+    from refq.nn.sources import BUNDLED, parse_model
 
     check_counts(args)
     source = parse_model(args.model, args.weights)
@@ -221,7 +222,7 @@ def load_workload(args: argparse.Namespace) -> Workload:
         images, labels = folder.load([int(i) for i in eval_idx])
         labels = np.asarray(outputs, dtype=np.int64)[labels]
         src = f"{args.data} ({len(folder.classes)} classes, {n} images)"
-    if source.kind != "bundled":
+    if source.kind != "bundled" or source.name != BUNDLED:
         src = f"model {source.describe()}; data {src}"
     if args.limit is not None:
         images, labels = images[: args.limit], labels[: args.limit]

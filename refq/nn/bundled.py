@@ -1,4 +1,5 @@
-"""The bundled bench model: a small DeiT-style ViT trained on scikit-learn's digits.
+"""The bundled bench models: a small DeiT-style ViT (``deit_digits``) and a small Swin
+(``swin_digits``) trained on scikit-learn's digits.
 
 Files (written by ``tools/train_bundled.py``; refq needs neither sklearn nor torch to use
 them):
@@ -9,15 +10,19 @@ them):
 * ``refq/data/deit_digits.safetensors`` — float32 weights in refq (= timm) naming.
 * ``refq/data/deit_digits.json`` — ``config`` (a :class:`ViTConfig` dict), the recorded
   FP test accuracy and correct count (of refq's float64 NumPy forward), training details.
+* ``refq/data/swin_digits.safetensors`` / ``swin_digits.json`` — the same for the Swin
+  (a :class:`SwinConfig`: two stages, shifted windows, a patch merging, a last stage whose
+  window is its whole resolution; ``tools/train_bundled.py --model swin_digits``).
 
 Images: pixel = value * 255 // 16 (uint8), then a 4x bilinear upscale 8x8 -> 32x32 computed
 exactly in integers (:func:`upscale4`), so every platform derives the same bytes.
-The model takes (B, 1, 32, 32) images normalised with mean = std = 0.5.
+Both models take (B, 1, 32, 32) images normalised with mean = std = 0.5.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +33,28 @@ from refq.errors import SpecError
 from refq.files import load_json
 from refq.files.schema import Json, Obj, validate
 from refq.nn.base import Model
-from refq.nn.configs import CONFIG_SCHEMA, ViTConfig, config_from_dict, register_config_loader
+from refq.nn.configs import (
+    CONFIG_SCHEMA,
+    ModelConfig,
+    SwinConfig,
+    ViTConfig,
+    config_from_dict,
+    register_config_loader,
+)
 from refq.nn.layers import FloatArray
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DIGITS_FILE = DATA_DIR / "digits.npz"
 WEIGHTS_FILE = DATA_DIR / "deit_digits.safetensors"
 INFO_FILE = DATA_DIR / "deit_digits.json"
+SWIN_WEIGHTS_FILE = DATA_DIR / "swin_digits.safetensors"
+SWIN_INFO_FILE = DATA_DIR / "swin_digits.json"
+BUNDLED_MODELS: dict[str, tuple[Path, Path, type]] = {
+    "deit_digits": (WEIGHTS_FILE, INFO_FILE, ViTConfig),
+    "swin_digits": (SWIN_WEIGHTS_FILE, SWIN_INFO_FILE, SwinConfig),
+}
+"""The bundled models: name -> (weights, info json, config type)."""
+DEFAULT_BUNDLED = "deit_digits"
 BUNDLED_INFO_SCHEMA = Obj({"config": CONFIG_SCHEMA}, extra=Json(),
                           title="bundled model info (refq/data/deit_digits.json)",
                           doc="the model config, then recorded accuracy and training details "
@@ -118,41 +138,59 @@ def load_digits(path: str | Path = DIGITS_FILE) -> DigitsData:
     return DigitsData(images, labels.astype(np.int64), *idx)
 
 
-def bundled_info(path: str | Path = INFO_FILE) -> dict[str, Any]:
-    """The bundled model's json: config, recorded accuracy, training details."""
-    p = Path(path)
+def _files(model: str) -> tuple[Path, Path, type]:
+    if model not in BUNDLED_MODELS:
+        raise SpecError(f"unknown bundled model {model!r}; bundled: "
+                        f"{', '.join(BUNDLED_MODELS)}")
+    return BUNDLED_MODELS[model]
+
+
+def bundled_info(path: str | Path | None = None, *,
+                 model: str = DEFAULT_BUNDLED) -> dict[str, Any]:
+    """A bundled model's json (``path``, default that of ``model``): config, recorded
+    accuracy, training details."""
+    p = Path(path) if path is not None else _files(model)[1]
     info: dict[str, Any] = load_json(p, 1 << 20, None, SpecError, "bundled model info")
     validate(BUNDLED_INFO_SCHEMA, info, p)
     return info
 
 
-def bundled_config() -> ViTConfig:
-    """The :class:`ViTConfig` of the bundled model (``deit_digits``)."""
-    cfg = config_from_dict(bundled_info()["config"], f"{INFO_FILE} ($.config)")
-    if not isinstance(cfg, ViTConfig):
-        raise SpecError(f"{INFO_FILE}: the bundled model must be a ViT config")
+def bundled_config(model: str = DEFAULT_BUNDLED) -> ModelConfig:
+    """The config of the bundled ``model`` (``deit_digits``, a :class:`ViTConfig`, or
+    ``swin_digits``, a :class:`SwinConfig`); SpecError if its json names another model or
+    kind."""
+    _, info_file, kind = _files(model)
+    cfg = config_from_dict(bundled_info(info_file)["config"], f"{info_file} ($.config)")
+    if not isinstance(cfg, kind) or cfg.name != model:
+        raise SpecError(f"{info_file}: the bundled {model} must be a {kind.__name__} named "
+                        f"{model!r}, got a {type(cfg).__name__} named {cfg.name!r}")
     return cfg
 
 
-register_config_loader("deit_digits", bundled_config)
+for _name in BUNDLED_MODELS:
+    register_config_loader(_name, partial(bundled_config, _name))
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 """The bundled model's class names: output k is the digit ``str(k)``."""
 
 
-def load_bundled(dtype: npt.DTypeLike = np.float64) -> tuple[Model, DigitsData]:
-    """(model, data): the bundled digits DeiT (float input, mean = std = 0.5) and its data.
+def load_bundled(dtype: npt.DTypeLike = np.float64, *,
+                 model: str = DEFAULT_BUNDLED) -> tuple[Model, DigitsData]:
+    """(model, data): the bundled digits ``model`` (default the DeiT; ``"swin_digits"`` the
+    Swin), float input with mean = std = 0.5, and its data.
 
     ``model.fold_normalization()`` gives the integer-pixel version taking
     ``data.images`` directly.
     """
     from refq.nn.factory import create_model
 
-    model = create_model(bundled_config(), WEIGHTS_FILE, dtype, weights_format="timm")
-    return model, load_digits()
+    net = create_model(bundled_config(model), _files(model)[0], dtype, weights_format="timm")
+    return net, load_digits()
 
 
 __all__ = [
+    "BUNDLED_MODELS",
+    "DEFAULT_BUNDLED",
     "DIGIT_CLASSES",
     "DigitsData",
     "bundled_config",

@@ -5,7 +5,8 @@ workers, which load the weights themselves).
 
 Spellings (:func:`parse_model`):
 
-* ``bundled`` — the bundled digits DeiT (``refq/data``);
+* ``bundled`` — the bundled digits DeiT (``refq/data``); ``deit_digits`` or
+  ``swin_digits`` without weights — that bundled model (:data:`refq.nn.bundled.BUNDLED_MODELS`);
 * ``NAME`` with ``weights=FILE``, or ``NAME=FILE`` — a timm name of
   :data:`refq.nn.configs.CONFIGS` (a timm tag such as ``.fb_in1k`` is allowed and ignored)
   and a ``.safetensors`` / ``.npz`` weight file in timm or Hugging Face keys;
@@ -33,7 +34,8 @@ BUNDLED = "bundled"
 @dataclass(frozen=True)
 class ModelSource:
     """A parsed ``--model``: ``kind`` "bundled", "named" or "folder"; ``name`` the config
-    name or the folder's absolute path; ``weights`` the weight file (named models)."""
+    name (for "bundled": "bundled" = deit_digits, or the bundled model's name) or the
+    folder's absolute path; ``weights`` the weight file (named models)."""
 
     kind: str
     name: str
@@ -44,7 +46,16 @@ class ModelSource:
         """A short display name: "bundled", the config name, or the folder's name."""
         if self.kind == "folder":
             return Path(self.name).name
-        return BUNDLED if self.kind == "bundled" else self.name
+        return self.name
+
+    @property
+    def bundled_name(self) -> str:
+        """The bundled model's name (``deit_digits`` for "bundled"); "" for other kinds."""
+        if self.kind != "bundled":
+            return ""
+        from refq.nn.bundled import DEFAULT_BUNDLED
+
+        return DEFAULT_BUNDLED if self.name == BUNDLED else self.name
 
     def checkpoint(self) -> Checkpoint | None:
         """The folder read (None for the other kinds)."""
@@ -55,7 +66,7 @@ class ModelSource:
         ck = self.checkpoint()
         if ck is not None:
             return ck.config
-        return get_config("deit_digits" if self.kind == "bundled" else self.name)
+        return get_config(self.bundled_name or self.name)
 
     def class_names(self) -> tuple[str, ...] | None:
         """Output k's class name, when the source names them (bundled: the digits; a
@@ -72,9 +83,11 @@ class ModelSource:
         from refq.nn.factory import create_model
 
         if self.kind == "bundled":
-            from refq.nn.bundled import WEIGHTS_FILE, bundled_config
+            from refq.nn.bundled import BUNDLED_MODELS, bundled_config
 
-            return create_model(bundled_config(), WEIGHTS_FILE, dtype, weights_format="timm")
+            return create_model(bundled_config(self.bundled_name),
+                                BUNDLED_MODELS[self.bundled_name][0], dtype,
+                                weights_format="timm")
         ck = self.checkpoint()
         if ck is not None:
             return create_model(ck.config, ck.weights, dtype, weights_format=ck.weights_format)
@@ -88,7 +101,8 @@ class ModelSource:
             return (f"{self.label} ({ck.config.name}, {ck.weights_format} checkpoint folder "
                     f"{self.name}; preprocessing: {ck.preprocessing})")
         if self.kind == "bundled":
-            return "bundled (deit_digits)"
+            return (f"bundled ({self.bundled_name})" if self.name == BUNDLED
+                    else f"{self.name} (bundled)")
         return f"{self.name} (weights {self.weights})"
 
     def fingerprint(self) -> str:
@@ -107,9 +121,9 @@ class ModelSource:
 
     def _weight_file(self) -> Path:
         if self.kind == "bundled":
-            from refq.nn.bundled import WEIGHTS_FILE
+            from refq.nn.bundled import BUNDLED_MODELS
 
-            return WEIGHTS_FILE
+            return BUNDLED_MODELS[self.bundled_name][0]
         ck = self.checkpoint()
         if ck is not None:
             return ck.weights
@@ -154,6 +168,10 @@ def parse_model(text: str, weights: str | Path | None = None) -> ModelSource:
         src = ModelSource("folder", str(path.resolve()))
         src.config()  # read now: a bad folder fails here, not on a worker
         return src
+    from refq.nn.bundled import BUNDLED_MODELS
+
+    if text in BUNDLED_MODELS and weights is None:
+        return ModelSource("bundled", text)
     name, eq, file = text.partition("=")
     if eq:
         if weights is not None:

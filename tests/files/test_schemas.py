@@ -36,7 +36,8 @@ def _committed() -> list[tuple[str, Path]]:
     out.append(("golden-manifest", REPO / "golden" / "MANIFEST.json"))
     out += [("spec", p) for p in sorted((REPO / "refq" / "golden" / "specs").glob("*/spec.json"))]
     out += [("known", p) for p in sorted((REPO / "refq" / "crosscheck" / "known").glob("*.json"))]
-    out.append(("bundled-model", REPO / "refq" / "data" / "deit_digits.json"))
+    out += [("bundled-model", REPO / "refq" / "data" / f"{m}.json")
+            for m in ("deit_digits", "swin_digits")]
     return out
 
 
@@ -102,7 +103,7 @@ def test_committed_files_are_read_by_refq() -> None:
         elif fmt == "known":
             load_known(path)
         else:
-            bundled_config()
+            bundled_config(path.stem)
 
 
 def test_a_saved_program_validates(tmp_path: Path) -> None:
