@@ -1,5 +1,5 @@
-"""``refq demo``: the pipeline end to end on the bundled digits DeiT, no arguments, no
-download.
+"""``refq demo``: the pipeline end to end on the bundled digits DeiT (and one row of the
+bundled digits Swin), no arguments, no download.
 
 1. For each method × bits (default: all seven recipes at W8A8, W6A6, W4A4): quantize with
    32 calibration images (refq.methods; reduced search options :data:`DEMO_OPTIONS`,
@@ -7,7 +7,9 @@ download.
    simulation and of the lowered integer-only Program (refq.program.lower + run) on the
    first 100 test images → one table
    (n/a where a recipe or lowering is not available), then the CPU time per phase. BLAS runs
-   on 1 thread (see :mod:`refq.commands._blas`).
+   on 1 thread (see :mod:`refq.commands._blas`). Then one row of the bundled Swin
+   (``swin_digits``, :data:`DEMO_SWIN`: same images, calibration and options) in a table
+   of its own.
 2. Golden vectors of one lowered program run (minmax W8A8, 2 test images): the program,
    its input and every intermediate of ``refq.program.run`` as integer .npy files with a
    sha256 manifest; then verified by re-loading the program from disk, re-running it and
@@ -41,6 +43,9 @@ run) — about 10 CPU s per bit width; PTQ4ViT's searches on the first 8 calibra
 (``calib_sub``; its default, every image as the official code, costs 4x). The other
 recipes run with their defaults."""
 
+DEMO_SWIN = ("repq", 8, 8)
+"""(method, w_bits, a_bits) of the demo's bundled-Swin row (``--quick``: minmax W8A8)."""
+
 DEMO_TEST_IMAGES = 100
 DEMO_CALIB = 32
 
@@ -62,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="BLAS threads (default 1: the bundled model's matrices are too "
                         "small for a thread pool to pay off)")
     parser.add_argument("--quick", action="store_true",
-                        help="reduced run: minmax at W8A8 and W4A4, 8 calibration and 10 "
-                        "test images")
+                        help="reduced run: minmax at W8A8 and W4A4 (the Swin row: minmax "
+                        "W8A8), 8 calibration and 10 test images")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -181,13 +186,18 @@ def _run(args: argparse.Namespace) -> int:
     rows = evaluate_grid(work, methods, bits, integer=True, progress=not args.quiet, keep=keep,
                          options=opts)
     print(table(rows, integer=True))
+    swin_rows = _swin_row(work, args.quick, args.quiet)
     phases = ("calibrate", "fake-quant", "lower", "integer")
-    tot = {ph: sum(r.cpu.get(ph, 0.0) for r in rows) for ph in phases}
+    every = rows + swin_rows
+    tot = {ph: sum(r.cpu.get(ph, 0.0) for r in every) for ph in phases}
     print("CPU seconds per method (calibrate / fake-quant eval / lower / integer eval):")
     for meth in methods:
         mine = [r for r in rows if r.method == meth]
         print(f"  {meth:8s} " + " / ".join(
             f"{sum(r.cpu.get(ph, 0.0) for r in mine):5.1f}" for ph in phases))
+    for r in swin_rows:
+        print(f"  {'swin':8s} " + " / ".join(f"{r.cpu.get(ph, 0.0):5.1f}" for ph in phases)
+              + f"  ({r.method} {r.bits})")
     print("  total    " + " / ".join(f"{tot[ph]:5.1f}" for ph in phases))
 
     _, program = keep.get(("minmax", 8, 8), (None, None))
@@ -207,4 +217,23 @@ def _run(args: argparse.Namespace) -> int:
           f"re-computed, bit-exact); {where}")
     print(f"done in {time.perf_counter() - t0:.1f} s wall, "
           f"{time.process_time() - c0:.1f} s CPU")
-    return 1 if any("FAILED" in r.note for r in rows) else 0
+    return 1 if any("FAILED" in r.note for r in every) else 0
+
+
+def _swin_row(work: Any, quick: bool, quiet: bool) -> list[Any]:
+    """Evaluate and print the bundled Swin's row (:data:`DEMO_SWIN`; minmax W8A8 with
+    ``quick``) on ``work``'s images and calibration; returns the row(s)."""
+    from refq.commands.eval import Workload, evaluate_grid, table
+    from refq.nn import load_bundled
+
+    method, w, a = ("minmax", 8, 8) if quick else DEMO_SWIN
+    swin, _ = load_bundled(model="swin_digits")
+    sm = swin.fold_normalization()
+    swork = Workload(sm, work.calib, work.images, work.labels, "bundled digits")
+    opts = {method: DEMO_OPTIONS[method]} if method in DEMO_OPTIONS else {}
+    print(f"bundled digits Swin ({sm.config.name}: 2 stages, shifted windows, patch merging), "
+          f"{method} W{w}A{a}, same images and calibration")
+    rows = evaluate_grid(swork, [method], [(w, a)], integer=True, progress=not quiet,
+                         options=opts)
+    print(table(rows, integer=True))
+    return rows
