@@ -65,6 +65,8 @@ MARKS: list[Mark] = [
          "needs the user's deit_small weights and an ImageNet validation folder"),
     Mark(r"^refq eval --methods minmax,repq --bits W8A8,W4A4 --integer", "slow",
          "4 quantize + integer evaluations on 400 images"),
+    Mark(r"^refq eval --model swin_digits --methods repq --bits W8A8 --integer$", "slow",
+         "an integer-only evaluation on 400 images (tests/commands covers swin_digits)"),
     Mark(r"^refq eval --bits W4A4 --opt ptq4vit", "slow",
          "every method, I&S-ViT's SOS at 50 steps: minutes"),
     Mark(r"^refq report --method tsptq", "slow", "per-layer statistics and a plot per tensor"),
@@ -75,6 +77,9 @@ MARKS: list[Mark] = [
     # docs pages
     Mark(r"^refq eval --bits W8A8(,W6A6,W4A4)? --integer --calib 32", "slow",
          "a results table: every method, integer-only evaluation on 400 images"),
+    Mark(r"^refq eval --model swin_digits --bits W8A8,W6A6,W4A4 --integer --calib 32", "slow",
+         "the bundled-Swin results table: every method, integer-only evaluation on 400 "
+         "images: ~90 CPU-s"),
     Mark(r"^refq eval --calib 64 --threads 1 --quiet", "slow", "one method's accuracy run",
          "docs/results-gradients*.md"),
     # one gradients_seeds.py run (quantize + evaluate on 400 images) measured at >= 110
