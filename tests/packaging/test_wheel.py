@@ -75,6 +75,7 @@ def test_build_gives_sdist_and_wheel_without_deprecation_warnings(
     assert "License-File: LICENSE" in metadata.splitlines()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     for packaged in ("refq/py.typed", "refq/data/deit_digits.safetensors",
+                     "refq/data/swin_digits.safetensors", "refq/data/swin_digits.json",
                      "refq/data/digits.npz", "refq/golden/specs/repq.w8a8/params.npz"):
         assert packaged in names
     import tarfile
