@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,22 @@ def test_unknown_bundled_model_is_refused() -> None:
     assert set(BUNDLED_MODELS) == {"deit_digits", "swin_digits"}
     with pytest.raises(SpecError, match="unknown bundled model 'vit_digits'"):
         load_bundled(model="vit_digits")
+
+
+def test_a_bundled_json_naming_another_model_is_refused(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """swin_digits's json holding the DeiT's config (or a renamed Swin) is refused by name."""
+    import json
+
+    import refq.nn.bundled as b
+
+    for cfg, what in ((bundled_info()["config"], "a ViTConfig named 'deit_digits'"),
+                      (dict(bundled_info(model="swin_digits")["config"], name="swin_x"),
+                       "a SwinConfig named 'swin_x'")):
+        info = tmp_path / f"{cfg['name']}.json"
+        info.write_text(json.dumps({"config": cfg}))
+        monkeypatch.setitem(b.BUNDLED_MODELS, "swin_digits",
+                            (SWIN_WEIGHTS_FILE, info, SwinConfig))
+        expect = f"must be a SwinConfig named 'swin_digits', got {what}"
+        with pytest.raises(SpecError, match=expect):
+            bundled_config("swin_digits")
