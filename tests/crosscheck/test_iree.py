@@ -52,8 +52,7 @@ def test_committed_golden_set_every_tensor_identical(iree: IreeBackend) -> None:
                        known=check_known_file(KNOWN_FILES["iree"]))
     assert report.ok, report.text()
     status = {e.key: e.status for e in report.entries}
-    refused = {k for k in status if k.startswith(("requantize.fp32_zp", "requantize.fp64"))
-               or ".fqvit." in k}  # fqvit: the log-int softmax's attn@V operand needs int17
+    refused = {k for k in status if k.startswith(("requantize.fp32_zp", "requantize.fp64"))}
     # corner cases outside TOSA's encodings are unsupported (skip, by name), the rest known
     assert refused and {status[k] for k in refused if ".corners." not in k} == {"known"}
     assert {status[k] for k in refused if ".corners." in k} <= {"known", "skip"}

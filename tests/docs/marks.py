@@ -119,6 +119,9 @@ MARKS: list[Mark] = [
     Mark(r"^tosa_verif_run_tests|^iree-compile|^iree-run-module|out\.npy|--backend iree", "slow",
          "every exported folder on the TOSA reference model (~31 CPU-s), IREE compiles",
          "docs/backends/tosa.md"),
+    Mark(r"--only 'program\.swin_random|--out T-swin", "slow",
+         "generates and exports the extended Swin program cases (~30 CPU-s)",
+         "docs/backends/tosa.md"),
     Mark(r"run_onnx_suite\(OnnxRuntimeBackend\(\), examples=100", "slow",
          "the onnxruntime hunts at 100 examples: ~9 CPU-s (tests/crosscheck runs them at 10)"),
 ]

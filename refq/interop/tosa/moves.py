@@ -2,7 +2,9 @@
 
 ``reshape``/``transpose``/``split``/``select``/``prepend``/``patchify``: RESHAPE, TRANSPOSE,
 SLICE, TILE and CONCAT (patchify: RESHAPE to (B, C, H/p, p, W/p, p), TRANSPOSE (0, 2, 4, 1, 3,
-5), RESHAPE). ``mean_pool``: REDUCE_SUM, ARITHMETIC_RIGHT_SHIFT (floor). ``shift_left``,
+5), RESHAPE); Swin's ``roll``, ``window_partition``, ``window_reverse``, ``patch_merge`` and
+``window_mask`` are in refq.interop.tosa.moves_swin. ``mean_pool``: REDUCE_SUM,
+ARITHMETIC_RIGHT_SHIFT (floor; none for shift 0, the exact sum). ``shift_left``,
 ``add_exact``, ``affine``: int32 LOGICAL_LEFT_SHIFT / ADD / MUL where the result is proven
 within int32, else exact 64-bit values (refq.interop.tosa.wide).
 
@@ -23,6 +25,7 @@ import numpy.typing as npt
 
 from refq.interop.tosa import wide
 from refq.interop.tosa.graph import ExportError, Graph, Val, fits
+from refq.interop.tosa.moves_swin import SWIN_MOVES
 from refq.interop.tosa.values import (
     Const,
     Operand,
@@ -107,7 +110,8 @@ def patchify(g: Graph, x: Operand, *, patch: int) -> tuple[Value]:
 def mean_pool(g: Graph, x: Operand, *, axis: int, shift: int) -> tuple[Value]:
     t = as_i32(g, x)
     ax = axis % t.rank
-    s = g.ars(g.reduce("SUM", t, ax), shift)
+    total = g.reduce("SUM", t, ax)
+    s = g.ars(total, shift) if shift else total
     return (g.reshape(s, tuple(d for i, d in enumerate(t.shape) if i != ax)),)
 
 
@@ -257,6 +261,7 @@ MOVES: dict[str, Moves] = {
     "shift_left": shift_left,
     "add_exact": add_exact,
     "affine": affine,
+    **SWIN_MOVES,
 }
 
 __all__ = ["MOVES"]
