@@ -118,3 +118,40 @@ def test_zero_operand_and_rows() -> None:
     np.testing.assert_array_equal(_collect(a, b, 2), _exact(a, b), strict=True)
     with pytest.raises(SpecError, match="rows"):
         list(exact_matmul_blocks(b.T, b, 0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(_operands(), st.integers(1, 40))
+def test_weight_column_tiles_give_the_exact_product(
+    ops: tuple[np.ndarray, np.ndarray, int], tile: int
+) -> None:
+    """A shared b converted in column tiles (WEIGHT_TILE made small: one to many tiles,
+    balanced or with a short last one, with one or several K-chunks) gives the same exact
+    integers, each tile written into its own columns."""
+    import refq.intmath.gemm_blocks as gb
+
+    a, b, rows = ops
+    saved = gb.WEIGHT_TILE
+    gb.WEIGHT_TILE = tile
+    try:
+        got = _collect(a, b, rows)
+    finally:
+        gb.WEIGHT_TILE = saved
+    np.testing.assert_array_equal(got, _exact(a, b), strict=True)
+
+
+def test_weight_column_tiles_with_several_chunks() -> None:
+    """Three float32 K-chunks summed in int32, each over four column tiles of W.T."""
+    import refq.intmath.gemm_blocks as gb
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(-(1 << 10), (1 << 10) + 1, (6, 40))
+    w = rng.integers(-(1 << 10), (1 << 10) + 1, (11, 40))
+    a[0, :], w[:, 0] = 1 << 10, 1 << 10
+    saved = gb.WEIGHT_TILE
+    gb.WEIGHT_TILE = 3 * 14  # kc = 14 (P = 2^20): 3 columns of b per tile
+    try:
+        got = _collect(a, w.T, 4)  # b = W.T, as a linear layer holds it
+    finally:
+        gb.WEIGHT_TILE = saved
+    np.testing.assert_array_equal(got, _exact(a, w.T), strict=True)
