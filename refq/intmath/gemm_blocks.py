@@ -56,7 +56,7 @@ def _bound(x: npt.NDArray[np.integer[Any]]) -> int:
 
 
 def exact_matmul_blocks(
-    a: Any, b: Any, rows: int
+    a: Any, b: Any, rows: int, b_max: int | None = None
 ) -> Iterator[tuple[int, int, npt.NDArray[np.int32]]]:
     """The exact product ``a @ b`` as int32 blocks ``(r0, r1, block)`` of at most ``rows``
     rows of the result flattened to 2-D (``(prod(lead), N)``), in order.
@@ -66,6 +66,10 @@ def exact_matmul_blocks(
     row g·M + i of the flattened result is row i of product g). Operands: integers of at
     most 32 bits. Result: the mathematically exact integers, which must provably fit int32:
     K·max|a|·max|b| < 2^31, else RangeError before any work.
+
+    ``b_max``: a bound on max|b| that the caller proved (a constant it scanned, read-only
+    since), used in place of b's dtype bound — a narrow weight of small values (4-bit
+    levels in int8) then proves the int32 bound that its dtype would not.
 
     Each ``block`` is a view of a work buffer that the next step of the iteration
     overwrites: read it (or copy it) before asking for the next one. One iteration at a
@@ -86,7 +90,10 @@ def exact_matmul_blocks(
     if rows < 1:
         raise SpecError(f"exact_matmul_blocks: rows must be >= 1, got {rows}")
     k = a3.shape[2]
-    p = _bound(a3) * _bound(b3) if a3.size and b3.size else 0
+    if b_max is not None and b_max < 0:
+        raise SpecError(f"exact_matmul_blocks: b_max must be >= 0, got {b_max}")
+    bb = _bound(b3) if b_max is None else b_max
+    p = _bound(a3) * bb if a3.size and b3.size else 0
     if k * p >= 2**31:
         raise RangeError(
             f"exact_matmul_blocks: int32 result not provably exact "

@@ -155,3 +155,20 @@ def test_weight_column_tiles_with_several_chunks() -> None:
     finally:
         gb.WEIGHT_TILE = saved
     np.testing.assert_array_equal(got, _exact(a, w.T), strict=True)
+
+
+def test_b_max_proves_what_the_dtype_does_not() -> None:
+    """An int8 b of 4-bit values: its dtype bound (128) proves no int32 result for int16
+    a at K = 1536, the caller's b_max = 7 does — and gives the exact product; a negative
+    b_max is refused."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(-(2**15), 2**15, (3, 1536)).astype(np.int16)
+    w = rng.integers(-7, 8, (1536, 2)).astype(np.int8)
+    a[0] = 2**15 - 1
+    w[:, 0] = 7
+    with pytest.raises(RangeError):
+        _collect(a, w, 2)
+    got = np.concatenate([blk.copy() for _, _, blk in exact_matmul_blocks(a, w, 2, 7)])
+    np.testing.assert_array_equal(got.astype(object), _exact(a, w), strict=True)
+    with pytest.raises(SpecError):
+        next(iter(exact_matmul_blocks(a, w, 2, -1)))
