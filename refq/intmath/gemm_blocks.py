@@ -42,11 +42,12 @@ BLOCK_TILE = 1 << 20
 (a 64-row call on a 384x1536 weight spends as long packing as multiplying)."""
 
 WEIGHT_TILE = 1 << 18
-"""Elements of a shared ``b`` converted to float at a time (1 MiB of float32): a weight of
-more is converted and multiplied in column tiles, each written into its columns of the
-result, so that the kept conversion buffer stays small (a DeiT-S MLP weight whole is
-2.25 MiB, a third of the float forward's peak at batch 1). The same products, and BLAS
-calls as fast (measured: 197x384 @ 384x1536 whole 2.56 ms, in four tiles 2.48 ms)."""
+"""Elements of a shared ``b`` converted to float at a time (1 MiB of float32) when the
+product is one row tile: a weight of more is converted and multiplied in column tiles,
+each written into its columns of the result, so that the kept conversion buffer stays
+small (a DeiT-S MLP weight whole is 2.25 MiB, a third of the float forward's peak at
+batch 1). The same products, and BLAS calls as fast (measured: 197x384 @ 384x1536 whole
+2.56 ms, in four tiles 2.48 ms). A product of several row tiles converts b whole, once."""
 
 
 def _bound(x: npt.NDArray[np.integer[Any]]) -> int:
@@ -137,12 +138,17 @@ def _blocks(
     dtype, n_chunks = blas_dtype(k, p)
     kc = -(-k // n_chunks)  # balanced chunks, still within the exact bound
     shared = g == 1  # one b for every row: one 2-D GEMM over all rows of a
+    wt = b3[0].T  # (N, K): W as the caller holds it (b = W.T of a linear layer)
+    whole = False
     if shared:
-        n_tiles = -(-n * min(k, kc) // WEIGHT_TILE)
-        nt = -(-n // n_tiles)  # columns of b converted at a time
-        bf = _SCRATCH.keep("blocks.b", dtype, (nt, min(k, kc)))  # b = W.T: W's rows
         a2 = a3.reshape(total, k)
         tile_rows = max(rows, BLOCK_TILE // max(n, k) // rows * rows)
+        whole = total > tile_rows  # several row tiles: W converted once, reused by each
+        n_tiles = 1 if whole else -(-n * min(k, kc) // WEIGHT_TILE)
+        nt = -(-n // n_tiles)  # columns of b converted at a time
+        bf = _SCRATCH.keep("blocks.b", dtype, (n, k) if whole else (nt, min(k, kc)))
+        if whole:
+            np.copyto(bf, wt, casting="unsafe")
     else:
         per = max(1, BLOCK_TILE // (m * max(n, k)))  # whole products per BLAS call
         tile_rows = per * m
@@ -160,11 +166,13 @@ def _blocks(
             if shared:
                 at = af[: t1 - t0, : c1 - c0]
                 np.copyto(at, a2[t0:t1, c0:c1], casting="unsafe")
-                wt = b3[0].T  # (N, K): W as the caller holds it
                 for n0 in range(0, n, nt):  # the columns n0..n1 of the result
                     n1 = min(n0 + nt, n)
-                    wf = bf[: n1 - n0, : c1 - c0]
-                    np.copyto(wf, wt[n0:n1, c0:c1], casting="unsafe")
+                    if whole:
+                        wf = bf[n0:n1, c0:c1]
+                    else:
+                        wf = bf[: n1 - n0, : c1 - c0]
+                        np.copyto(wf, wt[n0:n1, c0:c1], casting="unsafe")
                     np.matmul(at, wf.T, out=ft[:, n0:n1])
             else:
                 g0, g1 = t0 // m, t1 // m

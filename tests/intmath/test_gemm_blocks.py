@@ -120,23 +120,26 @@ def test_zero_operand_and_rows() -> None:
         list(exact_matmul_blocks(b.T, b, 0))
 
 
-@settings(max_examples=30, deadline=None)
-@given(_operands(), st.integers(1, 40))
+@settings(max_examples=40, deadline=None)
+@given(_operands(), st.integers(1, 40), st.booleans())
 def test_weight_column_tiles_give_the_exact_product(
-    ops: tuple[np.ndarray, np.ndarray, int], tile: int
+    ops: tuple[np.ndarray, np.ndarray, int], tile: int, row_tiles: bool
 ) -> None:
     """A shared b converted in column tiles (WEIGHT_TILE made small: one to many tiles,
     balanced or with a short last one, with one or several K-chunks) gives the same exact
-    integers, each tile written into its own columns."""
+    integers, each tile written into its own columns; with several row tiles (BLOCK_TILE
+    made small) b is converted whole, once, and gives them too."""
     import refq.intmath.gemm_blocks as gb
 
     a, b, rows = ops
-    saved = gb.WEIGHT_TILE
+    saved = gb.WEIGHT_TILE, gb.BLOCK_TILE
     gb.WEIGHT_TILE = tile
+    if row_tiles:
+        gb.BLOCK_TILE = 1  # tile_rows = rows
     try:
         got = _collect(a, b, rows)
     finally:
-        gb.WEIGHT_TILE = saved
+        gb.WEIGHT_TILE, gb.BLOCK_TILE = saved
     np.testing.assert_array_equal(got, _exact(a, b), strict=True)
 
 
