@@ -190,6 +190,8 @@ class DyadicRows:
     lo: int
     hi: int
     xlim: int
+    tie_limit: int = 1
+    """No tie x·b' ≡ 2^(c-1) (mod 2^c) for |x| below it (:meth:`tie_free`); 1: unknown."""
 
     def covers(self, x: npt.NDArray[np.integer[Any]]) -> bool:
         """Whether |x| <= xlim is known without reading ``x``: from its dtype (int32 or
@@ -214,24 +216,39 @@ class DyadicRows:
 
     def apply(
         self, xb: npt.NDArray[np.integer[Any]], y: IntArray, t: IntArray, tile: IntArray,
-        out: npt.NDArray[np.int32] | None = None,
+        out: npt.NDArray[np.int32] | None = None, xmax: int | None = None,
     ) -> npt.NDArray[np.signedinteger[Any]]:
         """clamp(round(xb·b/2^c) + zp, lo, hi) for a block ``xb`` (rows, C) whose values the
         caller proved within ``xlim`` (:meth:`covers`, :meth:`covers_values`), in ``y`` —
         or in ``out``, an int32 buffer, when the caller proved (:meth:`int32_for`) that
         every quotient fits int32. ``y`` and ``t`` are int64 buffers of xb's shape (``t`` is
         scratch; ``y`` may not alias ``xb`` unless ``xb`` is int64), ``tile`` from
-        :meth:`tile`. Returns the array written.
+        :meth:`tile`; ``xmax``, when given, a bound on |xb| the caller proved (else the
+        block's own is taken where it may spare the tie nudge). Returns the array written.
 
         y = xb·b' exactly (|y| <= xlim·max b'), then the nudge of the named rounding
         (half_even: 2^(c-1) - 1 + bit c of y — taken as min(y & 2^c, 1); half_up:
         2^(c-1); half_away: 2^(c-1) - [y < 0]; ceil: 2^c - 1; trunc: (2^c - 1)·[y < 0];
         floor: 0) and zp·2^c, then one floor shift by c and the clamp. Every intermediate
-        is within int64 by the xlim bound."""
+        is within int64 by the xlim bound.
+
+        Without ties (|xb| < ``tie_limit``, :meth:`tie_free`), half_even and half_away are
+        half_up: their value-dependent part of the nudge is dropped (exact: it changes the
+        quotient only at a tie). The floor shift is a logical shift of y + nudge + 2^63 as
+        uint64: that sum lies in [0, 2^64) because |y + nudge| < 2^63 (xlim), so the logical
+        shift is its floor, ⌊(y + nudge)/2^c⌋ + 2^(63-c); the offset is taken off in the
+        type written, modulo its width (the quotient fits it: exact)."""
         m = tile[: y.shape[0]] if tile.ndim == 2 else tile
         np.multiply(xb, m, out=y, casting="unsafe")
         c = self.shift
-        if c and self.rounding in ("half_even", "half_away", "trunc"):
+        const = self.const
+        nudge = c > 0 and self.rounding in ("half_even", "half_away", "trunc")
+        if nudge and self.rounding != "trunc" and (
+                xmax is not None or self.tie_limit > _TIE_SCAN_MIN) and self.tie_free(
+                _abs_max(xb) if xmax is None else xmax):
+            nudge = False
+            const += self.rounding == "half_even"  # 2^(c-1) - 1 + 1: half_up's nudge
+        if nudge:
             if self.rounding == "half_even":  # + bit c of y: (y & 2^c) is 0 or 2^c
                 np.bitwise_and(y, np.int64(1 << c), out=t)
                 np.minimum(t, np.int64(1), out=t)
@@ -240,19 +257,39 @@ class DyadicRows:
                 if self.rounding == "trunc":
                     np.bitwise_and(t, np.int64((1 << c) - 1), out=t)
             y += t
-        if self.const:
-            y += np.int64(self.const)
-        if c:
-            y >>= np.int64(c)
-        res: npt.NDArray[np.signedinteger[Any]] = y
-        if out is not None:  # every quotient fits int32 (the caller's proof): exact
-            res = out
-            np.copyto(res, y, casting="unsafe")
-        if self.lo > int(np.iinfo(res.dtype).min) or self.hi < int(np.iinfo(res.dtype).max):
-            lo, hi = max(self.lo, int(np.iinfo(res.dtype).min)), min(
-                self.hi, int(np.iinfo(res.dtype).max))
+        if not c:
+            if const:
+                y += np.int64(const)
+            return self._clamp(y if out is None else _narrowed(y, out))
+        u = y.view(np.uint64)  # y + const + 2^63 in [0, 2^64): the uint64 sum is exact
+        np.add(u, np.uint64((const + (1 << 63)) % (1 << 64)), out=u)
+        np.right_shift(u, np.uint64(c), out=u)  # ⌊(y + const)/2^c⌋ + 2^(63-c)
+        offset = 1 << (63 - c)
+        if out is None:  # the quotient fits int64: subtract modulo 2^64
+            np.subtract(u, np.uint64(offset), out=u)
+            return self._clamp(y)
+        o32 = out.view(np.uint32)  # the quotient fits int32 (int32_for): modulo 2^32
+        np.copyto(o32, u, casting="unsafe")
+        if offset % (1 << 32):
+            np.subtract(o32, np.uint32(offset % (1 << 32)), out=o32)
+        return self._clamp(out)
+
+    def _clamp(
+        self, res: npt.NDArray[np.signedinteger[Any]]
+    ) -> npt.NDArray[np.signedinteger[Any]]:
+        """The clamp to [lo, hi], in place (skipped where the dtype's range is inside)."""
+        info = np.iinfo(res.dtype)
+        if self.lo > int(info.min) or self.hi < int(info.max):
+            lo, hi = max(self.lo, int(info.min)), min(self.hi, int(info.max))
             np.clip(res, res.dtype.type(lo), res.dtype.type(hi), out=res)
         return res
+
+    def tie_free(self, xmax: int) -> bool:
+        """Whether no |x| <= ``xmax`` makes x·b' a tie (x·b' ≡ 2^(c-1) mod 2^c). Proof: for
+        x ≠ 0 and b' = b_odd·2^e > 0, x·b' has 2-adic valuation v2(x) + e, and a tie needs
+        it to be exactly c - 1, so |x| >= 2^(c-1-e); x = 0 and b' = 0 give 0, no tie.
+        ``tie_limit`` is the least such 2^(c-1-e) over the channels."""
+        return xmax < self.tie_limit
 
     def int32_for(self, xbound: int) -> bool:
         """Whether every quotient ⌊(x·b' + nudge + zp·2^c) / 2^c⌋ with |x| <= ``xbound``
@@ -295,7 +332,36 @@ def dyadic_rows(
              "half_even": half - 1 if cmax else 0}[rounding] + (zp << cmax)
     bb = np.array(bb, dtype=np.int64)
     bb.setflags(write=False)
-    return DyadicRows(bb, cmax, rounding, const, max(lo, -(2**63)), min(hi, 2**63 - 1), xlim)
+    return DyadicRows(bb, cmax, rounding, const, max(lo, -(2**63)), min(hi, 2**63 - 1), xlim,
+                      _tie_limit(bb, cmax))
+
+
+def _tie_limit(bb: IntArray, c: int) -> int:
+    """min over the channels of 2^(c-1-e), e = v2(b') (:meth:`DyadicRows.tie_free`);
+    channels with b' = 0 or e >= c never tie (2^63: no |x| in int64 reaches it)."""
+    limit = 1 << 63
+    if c == 0:
+        return 1  # no rounding at all: the question does not arise
+    for b in {int(v) for v in bb.ravel()}:
+        if b:
+            e = (b & -b).bit_length() - 1
+            if e < c:
+                limit = min(limit, 1 << (c - 1 - e))
+    return limit
+
+
+_TIE_SCAN_MIN = 1 << 16
+"""Below this tie limit a block's own bound is not worth taking (typical blocks exceed it)."""
+
+
+def _abs_max(x: npt.NDArray[np.integer[Any]]) -> int:
+    return max(-int(x.min()), int(x.max())) if x.size else 0
+
+
+def _narrowed(y: IntArray, out: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """y copied into the int32 ``out`` (every value fits: the caller's proof)."""
+    np.copyto(out, y, casting="unsafe")
+    return out
 
 
 __all__ = ["DyadicRows", "dyadic_requantize", "dyadic_requantize_saturate", "dyadic_rows"]

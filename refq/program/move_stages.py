@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refq.intmath import IntFormat
+from refq.program.buckets import BucketLookup, bucket_lookup
 from refq.program.carriers import dtype_range, widen, within
 from refq.program.context import PlanContext, static_proof
 from refq.program.ir import Op
@@ -27,7 +28,8 @@ class ThresholdLookupStage:
     no one else: ``table[#{t <= x} - offset]``. When x's declared range is small, by one
     gather from a composite table made at plan time over that whole range
     (``composite[v - lo] = table[#{t <= v} - offset]``, every entry a valid index — else no
-    stage); otherwise the two ops on the block: the codes by
+    stage); for evenly spread thresholds, by the bucket tables of
+    :mod:`refq.program.buckets`; otherwise the two ops on the block: the codes by
     :func:`refq.program.movement.threshold`, then one gather, each index checked to lie in
     the table unless every code 0..len(t) does (Decline: the plain ops raise the error).
     The codes lie in their declaration (0..len(t), plan time) and the table's values in
@@ -35,9 +37,12 @@ class ThresholdLookupStage:
 
     def __init__(self, thresholds: npt.NDArray[np.int64], table: npt.NDArray[np.int64],
                  offset: int, composite: npt.NDArray[Any] | None, lo: int,
-                 out_fmt: IntFormat, out_proven: bool) -> None:
+                 out_fmt: IntFormat, out_proven: bool,
+                 buckets: BucketLookup | None = None) -> None:
         self.t, self.table, self.offset, self.composite, self.lo = (
             thresholds, table, offset, composite, lo)
+        self.buckets = buckets
+        self.j32: npt.NDArray[np.int32] | None = None
         self.out_fmt, self.out_proven = out_fmt, out_proven
         self.buf = Buffers()
         # every code 0..len(t) minus the offset indexes the table: no per-block check
@@ -45,6 +50,12 @@ class ThresholdLookupStage:
 
     def prepare(self, env: Env, shape: tuple[int, ...]) -> None:
         return None
+
+    def _j(self, shape: tuple[int, ...]) -> npt.NDArray[np.int32]:
+        n = int(np.prod(shape))
+        if self.j32 is None or self.j32.size < n:
+            self.j32 = np.empty(n, dtype=np.int32)
+        return self.j32[:n].reshape(shape)
 
     def __call__(self, block: npt.NDArray[Any], r0: int, r1: int,
                  env: Env) -> npt.NDArray[Any]:
@@ -55,6 +66,8 @@ class ThresholdLookupStage:
             else:
                 idx = block
             out: npt.NDArray[Any] = np.take(self.composite, idx)
+        elif self.buckets is not None:
+            out = self.buckets(block, self.buf.get("w", block.shape), self._j(block.shape))
         else:  # the two ops on the block: codes = #{t <= x}, then table[code - offset]
             (idx,) = threshold(widen(block), self.t)
             if self.offset:
@@ -104,7 +117,8 @@ def threshold_lookup_stage(ctx: PlanContext, thr: Op, lut: Op) -> ThresholdLooku
                     composite = composite.astype(dt)
                     break
         composite.setflags(write=False)
-    return ThresholdLookupStage(tv, table, offset, composite, lo, out_fmt, out_proven)
+    buckets = None if composite is not None else bucket_lookup(tv, table, offset, lo, hi)
+    return ThresholdLookupStage(tv, table, offset, composite, lo, out_fmt, out_proven, buckets)
 
 
 class MoveStage:

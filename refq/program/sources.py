@@ -101,8 +101,10 @@ class LinearSource:
 
     The plain kernel's checks, each proven here or checked per run: x within a_format
     (from x's declaration, or one min/max scan); W within b_format and bias within int32
-    (the constants, plan time); acc and acc + bias within int<acc_bits> (the kernel's own
-    proof: K·max|x - zx|·max|w - zw| + max|bias| <= the format's max, required)."""
+    (the constants, plan time); acc and acc + bias within int<acc_bits>: proven,
+    K·max|x - zx|·max|w - zw| + max|bias| <= the format's max, with max|x - zx| from
+    a_format and max|w - zw| from the constant itself (where the kernel's own proof, which
+    takes it from b_format, does not reach, its value check then never fails)."""
 
     def __init__(self, x: str, a_fmt: IntFormat, x_proven: bool, wt: npt.NDArray[Any],
                  bias: npt.NDArray[np.int64], bias32: bool, out_fmt: IntFormat,
@@ -111,6 +113,7 @@ class LinearSource:
         self.wt, self.bias, self.bias32 = wt, bias, bias32
         self.out_fmt, self.out_proven = out_fmt, out_proven
         self.k, self.n = wt.shape
+        self.wmax = int(np.abs(wt.astype(np.int64)).max()) if wt.size else 0  # read-only
         self.buf = Buffers()
         self.tiles: dict[int, npt.NDArray[Any]] = {}
 
@@ -132,7 +135,7 @@ class LinearSource:
 
     def blocks(self, env: Env, rows: int) -> Iterator[tuple[int, int, npt.NDArray[Any]]]:
         tile = self._tile(rows)
-        for r0, r1, blk in exact_matmul_blocks(env[self.x], self.wt, rows):
+        for r0, r1, blk in exact_matmul_blocks(env[self.x], self.wt, rows, self.wmax):
             b = tile[: r1 - r0]
             if self.bias32:  # |x@W'| + |bias'| < 2^31: the int32 sum is exact
                 np.add(blk, b, out=blk)
@@ -169,15 +172,15 @@ def linear_source(ctx: PlanContext, idx: int, op: Op) -> LinearSource | None:
     if bias is not None and (bias.shape not in ((n,), ()) or (bias.size and not within(
             int(bias.min()), int(bias.max()), IntFormat(32, True)))):
         return None
+    wz = w - np.int64(p.b_zero_point)
+    wmax = int(np.abs(wz).max())
     acc_max = (1 << (p.acc_bits - 1)) - 1
-    bound = k * _operand_bound(p.a_format, p.a_zero_point) * _operand_bound(
-        p.b_format, p.b_zero_point)
+    # W is a constant: its own max|w - zw| bounds every product (no wider than b_format's)
+    bound = k * _operand_bound(p.a_format, p.a_zero_point) * wmax
     bias_max = 0 if bias is None or not bias.size else max(-int(bias.min()), int(bias.max()))
     if bound > acc_max or bound + bias_max > acc_max:
         return None  # the kernel checks the values: run it plain
-    wz = w - np.int64(p.b_zero_point)
     amax = max(abs(p.a_format.min), abs(p.a_format.max))
-    wmax = int(np.abs(wz).max())
     if k * amax * wmax >= 2**31:
         return None
     colsum = wz.sum(axis=1)

@@ -60,8 +60,11 @@ class DyadicStage:
     fit the declaration, else checked)."""
 
     def __init__(self, kern: DyadicRows, in_zp: int, x_proven: bool, out_fmt: IntFormat,
-                 out_proven: bool, channels: int, narrow: bool) -> None:
+                 out_proven: bool, channels: int, narrow: bool, xbound: int) -> None:
         self.kern, self.in_zp, self.x_proven = kern, in_zp, x_proven
+        # |x - in_zp| <= xbound by x's declaration: spares the tie scan where it proves
+        # there are no ties (DyadicRows.tie_free)
+        self.xmax = xbound if kern.tie_free(xbound) else None
         self.out_fmt, self.out_proven, self.channels = out_fmt, out_proven, channels
         self.narrow = narrow  # every quotient fits int32 (x_proven and kern.int32_for)
         self.buf = Buffers()
@@ -90,7 +93,7 @@ class DyadicStage:
             if out is None or out.size < block.size:
                 out = self.out32 = np.empty(block.size, dtype=np.int32)
             out = out[: block.size].reshape(block.shape)
-        res = self.kern.apply(x, y, self.buf.get("t", block.shape), tile, out)
+        res = self.kern.apply(x, y, self.buf.get("t", block.shape), tile, out, self.xmax)
         if not self.out_proven:
             check_block(res, self.out_fmt)
         return res
@@ -122,7 +125,7 @@ def dyadic_stage(ctx: PlanContext, idx: int, op: Op, main: int) -> DyadicStage |
     x_proven = max(-lo, hi) <= kern.xlim
     narrow = x_proven and kern.int32_for(max(-lo, hi))
     return DyadicStage(kern, zp, x_proven, out_fmt, within(fmt.min, fmt.max, out_fmt), c,
-                       narrow)
+                       narrow, max(-lo, hi))
 
 
 class LutStage:

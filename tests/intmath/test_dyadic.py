@@ -191,3 +191,50 @@ def test_dyadic_requantize_saturate_uses_noted_bounds_only_when_they_prove_it() 
         checked.note(big, IntFormat(64, True))
         with pytest.raises(RangeError, match="overflows int64"):
             dyadic_requantize_saturate(big, b, c, "half_even", 3, fmt)
+
+
+@given(
+    b_odd=st.integers(0, 2**20).map(lambda v: 2 * v + 1),
+    e=st.integers(0, 12),
+    c=st.integers(1, 50),
+    mode=st.sampled_from(ROUNDINGS),
+    zp=st.integers(-300, 300),
+    odd=st.lists(st.integers(-5, 5), min_size=1, max_size=8),
+    below=st.booleans(),
+    to_int32=st.booleans(),
+)
+@example(b_odd=3, e=2, c=6, mode="half_even", zp=0, odd=[1, -1, 3, -3], below=False,
+         to_int32=True)  # ties at exactly the tie limit 2^(c-1-e): to even
+@example(b_odd=3, e=2, c=6, mode="half_away", zp=-7, odd=[1, -1, 3, -3], below=True,
+         to_int32=False)  # just below the limit: no ties, the nudge is dropped
+@example(b_odd=1, e=0, c=40, mode="half_even", zp=5, odd=[-5, 5], below=False,
+         to_int32=True)  # shift >= 32: the uint64 offset 2^(63-c) taken off modulo 2^32
+def test_dyadic_rows_ties_at_and_below_the_tie_limit(
+    b_odd: int, e: int, c: int, mode: str, zp: int, odd: list[int], below: bool,
+    to_int32: bool,
+) -> None:
+    """DyadicRows.apply against the oracle on x = multiples of the tie limit 2^(c-1-e)
+    (ties for every odd multiple: the value-dependent nudge is needed) and on x just
+    below it (no ties: the nudge is dropped), with a scanned and a caller-given bound,
+    into int64 and into int32."""
+    from refq.intmath.dyadic import dyadic_rows
+
+    b = b_odd << e
+    if b >= 2**31:
+        return
+    kern = dyadic_rows(np.int64(b), np.int64(c), mode, zp, -(2**31), 2**31 - 1, 1)  # type: ignore[arg-type]
+    assert kern is not None
+    step = 1 << max(c - 1 - e, 0)
+    xs = [k * step - (1 if below and k > 0 else -1 if below and k < 0 else 0) for k in odd]
+    xs = [v for v in xs if abs(v) <= min(kern.xlim, 2**31 - 1)] or [0]
+    if c - 1 - e >= 0:  # the limit is exactly 2^(c-1-e): ties from there on
+        assert kern.tie_free(step - 1) and not kern.tie_free(step)
+    x = np.array(xs, dtype=np.int64).reshape(-1, 1)
+    want = np.array(_oracle_saturate(xs, [b], [c], mode, zp, -(2**31), 2**31 - 1),
+                    dtype=np.int64).reshape(-1, 1)
+    for xmax in (None, max(abs(v) for v in xs)):
+        y, t = np.empty_like(x), np.empty_like(x)
+        out = np.empty(x.shape, dtype=np.int32) if to_int32 else None
+        got = kern.apply(x, y, t, kern.tile(x.shape[0]), out, xmax)
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+        assert got.dtype == (np.int32 if to_int32 else np.int64)

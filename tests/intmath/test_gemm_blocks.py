@@ -118,3 +118,60 @@ def test_zero_operand_and_rows() -> None:
     np.testing.assert_array_equal(_collect(a, b, 2), _exact(a, b), strict=True)
     with pytest.raises(SpecError, match="rows"):
         list(exact_matmul_blocks(b.T, b, 0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_operands(), st.integers(1, 40), st.booleans())
+def test_weight_column_tiles_give_the_exact_product(
+    ops: tuple[np.ndarray, np.ndarray, int], tile: int, row_tiles: bool
+) -> None:
+    """A shared b converted in column tiles (WEIGHT_TILE made small: one to many tiles,
+    balanced or with a short last one, with one or several K-chunks) gives the same exact
+    integers, each tile written into its own columns; with several row tiles (BLOCK_TILE
+    made small) b is converted whole, once, and gives them too."""
+    import refq.intmath.gemm_blocks as gb
+
+    a, b, rows = ops
+    saved = gb.WEIGHT_TILE, gb.BLOCK_TILE
+    gb.WEIGHT_TILE = tile
+    if row_tiles:
+        gb.BLOCK_TILE = 1  # tile_rows = rows
+    try:
+        got = _collect(a, b, rows)
+    finally:
+        gb.WEIGHT_TILE, gb.BLOCK_TILE = saved
+    np.testing.assert_array_equal(got, _exact(a, b), strict=True)
+
+
+def test_weight_column_tiles_with_several_chunks() -> None:
+    """Three float32 K-chunks summed in int32, each over four column tiles of W.T."""
+    import refq.intmath.gemm_blocks as gb
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(-(1 << 10), (1 << 10) + 1, (6, 40))
+    w = rng.integers(-(1 << 10), (1 << 10) + 1, (11, 40))
+    a[0, :], w[:, 0] = 1 << 10, 1 << 10
+    saved = gb.WEIGHT_TILE
+    gb.WEIGHT_TILE = 3 * 14  # kc = 14 (P = 2^20): 3 columns of b per tile
+    try:
+        got = _collect(a, w.T, 4)  # b = W.T, as a linear layer holds it
+    finally:
+        gb.WEIGHT_TILE = saved
+    np.testing.assert_array_equal(got, _exact(a, w.T), strict=True)
+
+
+def test_b_max_proves_what_the_dtype_does_not() -> None:
+    """An int8 b of 4-bit values: its dtype bound (128) proves no int32 result for int16
+    a at K = 1536, the caller's b_max = 7 does — and gives the exact product; a negative
+    b_max is refused."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(-(2**15), 2**15, (3, 1536)).astype(np.int16)
+    w = rng.integers(-7, 8, (1536, 2)).astype(np.int8)
+    a[0] = 2**15 - 1
+    w[:, 0] = 7
+    with pytest.raises(RangeError):
+        _collect(a, w, 2)
+    got = np.concatenate([blk.copy() for _, _, blk in exact_matmul_blocks(a, w, 2, 7)])
+    np.testing.assert_array_equal(got.astype(object), _exact(a, w), strict=True)
+    with pytest.raises(SpecError):
+        next(iter(exact_matmul_blocks(a, w, 2, -1)))

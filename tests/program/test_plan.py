@@ -209,3 +209,43 @@ def test_threads_running_one_program_get_the_plain_results() -> None:
 
     with ThreadPoolExecutor(3) as pool:
         assert all(pool.map(work, range(len(xs))))
+
+
+def _wide_activation_program(w_levels: int) -> Program:
+    """linear of int16 activations (16-bit levels of a non-uniform quantizer) and an int8
+    weight of 4-bit levels |w| <= ``w_levels``, K = 1536: b_format's int8 bound proves no
+    int32 accumulator (1536·32768·128 > 2^31), the weight's own values do when small."""
+    from refq.ops.linear import GemmParams
+
+    k = 1536
+    p = Program("wide")
+    p.declare("x", (-1, k), IntFormat(16, True), "input")
+    p.declare("acc", (-1, 4), IntFormat(32, True))
+    rng = np.random.default_rng(4)
+    p.const("w", rng.integers(-w_levels, w_levels + 1, (4, k)), IntFormat(8, True))
+    p.const("b", np.array([5, -7, 11, 0], dtype=np.int64), IntFormat(32, True))
+    params = GemmParams(a_format=IntFormat(16, True)).to_dict()
+    p.add(Op("kernel", "linear.gemm", ("x", "w", "b"), ("acc",), params, "fc2"))
+    p.outputs = ["acc"]
+    p.validate()
+    return p
+
+
+def test_linear_source_takes_its_bound_from_the_constant_weight() -> None:
+    """A fused GEMM proves its int32 accumulator from the weight's own values (|w| <= 7):
+    the plain kernel's value check could never fail there, the chain gives its integers
+    and never gives way; with |w| up to 127 the bound fails and the op runs plain."""
+    x = np.random.default_rng(2).integers(-(2**15), 2**15, (5, 1536))
+    x[0] = 2**15 - 1  # the largest |acc| row
+    x[1] = -(2**15)
+    small = _wide_activation_program(7)
+    want = reference_run(small, {"x": x})["acc"]
+    np.testing.assert_array_equal(run(small, {"x": x}, keep="outputs")["acc"], want,
+                                  strict=True)
+    (step,) = plan_for(small, "outputs").steps
+    assert isinstance(step, ChainStep) and step.declined == 0
+    big = _wide_activation_program(127)
+    (plain,) = plan_for(big, "outputs").steps
+    assert not isinstance(plain, ChainStep)
+    np.testing.assert_array_equal(run(big, {"x": x[2:]}, keep="outputs")["acc"],
+                                  reference_run(big, {"x": x[2:]})["acc"], strict=True)

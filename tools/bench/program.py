@@ -5,7 +5,8 @@ own float32 forward of the same model, same run; time ratio and tracemalloc peak
                                   [--bits W [A]] [--batches 1 8] [--repeat 2] [--depth 12]
                                   [--threads T] [--cpu] [--ops]
 
-Random weights (seed 0) of the named geometry. ``--method minmax`` (default): the min-max
+Random weights (seed 0) of the named geometry (``--depth``: DeiT's block count; Swin's
+blocks per stage, capped). ``--method minmax`` (default): the min-max
 spec built here (per-channel symmetric weights, per-tensor activations); any other method
 is refq's recipe (refq.methods) calibrated on 8 random images — ptq4vit with the cosine
 metric, 20 candidates and 1 round (the Hessian search's cost buys accuracy, not a
@@ -45,6 +46,7 @@ from timing import add_timing_arguments, blas_limit, chosen_clock, timing_summar
 from refq.intmath.gemm import release_scratch
 from refq.methods import quantize_model
 from refq.nn import create_model
+from refq.nn.configs import get_config
 from refq.program import lower, run
 from refq.program.plan import plan_for
 from refq.quant import Quantizer, QuantSpec, UniformQuantizer
@@ -136,7 +138,8 @@ def main() -> None:
                     help="weight and activation bits (one number: both)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--depth", type=int, default=12)
+    ap.add_argument("--depth", type=int, default=12,
+                    help="DeiT: blocks; Swin: blocks per stage at most (12: all)")
     ap.add_argument("--ops", action="store_true", help="also print CPU seconds per op kind")
     add_timing_arguments(ap)
     a = ap.parse_args()
@@ -159,8 +162,18 @@ def quant_spec(m64: Any, a: argparse.Namespace, cal: Any) -> QuantSpec:
                           **BENCH_OPTS.get(a.method, {}))
 
 
+def depth_override(model: str, depth: int) -> dict[str, Any]:
+    """The config override for ``--depth``: DeiT's block count; for Swin each stage's
+    block count capped at ``depth`` (12: Swin-T's own 2, 2, 6, 2)."""
+    cfg = get_config(MODELS[model])
+    if hasattr(cfg, "depths"):
+        return {"depths": tuple(min(d, depth) for d in cfg.depths)}
+    return {"depth": depth}
+
+
 def bench(a: argparse.Namespace) -> None:
-    m64 = create_model(MODELS[a.model], depth=a.depth, seed=0).fold_normalization()
+    m64 = create_model(MODELS[a.model], seed=0, **depth_override(a.model, a.depth)
+                       ).fold_normalization()
     rng = np.random.default_rng(0)
     cal = rng.integers(0, 256, (8 if a.method != "minmax" else 4, 3, 224, 224), dtype=np.uint8)
     t = time.perf_counter()
