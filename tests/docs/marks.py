@@ -94,8 +94,9 @@ MARKS: list[Mark] = [
     Mark(r"tools/gradients_(seeds|balanced)\.py (table|decide) ", "skip",
          "reads the results of the reproduction runs above, which are not run (CPU-hours)",
          "docs/results-gradients*.md"),
-    Mark(r"^python exp\.py", "skip", "exp.py was a script of the machine that measured "
-         "the result; it is not in the repository", "docs/results-gradients*.md"),
+    Mark(r"^python tools/gradients_exp\.py", "slow",
+         "one calibration run with the gradient options: ~10 CPU-s to ~5 CPU-min (SOS)",
+         "docs/results-gradients*.md"),
     Mark(r"^python tools/integer_gap\.py ", "slow", "integerization gap study: ~5 min"),
     Mark(r"^refq eval --methods repq --bits W8A8 --integer --kernels \w+$", "slow",
          "an integer-only evaluation on 400 images: ~9 CPU-s (tests/commands covers --kernels)"),
