@@ -1,4 +1,4 @@
-"""ptq4vit with refq's image-balanced Fisher policy vs cosine, paired draws (issue #9).
+"""ptq4vit with refq's image-balanced Fisher policy vs cosine, paired draws.
 
 Reuses the protocol of ``tools/gradients_seeds.py`` by importing it (same calibration draws
 ``calib_indices(seed)``: 64 images of the calib split, never the test split; recipe seed =
@@ -40,7 +40,7 @@ COSINE_DOC: dict[int, dict[int, float]] = {
     3: {0: 81.25, 1: 80.50, 2: 91.25, 3: 83.00, 4: 86.25},
 }
 """ptq4vit cosine top-1 % per draw as recorded in docs/results-gradients.md (paired-draw
-tables; reproduced exactly in Session 13)."""
+tables; reproduced exactly by a later re-run)."""
 
 _base_options = gs.options
 

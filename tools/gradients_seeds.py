@@ -1,11 +1,11 @@
-"""Paired multi-seed comparison of the gradient-based calibration options (issue #9).
+"""Paired multi-seed comparison of the gradient-based calibration options.
 
 Arms (bundled ``deit_digits``, normalised float input, fake-quant, top-1 on the 400 test
 images):
 
 - ``ptq4vit`` with ``metric="hessian"`` (arm ``hessian``: ``hessian_loss="ce"``; arm
   ``fisher``: ``hessian_loss="fisher"``) vs ``metric="cosine"`` (paper budget n=100,
-  rounds=3); sequential calibration (session 14, docs/results-gradients-sequential.md):
+  rounds=3); sequential calibration (docs/results-gradients-sequential.md):
   arm ``hessian_seq`` (``metric="hessian", sequential=True``: the official KL gradient at
   the partially quantized model) and arm ``cosine_seq`` (``metric="cosine",
   sequential=True``: the same sequential inputs, cosine metric);
@@ -174,7 +174,7 @@ def decide(path: str) -> str:
                 ok = ok and met
                 verdict = " [rule part 2 (mean >= -sd): " + ("met" if met else "NOT met") + "]"
             if (a, b) == ("hessian_seq", "cosine"):
-                verdict = " [issue #9 against the non-sequential cosine: " + (
+                verdict = " [the gradient rule against the non-sequential cosine: " + (
                     "met" if m >= 0 else "NOT met") + "]"
             out.append(f"W{bits}A{bits}: {a} - {b} = {m:+.2f} ± {sd:.2f} ({per}){verdict}")
     out.append("decision: " + ("make sequential=True the ptq4vit default" if ok

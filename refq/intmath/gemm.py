@@ -190,11 +190,11 @@ larger, as each call re-packs ``b``."""
 _SCRATCH_KEEP = 1 << 16
 """Scratch buffers of at most this many elements are kept (per thread) between calls.
 
-Measured (session 13): keeping buffers up to 2^20 elements added 6 MB to the batch-1
-DeiT-S program's memory peak (2.5x the float forward's instead of 1.6x) for no time gain in
-the program or the steady-state GEMM benchmark; it helps only a caller that alternates
-shapes so that the allocator trims and re-faults its heap (batch-1 qkv in such a loop:
-2.2x float32 instead of 1.3x)."""
+Measured (tools/bench/program.py and tools/bench/gemm.py, 2-core x86-64 VM): keeping
+buffers up to 2^20 elements added 6 MB to the batch-1 DeiT-S program's memory peak (2.5x the
+float forward's instead of 1.6x) for no time gain in the program or the steady-state GEMM
+benchmark; it helps only a caller that alternates shapes so that the allocator trims and
+re-faults its heap (batch-1 qkv in such a loop: 2.2x float32 instead of 1.3x)."""
 
 
 class _Scratch(threading.local):

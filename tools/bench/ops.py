@@ -9,7 +9,7 @@ of each per round, after a warm-up call), so load drifts hit them alike; the rat
 variant median / baseline median. ``--runs`` repeats the whole measurement and reports the
 median over runs of both the time and the ratio. ``--clock cpu`` (default) times process
 CPU time (user + sys, less sensitive to other processes on a shared machine); ``wall`` uses
-perf_counter. Target (issue #4): ratio <= 3 for the default variants (softmax ``refq``,
+perf_counter. Target: ratio <= 3 for the default variants (softmax ``refq``,
 GELU ``lut``, LayerNorm ``refq``), marked ``*``.
 """
 
