@@ -77,6 +77,9 @@ MARKS: list[Mark] = [
     # docs pages
     Mark(r"^refq eval --bits W8A8(,W6A6,W4A4)? --integer --calib 32", "slow",
          "a results table: every method, integer-only evaluation on 400 images"),
+    Mark(r"^for p in refq ibert ivit tflite; do", "slow",
+         "every recipe at W8A8 lowered in each of the four kernel profiles: ~4 x 3 CPU-min",
+         "docs/results.md"),
     Mark(r"^refq eval --model swin_digits --bits W8A8,W6A6,W4A4 --integer --calib 32", "slow",
          "the bundled-Swin results table: every method, integer-only evaluation on 400 "
          "images: ~90 CPU-s"),
