@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from refq._version import __version__
 from refq.errors import GoldenError
@@ -15,6 +16,9 @@ from refq.files import json_bytes, load_json, read_bytes, require_folder
 from refq.files.safe import MiB, member
 from refq.files.schema import validate
 from refq.golden.schema import GOLDEN_FORMAT, MANIFEST_SCHEMA
+
+if TYPE_CHECKING:
+    from refq.golden.case import Case
 
 MANIFEST_LIMIT = 64 * MiB
 FILE_LIMIT = 4096 * MiB
@@ -115,4 +119,18 @@ def check_files(root: Path, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
-__all__ = ["MANIFEST", "build_manifest", "check_files", "read_manifest", "sha256", "write_manifest"]
+__all__ = ["MANIFEST", "build_manifest", "check_files", "read_manifest", "sha256", "write_case_set",
+           "write_manifest"]
+
+
+def write_case_set(folder: Path, cases: Sequence[Case]) -> list[str]:
+    """Write ``cases`` as a golden set in the new folder ``folder`` (one case folder each,
+    then MANIFEST.json); their names."""
+    from refq.golden.case import write_case  # case.py loads the registry: only when writing
+
+    folder.mkdir(parents=True, exist_ok=False)
+    for c in cases:
+        write_case(c, folder / c.name)
+    write_manifest(folder, {c.name: c.kind for c in cases})
+    return [c.name for c in cases]
+

@@ -33,9 +33,9 @@ from refq.crosscheck.adapters.onnx_oracles import (
     quantize_linear_oracle,
     u8s8_pair_saturates,
 )
-from refq.golden.case import Case, write_case
+from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.golden.manifest import write_manifest
+from refq.golden.manifest import write_case_set
 from refq.intmath import INT8, INT16, INT32, UINT8, IntFormat
 from refq.ops import GemmParams
 
@@ -380,12 +380,7 @@ def _found_cases() -> list[Case]:
 
 def write_regressions(folder: Path) -> list[str]:
     """Write :func:`regression_cases` as a golden set (``refq check --golden``); names."""
-    cases = regression_cases()
-    folder.mkdir(parents=True, exist_ok=False)
-    for c in cases:
-        write_case(c, folder / c.name)
-    write_manifest(folder, {c.name: c.kind for c in cases})
-    return [c.name for c in cases]
+    return write_case_set(folder, regression_cases())
 
 
 __all__ = [

@@ -24,9 +24,9 @@ from refq.crosscheck.known import Known, load_known
 from refq.crosscheck.report import SuiteReport
 from refq.crosscheck.suite import run_suite
 from refq.errors import SpecError
-from refq.golden.case import Case, write_case
+from refq.golden.case import Case
 from refq.golden.kernels import kernel_case
-from refq.golden.manifest import write_manifest
+from refq.golden.manifest import write_case_set
 from refq.intmath import INT8, INT32
 from refq.ops import LayerNormParams, RequantParams
 
@@ -65,12 +65,7 @@ def regression_cases() -> list[Case]:
 
 def write_regressions(folder: Path) -> list[str]:
     """Write :func:`regression_cases` as a golden set (``refq check --golden``); names."""
-    cases = regression_cases()
-    folder.mkdir(parents=True, exist_ok=False)
-    for c in cases:
-        write_case(c, folder / c.name)
-    write_manifest(folder, {c.name: c.kind for c in cases})
-    return [c.name for c in cases]
+    return write_case_set(folder, regression_cases())
 
 
 def check_known_file(path: Path) -> list[Known]:
